@@ -1,0 +1,91 @@
+// The one audit event schema shared by every producer (authorization server, gateway, admin CLI,
+// break-glass). 45 CFR 164.312(b) audit controls. Identifiers only: no PHI payloads, no token
+// values, no search-parameter values, no secrets.
+
+export type AuditEventType =
+  | 'authz.code_issued'
+  | 'authz.denied'
+  | 'token.issued'
+  | 'token.refreshed'
+  | 'token.revoked'
+  | 'token.refresh_reuse_detected'
+  | 'token.code_replay_detected'
+  | 'token.introspected'
+  | 'token.failed'
+  | 'consent.granted'
+  | 'consent.denied'
+  | 'consent.revoked'
+  | 'login.succeeded'
+  | 'login.failed'
+  | 'logout'
+  | 'session.expired'
+  | 'phi.accessed'
+  | 'phi.denied'
+  | 'client.changed'
+  | 'user.changed'
+  | 'key.rotated'
+  | 'key.created'
+  | 'audit.read';
+
+export type AuditOutcome = 'success' | 'denied' | 'error';
+
+export interface AuditActor {
+  userId?: string;
+  clientId?: string;
+}
+
+export interface AuditScopes {
+  requested?: string[];
+  granted?: string[];
+  /** The scope that authorised this access (gateway). */
+  used?: string;
+}
+
+/** A field-level change of an admin operation; secrets are given as "[redacted]". */
+export interface AuditChange {
+  field: string;
+  before: unknown;
+  after: unknown;
+}
+
+/** What a producer hands to the audit sink. The ledger adds seq and time. */
+export interface AuditEventInput {
+  type: AuditEventType;
+  actor: AuditActor;
+  /** FHIR reference of the patient when PHI is involved (e.g. "Patient/123"). */
+  patient?: string;
+  /** What was acted on: a resource URI, "Patient/123", a client id, a key id. */
+  resource?: string;
+  action?: string;
+  outcome: AuditOutcome;
+  /** Machine-readable reason code (an OAuth error code, ERR_* code, or a short tag). */
+  reason?: string;
+  scopes?: AuditScopes;
+  grantId?: string;
+  consentId?: string;
+  jti?: string;
+  sessionId?: string;
+  requestId?: string;
+  sourceAddress?: string;
+  changes?: AuditChange[];
+  /** Extra identifiers, never PHI. */
+  details?: Record<string, string | number | boolean>;
+}
+
+/** A stored event: the input plus its position in the ledger and its UTC time in milliseconds. */
+export interface AuditEvent extends AuditEventInput {
+  seq: number;
+  time: number;
+}
+
+/**
+ * Where producers send events. Contract: `record` resolves only once the event is durable
+ * ("no audit, no access"); it rejects when the event could not be stored, and the caller must
+ * then fail closed (OAuth `temporarily_unavailable`, 503 for PHI).
+ */
+export interface AuditSink {
+  record(event: AuditEventInput): Promise<void>;
+}
+
+/** Marks a value as redacted in change diffs. */
+export const REDACTED = '[redacted]';

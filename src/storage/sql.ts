@@ -1,0 +1,48 @@
+// One small SQL driver contract over better-sqlite3 (embedded default) and pg (production), so the
+// repositories and the audit ledger write each statement once. Statements use PostgreSQL-style
+// positional placeholders ($1, $2, …); the SQLite driver rewrites them to ?NNN.
+//
+// Values crossing the boundary: numbers (integers are epoch milliseconds or counters and fit in a
+// JS number), strings, Buffers for binary columns, and null.
+
+export type SqlValue = string | number | bigint | Buffer | null;
+export type Row = Record<string, unknown>;
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface SqlExecutor {
+  readonly dialect: Dialect;
+  /** All rows of a statement. */
+  all<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** The first row, or undefined. */
+  get<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  /** Runs a statement; resolves to the number of rows changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+export interface SqlDriver extends SqlExecutor {
+  /**
+   * Runs fn inside one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: one pooled connection).
+   * Commits when fn resolves, rolls back when it throws. Nested calls are not supported.
+   */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Runs a multi-statement script (migrations). */
+  exec(script: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Parses a `storage` setting: `sqlite:PATH` (or `sqlite::memory:`) or a postgres:// URL. */
+export function parseStorageUrl(url: string): { dialect: Dialect; target: string } {
+  if (url.startsWith('sqlite:')) return { dialect: 'sqlite', target: url.slice('sqlite:'.length) };
+  if (/^postgres(ql)?:\/\//.test(url)) return { dialect: 'postgres', target: url };
+  throw new Error(`storage: "${url.replace(/\/\/[^@]*@/, '//***@')}" is neither sqlite:PATH nor postgres://…`);
+}
+
+export async function openSqlDriver(url: string): Promise<SqlDriver> {
+  const { dialect, target } = parseStorageUrl(url);
+  if (dialect === 'sqlite') {
+    const { openSqlite } = await import('./sqlite/driver.js');
+    return openSqlite(target);
+  }
+  const { openPostgres } = await import('./postgres/driver.js');
+  return openPostgres(target);
+}

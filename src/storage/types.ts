@@ -1,0 +1,272 @@
+// Storage contracts, one small interface per aggregate. Every adapter (SQLite, PostgreSQL) passes
+// the same contract suite in test/storage/contract.test.ts.
+//
+// Conventions for every store:
+// - Times are epoch milliseconds (numbers).
+// - Secrets are never stored by value: tokens and codes by a keyed digest (HMAC-SHA-256 under a
+//   key derived from the master key), client secrets by a keyed digest, passwords as argon2id.
+//   The `digest` fields below are those digests (hex); the stores never see a raw secret.
+// - Sensitive grant data is stored encrypted (`sealed`: an AES-256-GCM envelope, see
+//   src/crypto/envelope.ts); the store treats it as an opaque string.
+// - "Consume" operations are atomic: of any number of concurrent calls with the same digest, at
+//   most one gets the record (UPDATE … WHERE consumed_at IS NULL RETURNING …).
+
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+
+export interface ClientRecord {
+  clientId: string;
+  name: string;
+  grantTypes: GrantType[];
+  redirectUris: string[];
+  /** Space-separated scopes the client may request. */
+  scope: string;
+  /** Resource indicators (RFC 8707) the client may ask tokens for. */
+  resources: string[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** Keyed digest of the server-generated client secret (hex), for client_secret_* methods. */
+  secretDigest: string | null;
+  jwksUri: string | null;
+  /** Inline JWKS (JSON text) for private_key_jwt. */
+  jwks: string | null;
+  /** 'config' for clients declared in the YAML file (GitOps), 'admin' for CLI-managed ones. */
+  source: 'config' | 'admin';
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ClientStore {
+  /** Inserts or replaces the client with this clientId. */
+  upsert(client: ClientRecord): Promise<void>;
+  get(clientId: string): Promise<ClientRecord | undefined>;
+  list(): Promise<ClientRecord[]>;
+  /** Removes the client; resolves false when it did not exist. */
+  remove(clientId: string): Promise<boolean>;
+}
+
+export interface UserRecord {
+  /** Opaque, random, stable subject identifier (never an e-mail, name or MRN). */
+  id: string;
+  username: string;
+  /** argon2id hash. */
+  passwordHash: string;
+  disabled: boolean;
+  /** Optional FHIR reference the user is linked to (e.g. Patient/123); identifiers only. */
+  fhirUser: string | null;
+  createdAt: number;
+}
+
+export interface UserStore {
+  /** Fails with ERR_CONFLICT when the username is taken. */
+  create(user: UserRecord): Promise<void>;
+  getById(id: string): Promise<UserRecord | undefined>;
+  /** Exact, case-sensitive match. */
+  getByUsername(username: string): Promise<UserRecord | undefined>;
+  list(): Promise<UserRecord[]>;
+  setDisabled(id: string, disabled: boolean): Promise<boolean>;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: 'ES256';
+  /** Public JWK (JSON text). */
+  publicJwk: string;
+  /** Private JWK sealed under the master key. */
+  privateSealed: string;
+  createdAt: number;
+  /** Not used for signing before this time (published first, RFC 7517 key rollover). */
+  activatesAt: number;
+  /** Stops signing at this time (set by rotation); null while current. */
+  retiredAt: number | null;
+  /** Removed from the JWKS after this time (every token it signed has expired); null while in use. */
+  expiresAt: number | null;
+}
+
+export interface SigningKeyStore {
+  add(key: SigningKeyRecord): Promise<void>;
+  /** All keys, newest first. */
+  list(): Promise<SigningKeyRecord[]>;
+  /** Sets retiredAt and expiresAt of one key. */
+  retire(kid: string, retiredAt: number, expiresAt: number): Promise<void>;
+}
+
+export interface AuthorizationCodeRecord {
+  digest: string;
+  clientId: string;
+  /** The grant this code starts; tokens issued from it carry this grant id. */
+  grantId: string;
+  /** Sealed JSON: { userId, redirectUri, codeChallenge, scope, resource, consentId, nonce, authTime, sessionId }. */
+  sealed: string;
+  expiresAt: number;
+  consumedAt: number | null;
+}
+
+export type ConsumeResult<T> =
+  | { status: 'ok'; record: T }
+  /** The value was already consumed: a replay. The record is returned so the caller can revoke its grant. */
+  | { status: 'replayed'; record: T }
+  | { status: 'unknown' };
+
+export interface AuthorizationCodeStore {
+  save(code: AuthorizationCodeRecord): Promise<void>;
+  /** Atomically marks the code consumed (at `now`). Expired codes are reported as they are; the caller checks expiresAt. */
+  consume(digest: string, now: number): Promise<ConsumeResult<AuthorizationCodeRecord>>;
+}
+
+export interface GrantRecord {
+  /** Random id; every code, refresh token and access token of one authorization links to it. */
+  grantId: string;
+  clientId: string;
+  /** null for client_credentials. */
+  userId: string | null;
+  consentId: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+  /** Why it was revoked: 'revoked' (RFC 7009), 'code_replay', 'refresh_reuse', 'consent_revoked', 'user_disabled'. */
+  revokedReason: string | null;
+}
+
+export interface GrantStore {
+  create(grant: GrantRecord): Promise<void>;
+  get(grantId: string): Promise<GrantRecord | undefined>;
+  /** Revokes the grant (first reason wins) and every refresh token in it; resolves false if unknown. */
+  revoke(grantId: string, now: number, reason: string): Promise<boolean>;
+  /** Revokes every grant made under this consent; resolves the revoked grant ids. */
+  revokeByConsent(consentId: string, now: number, reason: string): Promise<string[]>;
+}
+
+export interface RefreshTokenRecord {
+  digest: string;
+  grantId: string;
+  clientId: string;
+  /** Sealed JSON: { userId, scope, resource, consentId, authTime }. */
+  sealed: string;
+  createdAt: number;
+  /** Idle expiry of this token (each rotation moves it forward, never past absoluteExpiresAt). */
+  expiresAt: number;
+  /** Absolute expiry of the family, fixed when the grant started. */
+  absoluteExpiresAt: number;
+  consumedAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface RefreshTokenStore {
+  save(token: RefreshTokenRecord): Promise<void>;
+  /** Looks a token up without consuming it (introspection, revocation). */
+  get(digest: string): Promise<RefreshTokenRecord | undefined>;
+  /**
+   * Atomically consumes the token (rotation). 'replayed' when it was consumed before: the caller
+   * revokes the whole grant (family). A revoked token is returned as 'ok' with revokedAt set; the
+   * caller checks revokedAt and expiry.
+   */
+  consume(digest: string, now: number): Promise<ConsumeResult<RefreshTokenRecord>>;
+}
+
+export interface AccessTokenRecord {
+  jti: string;
+  grantId: string;
+  clientId: string;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** JWT access tokens are self-contained, but their jti is recorded so they can be revoked (RFC 7009) and introspected. */
+export interface AccessTokenStore {
+  save(token: AccessTokenRecord): Promise<void>;
+  get(jti: string): Promise<AccessTokenRecord | undefined>;
+  revoke(jti: string, now: number): Promise<boolean>;
+  /** Deletes records that expired before `before`; resolves how many. */
+  purgeExpired(before: number): Promise<number>;
+}
+
+export interface ConsentRecord {
+  id: string;
+  userId: string;
+  clientId: string;
+  scopesGranted: string[];
+  scopesDenied: string[];
+  resource: string | null;
+  createdAt: number;
+  clientAddress: string;
+  userAgent: string;
+  /** Version of the consent text shown to the user. */
+  textVersion: string;
+  revokedAt: number | null;
+}
+
+export interface ConsentStore {
+  create(consent: ConsentRecord): Promise<void>;
+  get(id: string): Promise<ConsentRecord | undefined>;
+  /** Active and revoked consents of a user, newest first. */
+  listByUser(userId: string): Promise<ConsentRecord[]>;
+  /** The newest active consent of this user for this client and resource (null resource matches null). */
+  findActive(userId: string, clientId: string, resource: string | null): Promise<ConsentRecord | undefined>;
+  revoke(id: string, now: number): Promise<boolean>;
+}
+
+export interface SessionRecord {
+  /** Keyed digest of the session cookie value. */
+  digest: string;
+  userId: string;
+  createdAt: number;
+  lastSeenAt: number;
+  authTime: number;
+  /** Authentication methods used (RFC 8176), e.g. ["pwd"]. */
+  amr: string[];
+}
+
+export interface SessionStore {
+  create(session: SessionRecord): Promise<void>;
+  get(digest: string): Promise<SessionRecord | undefined>;
+  touch(digest: string, now: number): Promise<void>;
+  remove(digest: string): Promise<void>;
+}
+
+export interface InteractionRecord {
+  /** Random id used in the interaction page URLs. */
+  id: string;
+  /** Keyed digest of the browser-binding cookie value that started this interaction. */
+  browserDigest: string;
+  /** Sealed JSON of the validated authorization request. */
+  sealed: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface InteractionStore {
+  save(interaction: InteractionRecord): Promise<void>;
+  get(id: string): Promise<InteractionRecord | undefined>;
+  remove(id: string): Promise<void>;
+}
+
+/** One-time values (private_key_jwt jti, RFC 7523 §3): remembered until they expire. */
+export interface ReplayStore {
+  /** Records the value; resolves false when it was already recorded and has not expired. */
+  useOnce(key: string, expiresAt: number, now: number): Promise<boolean>;
+}
+
+/** Counters of failed logins per account and per address (sliding window). */
+export interface ThrottleStore {
+  /** Adds one failure for the key and resolves the failures in the window ending now. */
+  hit(key: string, now: number, windowMs: number): Promise<number>;
+  count(key: string, now: number, windowMs: number): Promise<number>;
+  reset(key: string): Promise<void>;
+}
+
+export interface Storage {
+  clients: ClientStore;
+  users: UserStore;
+  signingKeys: SigningKeyStore;
+  codes: AuthorizationCodeStore;
+  grants: GrantStore;
+  refreshTokens: RefreshTokenStore;
+  accessTokens: AccessTokenStore;
+  consents: ConsentStore;
+  sessions: SessionStore;
+  interactions: InteractionStore;
+  replay: ReplayStore;
+  throttle: ThrottleStore;
+  /** The underlying driver, for the audit ledger and health checks. */
+  readonly sql: import('./sql.js').SqlDriver;
+  close(): Promise<void>;
+}
