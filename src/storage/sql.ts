@@ -19,12 +19,18 @@ export interface SqlExecutor {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
 }
 
+/** The executor handed to a transaction callback; exec runs a multi-statement script (migrations) inside it. */
+export interface SqlTransaction extends SqlExecutor {
+  exec(script: string): Promise<void>;
+}
+
 export interface SqlDriver extends SqlExecutor {
   /**
    * Runs fn inside one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: one pooled connection).
-   * Commits when fn resolves, rolls back when it throws. Nested calls are not supported.
+   * Commits when fn resolves, rolls back when it throws. Nested calls are not supported: inside fn,
+   * use tx only (on SQLite a call on the driver itself waits for the transaction to end).
    */
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
   /** Runs a multi-statement script (migrations). */
   exec(script: string): Promise<void>;
   close(): Promise<void>;

@@ -10,6 +10,9 @@
 //   src/crypto/envelope.ts); the store treats it as an opaque string.
 // - "Consume" operations are atomic: of any number of concurrent calls with the same digest, at
 //   most one gets the record (UPDATE … WHERE consumed_at IS NULL RETURNING …).
+// - create/save/add fail with an InternalError 'ERR_CONFLICT' (src/errors/internal-error.ts) when a
+//   record with the same key exists; they never overwrite. Only ClientStore.upsert replaces.
+// - Error messages name the table, never a value.
 
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
@@ -86,7 +89,7 @@ export interface SigningKeyStore {
   add(key: SigningKeyRecord): Promise<void>;
   /** All keys, newest first. */
   list(): Promise<SigningKeyRecord[]>;
-  /** Sets retiredAt and expiresAt of one key. */
+  /** Sets retiredAt and expiresAt of one key; fails with ERR_NOT_FOUND when the kid is unknown. */
   retire(kid: string, retiredAt: number, expiresAt: number): Promise<void>;
 }
 
@@ -129,9 +132,13 @@ export interface GrantRecord {
 export interface GrantStore {
   create(grant: GrantRecord): Promise<void>;
   get(grantId: string): Promise<GrantRecord | undefined>;
-  /** Revokes the grant (first reason wins) and every refresh token in it; resolves false if unknown. */
+  /**
+   * Revokes the grant (first reason and time win) and, in the same transaction, every refresh token
+   * and access token record issued under it (also when the grant was revoked before, and also when
+   * the grant row is unknown, which resolves false).
+   */
   revoke(grantId: string, now: number, reason: string): Promise<boolean>;
-  /** Revokes every grant made under this consent; resolves the revoked grant ids. */
+  /** Revokes every active grant made under this consent, and their tokens, in one transaction; resolves the grant ids it revoked. */
   revokeByConsent(consentId: string, now: number, reason: string): Promise<string[]>;
 }
 
@@ -174,6 +181,7 @@ export interface AccessTokenRecord {
 export interface AccessTokenStore {
   save(token: AccessTokenRecord): Promise<void>;
   get(jti: string): Promise<AccessTokenRecord | undefined>;
+  /** Sets revokedAt (the first revocation time is kept); resolves false when the jti is unknown. */
   revoke(jti: string, now: number): Promise<boolean>;
   /** Deletes records that expired before `before`; resolves how many. */
   purgeExpired(before: number): Promise<number>;
@@ -201,6 +209,7 @@ export interface ConsentStore {
   listByUser(userId: string): Promise<ConsentRecord[]>;
   /** The newest active consent of this user for this client and resource (null resource matches null). */
   findActive(userId: string, clientId: string, resource: string | null): Promise<ConsentRecord | undefined>;
+  /** Sets revokedAt (the first revocation time is kept); resolves false when the id is unknown. Does not touch grants: see GrantStore.revokeByConsent. */
   revoke(id: string, now: number): Promise<boolean>;
 }
 
@@ -218,7 +227,9 @@ export interface SessionRecord {
 export interface SessionStore {
   create(session: SessionRecord): Promise<void>;
   get(digest: string): Promise<SessionRecord | undefined>;
+  /** Moves lastSeenAt forward to now (never back); unknown digests are ignored. */
   touch(digest: string, now: number): Promise<void>;
+  /** Idempotent. */
   remove(digest: string): Promise<void>;
 }
 
@@ -235,17 +246,26 @@ export interface InteractionRecord {
 
 export interface InteractionStore {
   save(interaction: InteractionRecord): Promise<void>;
+  /** Returns expired interactions too; the caller checks expiresAt. */
   get(id: string): Promise<InteractionRecord | undefined>;
+  /** Idempotent. */
   remove(id: string): Promise<void>;
 }
 
 /** One-time values (private_key_jwt jti, RFC 7523 §3): remembered until they expire. */
 export interface ReplayStore {
-  /** Records the value; resolves false when it was already recorded and has not expired. */
+  /**
+   * Records the value; resolves false when it was already recorded and has not expired (an entry
+   * has expired when its expiresAt <= now). Of concurrent calls with one key, exactly one resolves true.
+   */
   useOnce(key: string, expiresAt: number, now: number): Promise<boolean>;
 }
 
-/** Counters of failed logins per account and per address (sliding window). */
+/**
+ * Counters of failed logins per account and per address (sliding window (now - windowMs, now]).
+ * Hits are pruned opportunistically: a key's hits older than the window of a hit() on it, and
+ * every hit older than 24 h (or the widest window seen). Use one window per key.
+ */
 export interface ThrottleStore {
   /** Adds one failure for the key and resolves the failures in the window ending now. */
   hit(key: string, now: number, windowMs: number): Promise<number>;

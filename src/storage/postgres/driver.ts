@@ -1,7 +1,7 @@
 // pg driver: a connection pool; BIGINT columns come back as JS numbers (epoch milliseconds and
 // counters stay far below 2^53).
 import pg from 'pg';
-import type { Row, SqlDriver, SqlExecutor, SqlValue } from '../sql.js';
+import type { Row, SqlDriver, SqlExecutor, SqlTransaction, SqlValue } from '../sql.js';
 
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
@@ -28,18 +28,25 @@ export function openPostgres(url: string, poolSize = 10): SqlDriver {
   pool.on('error', () => undefined);
   return {
     ...executorOf(pool),
-    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // A connection whose ROLLBACK failed may still be inside the transaction: destroy it rather
+      // than hand it to the next caller.
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
-        const result = await fn(executorOf(client));
+        const tx: SqlTransaction = {
+          ...executorOf(client),
+          async exec(script: string) { await client.query(script); },
+        };
+        const result = await fn(tx);
         await client.query('COMMIT');
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        await client.query('ROLLBACK').catch((rollbackErr: Error) => { broken = rollbackErr; });
         throw err;
       } finally {
-        client.release();
+        client.release(broken);
       }
     },
     async exec(script: string) {

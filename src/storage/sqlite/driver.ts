@@ -1,19 +1,51 @@
-// better-sqlite3 driver: WAL journal, a busy timeout so several processes can share the file,
-// and BEGIN IMMEDIATE transactions so a writer takes the lock before it reads.
+// better-sqlite3 driver: WAL journal, BEGIN IMMEDIATE transactions so a writer takes the lock before
+// it reads, and lock waits that never block the event loop.
+//
+// better-sqlite3 is synchronous, so SQLite's own busy handler (busy_timeout) would sleep on the
+// event loop thread: a server would freeze while another process holds the write lock, and two
+// drivers on one file in the same process would deadlock (the holder cannot finish while the
+// waiter sleeps). So busy_timeout is 0 after opening, and a busy statement is retried after an
+// asynchronous pause, for up to BUSY_WAIT_MS in all.
 import Database from 'better-sqlite3';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Row, SqlDriver, SqlExecutor, SqlValue } from '../sql.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InternalError } from '../../errors/internal-error.js';
+import type { Row, SqlDriver, SqlTransaction, SqlValue } from '../sql.js';
 
 const PLACEHOLDER = /\$(\d+)/g;
+const BUSY_WAIT_MS = 5000;
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'));
+}
+
+/** Runs op, retrying after an asynchronous pause while the database is locked by another connection. */
+async function whenUnlocked<T>(op: () => T, ready: () => Promise<void> = async () => undefined): Promise<T> {
+  const deadline = Date.now() + BUSY_WAIT_MS;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
+    await ready();
+    try {
+      return op();
+    } catch (err) {
+      if (!isBusy(err) || Date.now() + pause > deadline) throw err;
+    }
+    await sleep(pause);
+  }
+}
 
 export function openSqlite(path: string): SqlDriver {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  // Opening may convert the journal to WAL, which needs a short exclusive lock: wait for it here,
+  // once, before any request is served.
+  db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 0');
 
   // Each $N becomes an anonymous ?, and `order` says which parameter fills it, so a statement may
   // use a placeholder twice or out of order.
@@ -29,48 +61,80 @@ export function openSqlite(path: string): SqlDriver {
     return [entry.stmt, entry.order.map((i) => params[i] ?? null)];
   };
 
-  const executor: SqlExecutor = {
-    dialect: 'sqlite',
-    async all<T extends Row>(sql: string, params: readonly SqlValue[] = []) {
-      const [stmt, args] = prepare(sql, params);
-      return stmt.all(...args) as T[];
-    },
-    async get<T extends Row>(sql: string, params: readonly SqlValue[] = []) {
-      const [stmt, args] = prepare(sql, params);
-      return stmt.get(...args) as T | undefined;
-    },
-    async run(sql: string, params: readonly SqlValue[] = []) {
-      const [stmt, args] = prepare(sql, params);
-      if (stmt.reader) return stmt.all(...args).length;
-      return stmt.run(...args).changes;
-    },
+  const all = <T extends Row>(sql: string, params: readonly SqlValue[]): T[] => {
+    const [stmt, args] = prepare(sql, params);
+    return stmt.all(...args) as T[];
+  };
+  const get = <T extends Row>(sql: string, params: readonly SqlValue[]): T | undefined => {
+    const [stmt, args] = prepare(sql, params);
+    return stmt.get(...args) as T | undefined;
+  };
+  const run = (sql: string, params: readonly SqlValue[]): number => {
+    const [stmt, args] = prepare(sql, params);
+    if (stmt.reader) return stmt.all(...args).length;
+    return stmt.run(...args).changes;
   };
 
-  // better-sqlite3 is synchronous, but the callback is async: serialise transactions so that
-  // two interleaved async callbacks never share one BEGIN.
+  // Inside a transaction: this connection holds the write lock, so statements run as they are.
+  const inTransaction: SqlTransaction = {
+    dialect: 'sqlite',
+    async all<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return all<T>(sql, params); },
+    async get<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return get<T>(sql, params); },
+    async run(sql: string, params: readonly SqlValue[] = []) { return run(sql, params); },
+    async exec(script: string) { db.exec(script); },
+  };
+
+  // The connection is shared: a statement issued outside a transaction while one is open (its
+  // callback awaiting) would silently become part of it and be rolled back with it. Such
+  // statements wait until no transaction is open; the check and the statement run in one
+  // synchronous step, so no transaction can begin in between.
+  // A call on the driver from inside a transaction callback would wait for itself: it fails
+  // instead, naming the mistake.
+  let open: Promise<void> | undefined;
+  const insideCallback = new AsyncLocalStorage<true>();
+  const noTransaction = async (): Promise<void> => {
+    if (insideCallback.getStore()) {
+      throw new InternalError('ERR_STORAGE', 'sqlite: the driver was used inside its own transaction; use the tx executor');
+    }
+    while (open) await open;
+  };
+  const outside = <T>(op: () => T): Promise<T> => whenUnlocked(op, noTransaction);
+
+  // Transactions are serialised: two interleaved async callbacks must never share one BEGIN.
   let queue: Promise<unknown> = Promise.resolve();
   return {
-    ...executor,
-    transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      const run = async (): Promise<T> => {
-        db.exec('BEGIN IMMEDIATE');
+    dialect: 'sqlite',
+    all<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return outside(() => all<T>(sql, params)); },
+    get<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return outside(() => get<T>(sql, params)); },
+    run(sql: string, params: readonly SqlValue[] = []) { return outside(() => run(sql, params)); },
+    transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+      const runTransaction = async (): Promise<T> => {
+        let end!: () => void;
+        await outside(() => {
+          db.exec('BEGIN IMMEDIATE');
+          open = new Promise<void>((resolve) => { end = resolve; });
+        });
         try {
-          const result = await fn(executor);
-          db.exec('COMMIT');
+          const result = await insideCallback.run(true, () => fn(inTransaction));
+          await whenUnlocked(() => db.exec('COMMIT'));
           return result;
         } catch (err) {
           if (db.inTransaction) db.exec('ROLLBACK');
           throw err;
+        } finally {
+          open = undefined;
+          end();
         }
       };
-      const next = queue.then(run, run);
+      const next = queue.then(runTransaction, runTransaction);
       queue = next.catch(() => undefined);
       return next;
     },
-    async exec(script: string) {
-      db.exec(script);
+    exec(script: string) {
+      return outside(() => { db.exec(script); });
     },
     async close() {
+      await queue;
       cache.clear();
       db.close();
     },

@@ -1,0 +1,81 @@
+// GrantStore over SQL: one row per authorization; revoking it revokes every refresh and access
+// token issued under it, in one transaction (RFC 9700 §4.14.2: on refresh token reuse the
+// authorization server revokes the active tokens of the grant; §4.1.3 of OAuth 2.1 for code replay).
+import type { GrantRecord, GrantStore } from '../types.js';
+import type { SqlDriver, SqlExecutor } from '../sql.js';
+import { insertNew } from './rows.js';
+
+type GrantRow = {
+  grant_id: string;
+  client_id: string;
+  user_id: string | null;
+  consent_id: string | null;
+  created_at: number;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+};
+
+function toRecord(row: GrantRow): GrantRecord {
+  return {
+    grantId: row.grant_id,
+    clientId: row.client_id,
+    userId: row.user_id,
+    consentId: row.consent_id,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+    revokedReason: row.revoked_reason,
+  };
+}
+
+// Tokens are revoked even when the grant was revoked before: a token issued by a request that
+// raced the first revocation is caught by the next one.
+async function revokeTokensOf(tx: SqlExecutor, grantIds: string, params: (string | number)[]): Promise<void> {
+  await tx.run(`UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND grant_id IN (${grantIds})`, params);
+  await tx.run(`UPDATE access_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND grant_id IN (${grantIds})`, params);
+}
+
+export function createGrantStore(sql: SqlDriver): GrantStore {
+  return {
+    async create(grant) {
+      await insertNew(sql, 'grants', {
+        grant_id: grant.grantId,
+        client_id: grant.clientId,
+        user_id: grant.userId,
+        consent_id: grant.consentId,
+        created_at: grant.createdAt,
+        revoked_at: grant.revokedAt,
+        revoked_reason: grant.revokedReason,
+      });
+    },
+    async get(grantId) {
+      const row = await sql.get<GrantRow>(
+        'SELECT grant_id, client_id, user_id, consent_id, created_at, revoked_at, revoked_reason FROM grants WHERE grant_id = $1',
+        [grantId],
+      );
+      return row && toRecord(row);
+    },
+    revoke(grantId, now, reason) {
+      return sql.transaction(async (tx) => {
+        // First reason wins: an already revoked grant keeps its time and reason.
+        const known = await tx.run(
+          `UPDATE grants SET revoked_reason = CASE WHEN revoked_at IS NULL THEN $2 ELSE revoked_reason END,
+                             revoked_at = COALESCE(revoked_at, $1)
+           WHERE grant_id = $3`,
+          [now, reason, grantId],
+        );
+        await revokeTokensOf(tx, '$2', [now, grantId]);
+        return known > 0;
+      });
+    },
+    revokeByConsent(consentId, now, reason) {
+      return sql.transaction(async (tx) => {
+        const revoked = await tx.all<{ grant_id: string }>(
+          'UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE consent_id = $3 AND revoked_at IS NULL RETURNING grant_id',
+          [now, reason, consentId],
+        );
+        await revokeTokensOf(tx, 'SELECT grant_id FROM grants WHERE consent_id = $2', [now, consentId]);
+        return revoked.map((row) => row.grant_id);
+      });
+    },
+  };
+}

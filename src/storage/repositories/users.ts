@@ -1,0 +1,56 @@
+// UserStore over SQL: local accounts (argon2id hashes only; the id is the OIDC subject).
+import { InternalError } from '../../errors/internal-error.js';
+import type { UserRecord, UserStore } from '../types.js';
+import type { SqlExecutor } from '../sql.js';
+import { fromFlag, toFlag } from './rows.js';
+
+type UserRow = {
+  id: string;
+  username: string;
+  password_hash: string;
+  disabled: number;
+  fhir_user: string | null;
+  created_at: number;
+};
+
+const COLUMNS = 'id, username, password_hash, disabled, fhir_user, created_at';
+
+function toRecord(row: UserRow): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    disabled: fromFlag(row.disabled),
+    fhirUser: row.fhir_user,
+    createdAt: row.created_at,
+  };
+}
+
+export function createUserStore(sql: SqlExecutor): UserStore {
+  return {
+    async create(user) {
+      const inserted = await sql.run(
+        `INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+        [user.id, user.username, user.passwordHash, toFlag(user.disabled), user.fhirUser, user.createdAt],
+      );
+      // The username is an identifier of a person: it stays out of the message.
+      if (inserted === 0) throw new InternalError('ERR_CONFLICT', 'storage: users: the username or user id is taken');
+    },
+    async getById(id) {
+      const row = await sql.get<UserRow>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+      return row && toRecord(row);
+    },
+    async getByUsername(username) {
+      // TEXT comparison is case-sensitive on both dialects (SQLite BINARY collation, PostgreSQL default).
+      const row = await sql.get<UserRow>(`SELECT ${COLUMNS} FROM users WHERE username = $1`, [username]);
+      return row && toRecord(row);
+    },
+    async list() {
+      const rows = await sql.all<UserRow>(`SELECT ${COLUMNS} FROM users ORDER BY username`);
+      return rows.map(toRecord);
+    },
+    async setDisabled(id, disabled) {
+      return (await sql.run('UPDATE users SET disabled = $1 WHERE id = $2', [toFlag(disabled), id])) > 0;
+    },
+  };
+}
