@@ -1,0 +1,56 @@
+// `caduceus dev`: the quickstart stack on https://localhost.
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { devConfig, seedDemo } from '../server/dev-stack.js';
+import { createContext, startServer } from '../server/start.js';
+import { parseFlags } from './args.js';
+import { DEFAULT_DATA_DIR, DEV_SETTINGS_FILE } from './context.js';
+import { EXIT_OK, UsageError, type CliCommand } from './command.js';
+import { untilSignal } from './lifecycle.js';
+
+export const devCommand: CliCommand = {
+  name: 'dev',
+  summary: 'start the local development stack (dev TLS, SQLite, demo data)',
+  help: `Usage: caduceus dev [--port 8443] [--data ./data] [--json]
+
+Creates, under the data folder (git ignored): a development CA and a certificate for
+localhost/127.0.0.1/::1, a master key file (mode 0600), the SQLite database, signing keys,
+a demo confidential client, a demo backend client and a demo user. Then serves
+https://localhost:PORT until interrupted.
+
+  --port N     listen port (default 8443)
+  --data DIR   data folder (default ./data)
+  --json       print one JSON object with the issuer, CA file and demo credentials once ready
+`,
+  async run(argv, io) {
+    const { values } = parseFlags(argv, { port: { type: 'string' } });
+    if (values.help) {
+      io.stdout(devCommand.help);
+      return EXIT_OK;
+    }
+    const port = Number(values.port ?? 8443);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a whole number from 0 to 65535');
+    const dataDir = resolve(values.data ?? DEFAULT_DATA_DIR);
+    const { config, caFile } = await devConfig({ dataDir, port });
+    const ctx = await createContext(config, { env: io.env });
+    const demo = await seedDemo(ctx, dataDir, caFile);
+    const server = await startServer(ctx);
+    writeFileSync(join(dataDir, DEV_SETTINGS_FILE), JSON.stringify({ port }), { mode: 0o600 });
+    for (const w of ctx.warnings) io.stderr(`warning: ${w}\n`);
+    if (values.json) {
+      io.stdout(`${JSON.stringify(demo)}\n`);
+    } else {
+      io.stdout(`Caduceus development stack is running.
+
+  Issuer:        ${config.issuer}
+  Trust this CA: ${caFile}   (e.g. NODE_EXTRA_CA_CERTS=${caFile})
+  Demo client:   ${demo.client_id}  (secret in ${join(dataDir, 'demo-credentials.json')})
+  Demo user:     ${demo.username}
+  Account page:  ${config.issuer}/account
+
+Stop with Ctrl+C.
+`);
+    }
+    return untilSignal(server, () => ctx.close());
+  },
+};

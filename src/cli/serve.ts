@@ -1,0 +1,30 @@
+// `caduceus serve --config caduceus.yaml`: production mode.
+import { loadConfigFile } from '../config/load.js';
+import { createContext, startServer } from '../server/start.js';
+import { parseFlags, requireFlag } from './args.js';
+import { EXIT_OK, type CliCommand } from './command.js';
+import { untilSignal } from './lifecycle.js';
+
+export const serveCommand: CliCommand = {
+  name: 'serve',
+  summary: 'run the authorization server from a configuration file',
+  help: `Usage: caduceus serve --config caduceus.yaml
+
+Refuses to start without a master key (CADUCEUS_MASTER_KEY or master_key_file), without TLS
+(unless unsafe.tls_terminated_by_proxy), or with an http issuer. CADUCEUS_DATABASE_URL
+overrides the storage setting. See docs/configuration.md.
+`,
+  async run(argv, io) {
+    const { values } = parseFlags(argv, {});
+    if (values.help) {
+      io.stdout(serveCommand.help);
+      return EXIT_OK;
+    }
+    const { config } = loadConfigFile(requireFlag(values.config, 'config', 'the path of caduceus.yaml'), io.env);
+    const ctx = await createContext(config, { env: io.env });
+    for (const w of ctx.warnings) io.stderr(`warning: ${w}\n`);
+    const server = await startServer(ctx);
+    io.stderr(`caduceus: serving ${config.issuer} on ${server.url}\n`);
+    return untilSignal(server, () => ctx.close());
+  },
+};

@@ -1,0 +1,130 @@
+// `caduceus user add|list|disable|enable`: end-user accounts. Hashing (argon2id), validation and
+// auditing live in src/admin/users.ts.
+//
+// The password is read from standard input only: on the command line it would be visible to every
+// local user in the process list and kept in shell history. A --password flag is refused.
+import { addUser, setUserDisabled } from '../admin/users.js';
+import type { UserRecord } from '../storage/types.js';
+import { parseFlags, requireFlag } from './args.js';
+import { cliActor, formatTable, onePositional, splitSubcommand } from './client.js';
+import { openAdminContext } from './context.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type CliCommand, type CliIo } from './command.js';
+
+export const userCommand: CliCommand = {
+  name: 'user',
+  summary: 'add, list, disable or enable user accounts',
+  help: `Usage:
+  printf '%s' "$PASSWORD" | caduceus user add --username NAME [--patient Patient/123] [--json]
+  caduceus user list [--json]
+  caduceus user disable USERNAME
+  caduceus user enable USERNAME
+
+add      creates an account. The password is read from standard input (one trailing newline is
+         dropped), never from the command line; at least 12 characters. It is stored as an
+         argon2id hash.
+list     lists accounts: id, username, disabled, fhirUser (never the password hash).
+disable  blocks sign-in, existing sessions and refresh tokens of the account. Access tokens
+         already issued stay valid until they expire (tokens.access_token_ttl).
+enable   allows sign-in again.
+
+Options:
+  --username NAME     3-128 letters, digits, ".", "_", "@", "+" or "-"
+  --patient REF       FHIR reference the user is linked to (fhirUser), e.g. Patient/123
+  --config FILE       the production configuration (caduceus.yaml)
+  --data DIR          the folder of a dev stack (default ./data; usable while "caduceus dev" runs)
+  --json              print JSON instead of text
+  -h, --help          print this help
+
+Every change is recorded in the audit ledger with the operator as cli:USERNAME.
+Exit status: 0 done, 1 failed (invalid input, unknown user), 2 usage error.
+`,
+  async run(argv, io) {
+    // Before any parsing, so the value is never echoed in a parse error.
+    if (argv.some((a) => a === '--password' || a.startsWith('--password='))) {
+      throw new UsageError("--password is not accepted: a password on the command line leaks into the process list and shell history; pipe it on standard input instead, e.g. printf '%s' \"$PASSWORD\" | caduceus user add --username NAME");
+    }
+    const { sub, rest } = splitSubcommand(argv, ['add', 'list', 'disable', 'enable'], 'user');
+    switch (sub) {
+      case undefined:
+        io.stdout(userCommand.help);
+        return EXIT_OK;
+      case 'add':
+        return runAdd(rest, io);
+      case 'list':
+        return runList(rest, io);
+      default:
+        return runSetDisabled(rest, io, sub === 'disable');
+    }
+  },
+};
+
+/** The public view of an account: never the password hash. */
+function describeUser(u: UserRecord): { id: string; username: string; disabled: boolean; fhirUser: string | null; created_at: string } {
+  return { id: u.id, username: u.username, disabled: u.disabled, fhirUser: u.fhirUser, created_at: new Date(u.createdAt).toISOString() };
+}
+
+async function runAdd(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(argv, { username: { type: 'string' }, patient: { type: 'string' } });
+  if (values.help) {
+    io.stdout(userCommand.help);
+    return EXIT_OK;
+  }
+  const username = requireFlag(values.username, 'username', 'the sign-in name of the account, e.g. --username jane.doe');
+  const password = (await io.readStdin()).replace(/\r?\n$/, '');
+  const ctx = await openAdminContext(values, io);
+  try {
+    const deps = { storage: ctx.storage, audit: ctx.audit, now: ctx.now, actor: cliActor() };
+    const user = await addUser(deps, { username, password, ...(values.patient !== undefined ? { fhirUser: values.patient } : {}) });
+    if (values.json) io.stdout(`${JSON.stringify(describeUser(user))}\n`);
+    else io.stdout(`User ${user.username} created (id ${user.id}${user.fhirUser ? `, fhirUser ${user.fhirUser}` : ''}).\n`);
+    return EXIT_OK;
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function runList(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseFlags(argv, {});
+  if (values.help) {
+    io.stdout(userCommand.help);
+    return EXIT_OK;
+  }
+  const ctx = await openAdminContext(values, io);
+  try {
+    const users = (await ctx.storage.users.list()).map(describeUser);
+    if (values.json) {
+      io.stdout(`${JSON.stringify(users)}\n`);
+    } else if (users.length === 0) {
+      io.stdout('No users.\n');
+    } else {
+      const rows = users.map((u) => [u.id, u.username, u.disabled ? 'yes' : 'no', u.fhirUser ?? '-']);
+      io.stdout(formatTable(['ID', 'USERNAME', 'DISABLED', 'FHIR_USER'], rows));
+    }
+    return EXIT_OK;
+  } finally {
+    await ctx.close();
+  }
+}
+
+async function runSetDisabled(argv: string[], io: CliIo, disabled: boolean): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {}, true);
+  if (values.help) {
+    io.stdout(userCommand.help);
+    return EXIT_OK;
+  }
+  const verb = disabled ? 'disable' : 'enable';
+  const username = onePositional(positionals, 'username', `caduceus user ${verb} USERNAME`);
+  const ctx = await openAdminContext(values, io);
+  try {
+    const deps = { storage: ctx.storage, audit: ctx.audit, now: ctx.now, actor: cliActor() };
+    if (!(await setUserDisabled(deps, username, disabled))) {
+      io.stderr(`caduceus user: no user "${username}" (see caduceus user list)\n`);
+      return EXIT_FAILURE;
+    }
+    if (values.json) io.stdout(`${JSON.stringify({ username, disabled })}\n`);
+    else io.stdout(`User ${username} ${disabled ? 'disabled' : 'enabled'}.\n`);
+    return EXIT_OK;
+  } finally {
+    await ctx.close();
+  }
+}

@@ -1,0 +1,175 @@
+// The configuration schema: types, secure defaults and validation in one place. Unknown keys are
+// refused; every error names its path and the fix. Every weakening lives under `unsafe.*`.
+import { z } from 'zod';
+import { redirectUriProblem } from '../oauth/checks/redirect-uri.js';
+
+/** RFC 9068 / RFC 9700 §2.3: short-lived access tokens; hard cap of 15 minutes. */
+export const ACCESS_TOKEN_TTL_CAP = 900;
+/** FAPI 2.0 §5.3.2.1: authorization codes live at most 60 seconds. */
+export const AUTHORIZATION_CODE_TTL_CAP = 60;
+
+const seconds = (def: number, max?: number) => {
+  let s = z.number().int().positive();
+  if (max !== undefined) s = s.max(max, { message: `must be at most ${max} seconds` });
+  return s.default(def);
+};
+
+const absoluteUrl = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
+
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
+
+const redirectUri = z.string().superRefine((v, ctx) => {
+  const problem = redirectUriProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${problem}` });
+});
+
+export const clientSchema = z.strictObject({
+  client_id: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, { message: 'use 3-128 letters, digits, ".", "_", "~" or "-"' }),
+  name: z.string().min(1).max(200),
+  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(['authorization_code', 'refresh_token']),
+  redirect_uris: z.array(redirectUri).default([]),
+  scope: z.string().default(''),
+  resources: z.array(absoluteUrl).default([]),
+  token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
+  /** Name of the environment variable holding the client secret (GitOps: secrets stay out of the file). */
+  client_secret_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+  jwks_uri: z.string().url().optional(),
+  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+}).superRefine((c, ctx) => {
+  if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'authorization_code clients need at least one redirect URI' });
+  }
+  const secretMethod = c.token_endpoint_auth_method.startsWith('client_secret');
+  if (secretMethod && !c.client_secret_env) {
+    ctx.addIssue({ code: 'custom', path: ['client_secret_env'], message: `${c.token_endpoint_auth_method} needs client_secret_env (the environment variable holding the secret)` });
+  }
+  if (c.token_endpoint_auth_method === 'private_key_jwt' && !c.jwks_uri && !c.jwks) {
+    ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: 'private_key_jwt needs jwks_uri or jwks' });
+  }
+  if (c.token_endpoint_auth_method === 'none' && c.grant_types.includes('client_credentials')) {
+    ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'public clients (auth method none) cannot use client_credentials' });
+  }
+});
+
+export const resourceSchema = z.strictObject({
+  uri: absoluteUrl,
+  name: z.string().min(1).default('Resource server'),
+  /** Scopes this resource server accepts; tokens for it carry only these. */
+  scopes: z.array(z.string().min(1)).default([]),
+});
+
+export const configSchema = z.strictObject({
+  issuer: z.string().refine((v) => {
+    if (!URL.canParse(v)) return false;
+    const u = new URL(v);
+    return !u.search && !u.hash && !v.endsWith('/');
+  }, { message: 'must be an absolute https URL without query, fragment or trailing slash (RFC 8414 §2)' }),
+  listen: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8443),
+  }).default({ host: '127.0.0.1', port: 8443 }),
+  tls: z.strictObject({
+    cert: z.string(),
+    key: z.string(),
+    /** RFC 6797; Mozilla recommends two years. */
+    hsts_max_age: z.number().int().min(0).default(63072000),
+  }).optional(),
+  storage: z.string().refine((v) => v.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(v), {
+    message: 'use sqlite:PATH or postgres://user@host/db (or set CADUCEUS_DATABASE_URL)',
+  }),
+  master_key_file: z.string().optional(),
+  tokens: z.strictObject({
+    access_token_ttl: seconds(300, ACCESS_TOKEN_TTL_CAP),
+    id_token_ttl: seconds(300, 3600),
+    authorization_code_ttl: seconds(60, AUTHORIZATION_CODE_TTL_CAP),
+    refresh_token_idle_ttl: seconds(86_400),
+    refresh_token_absolute_ttl: seconds(2_592_000),
+  }).default({ access_token_ttl: 300, id_token_ttl: 300, authorization_code_ttl: 60, refresh_token_idle_ttl: 86_400, refresh_token_absolute_ttl: 2_592_000 }),
+  resources: z.array(resourceSchema).default([]),
+  clients: z.array(clientSchema).default([]),
+  session: z.strictObject({
+    /** 45 CFR 164.312(a)(2)(iii) automatic logoff. */
+    idle_timeout: seconds(900),
+    absolute_timeout: seconds(43_200),
+  }).default({ idle_timeout: 900, absolute_timeout: 43_200 }),
+  login: z.strictObject({
+    max_failures_per_account: z.number().int().positive().default(5),
+    max_failures_per_address: z.number().int().positive().default(20),
+    failure_window: seconds(900),
+  }).default({ max_failures_per_account: 5, max_failures_per_address: 20, failure_window: 900 }),
+  consent: z.strictObject({
+    /** Version of the consent text shown; stored with every consent record. */
+    text_version: z.string().default('2026-11-01'),
+  }).default({ text_version: '2026-11-01' }),
+  audit: z.strictObject({
+    /** A file outside the database that every checkpoint is appended to. */
+    witness_file: z.string().optional(),
+    checkpoint_interval_ms: z.number().int().min(100).max(60_000).default(1000),
+    origin: z.string().optional(),
+  }).default({ checkpoint_interval_ms: 1000 }),
+  unsafe: z.strictObject({
+    /** Serve plain HTTP (loopback only). */
+    allow_plain_http: z.boolean().default(false),
+    /** TLS is terminated by a trusted reverse proxy in front of this process. */
+    tls_terminated_by_proxy: z.boolean().default(false),
+  }).default({ allow_plain_http: false, tls_terminated_by_proxy: false }),
+}).superRefine((c, ctx) => {
+  const issuer = URL.canParse(c.issuer) ? new URL(c.issuer) : undefined;
+  if (issuer && issuer.protocol !== 'https:' && !c.unsafe.allow_plain_http) {
+    ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must use https (plain http needs unsafe.allow_plain_http and a loopback issuer)' });
+  }
+  if (!c.tls && !c.unsafe.allow_plain_http && !c.unsafe.tls_terminated_by_proxy) {
+    ctx.addIssue({ code: 'custom', path: ['tls'], message: 'is required: set tls.cert and tls.key (or unsafe.tls_terminated_by_proxy behind a TLS proxy)' });
+  }
+  if (c.tokens.refresh_token_idle_ttl > c.tokens.refresh_token_absolute_ttl) {
+    ctx.addIssue({ code: 'custom', path: ['tokens', 'refresh_token_idle_ttl'], message: 'must not exceed tokens.refresh_token_absolute_ttl' });
+  }
+  if (c.session.idle_timeout > c.session.absolute_timeout) {
+    ctx.addIssue({ code: 'custom', path: ['session', 'idle_timeout'], message: 'must not exceed session.absolute_timeout' });
+  }
+  const resourceUris = new Set(c.resources.map((r) => r.uri));
+  c.clients.forEach((client, i) => {
+    client.resources.forEach((r, j) => {
+      if (!resourceUris.has(r)) {
+        ctx.addIssue({ code: 'custom', path: ['clients', i, 'resources', j], message: `"${r}" is not declared under resources` });
+      }
+    });
+  });
+  const ids = new Set<string>();
+  c.clients.forEach((client, i) => {
+    if (ids.has(client.client_id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'client_id'], message: 'is declared twice' });
+    ids.add(client.client_id);
+  });
+});
+
+export type CaduceusConfig = z.infer<typeof configSchema>;
+export type ClientConfig = z.infer<typeof clientSchema>;
+export type ResourceConfig = z.infer<typeof resourceSchema>;
+
+/** Formats a path like clients[2].redirect_uris[0]. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '') || '(root)';
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly code = 'ERR_CONFIG';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Validates a parsed configuration object; throws ConfigError listing every problem. */
+export function validateConfig(raw: unknown): CaduceusConfig {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const path = formatPath(issue.path);
+    if (issue.code === 'unrecognized_keys') {
+      return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; remove or fix the spelling (see docs/configuration.md)`;
+    }
+    return `${path}: ${issue.message}`;
+  });
+  throw new ConfigError(problems);
+}

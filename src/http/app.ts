@@ -1,0 +1,90 @@
+// Builds the Fastify application: body parsing with limits, security headers on every response,
+// the one error serializer, and every route. Listening (TLS) is done by src/server/start.ts.
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { OAuthError } from '../errors/oauth-error.js';
+import { ClientAuthError } from '../oauth/client-auth/index.js';
+import { securityHeaders } from './security-headers.js';
+import { registerAuthorizationEndpoint } from '../oauth/endpoints/authorize.js';
+import { registerTokenEndpoint } from '../oauth/endpoints/token.js';
+import { registerIntrospectionEndpoint } from '../oauth/endpoints/introspect.js';
+import { registerRevocationEndpoint } from '../oauth/endpoints/revoke.js';
+import { registerMetadataEndpoints } from '../oauth/endpoints/metadata.js';
+import { registerUserinfoEndpoint } from '../oauth/endpoints/userinfo.js';
+import { registerInteractionRoutes } from '../interaction/routes.js';
+import { registerAccountRoutes } from '../interaction/account.js';
+import { STYLESHEET } from '../interaction/html.js';
+import { errorPage } from '../interaction/pages.js';
+import type { AppContext } from '../server/context.js';
+
+/** Form bodies larger than this are refused (413): no OAuth request needs more. */
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export async function buildApp(ctx: AppContext, options: FastifyServerOptions & { https?: object | null } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Headers, query strings and bodies are never logged; request ids correlate with the audit ledger.
+    genReqId: () => crypto.randomUUID(),
+    ...options,
+  } as FastifyServerOptions) as unknown as FastifyInstance;
+  const hsts = ctx.config.tls?.hsts_max_age ?? 63_072_000;
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, new URLSearchParams(body as string));
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined));
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    const isPage = String(reply.getHeader('content-type') ?? '').startsWith('text/html');
+    // Interaction pages POST to us and we answer 303 to the client's redirect URI: form-action is
+    // left out there (see security-headers.ts); CSP still forbids scripts and framing.
+    const headers = securityHeaders(isPage ? 'page' : 'api', hsts, isPage ? { formAction: null } : {});
+    for (const [name, value] of Object.entries(headers)) {
+      // Public, cacheable documents (JWKS, stylesheet) keep their own Cache-Control.
+      if ((name === 'Cache-Control' || name === 'Pragma') && reply.hasHeader('cache-control') && !isPage) continue;
+      reply.header(name, value);
+    }
+    void req;
+    return payload;
+  });
+
+  app.setErrorHandler(async (err, req, reply) => {
+    const wantsHtml = req.method === 'GET' && String(req.headers.accept ?? '').includes('text/html');
+    let oauth: OAuthError;
+    if (err instanceof OAuthError) oauth = err;
+    else if ((err as { statusCode?: number }).statusCode === 413) oauth = new OAuthError('invalid_request', 'the request body is too large', undefined, 413);
+    else if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) {
+      oauth = new OAuthError('invalid_request', 'the request could not be read', (err as Error).message, 400);
+    } else {
+      oauth = new OAuthError('server_error', 'the server could not complete the request', (err as Error).message, 500);
+      req.log.error({ code: (err as { code?: string }).code, requestId: req.id }, 'unhandled error');
+      if (process.env.CADUCEUS_DEBUG_ERRORS) console.error(err);
+    }
+    if (!oauth.expose) oauth = new OAuthError('server_error', 'the server could not complete the request', undefined, 500);
+    if (oauth instanceof ClientAuthError || (err instanceof ClientAuthError)) {
+      reply.header('www-authenticate', (err as ClientAuthError).challenge);
+    }
+    reply.code(oauth.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
+    if (wantsHtml) return reply.type('text/html; charset=utf-8').send(errorPage('Request failed', oauth.description));
+    return reply.type('application/json; charset=utf-8').send(oauth.toJSON());
+  });
+
+  app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'no such endpoint' }));
+
+  app.get('/static/caduceus.css', async (_req, reply) => {
+    reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8');
+    return STYLESHEET;
+  });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  registerMetadataEndpoints(app, ctx);
+  registerAuthorizationEndpoint(app, ctx);
+  registerTokenEndpoint(app, ctx);
+  registerIntrospectionEndpoint(app, ctx);
+  registerRevocationEndpoint(app, ctx);
+  registerUserinfoEndpoint(app, ctx);
+  registerInteractionRoutes(app, ctx);
+  registerAccountRoutes(app, ctx);
+  return app;
+}

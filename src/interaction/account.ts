@@ -1,0 +1,88 @@
+// The user's account page: every consent given, and a Revoke button for each. Revoking a consent
+// revokes every grant made under it, so its refresh and access tokens stop working at once.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { formParams, requestMeta } from '../http/request-info.js';
+import { randomToken } from '../crypto/random.js';
+import type { AppContext } from '../server/context.js';
+import { BROWSER_COOKIE, readCookie, setCookie } from './cookies.js';
+import { csrfToken, csrfValid } from './csrf.js';
+import { GENERIC_LOGIN_FAILURE, checkLogin } from './login.js';
+import { accountPage, errorPage, loginPage } from './pages.js';
+import { currentSession, endSession, startSession } from './session.js';
+
+const sendHtml = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/html; charset=utf-8').send(body);
+
+/** Revokes a consent and its grants; shared by the account page and the CLI. */
+export async function revokeConsent(ctx: AppContext, consentId: string, actor: { userId?: string; clientId?: string }, meta: { requestId?: string; sourceAddress?: string }): Promise<boolean> {
+  const now = ctx.now();
+  const revoked = await ctx.storage.consents.revoke(consentId, now);
+  if (!revoked) return false;
+  const grants = await ctx.storage.grants.revokeByConsent(consentId, now, 'consent_revoked');
+  await ctx.audit.record({
+    type: 'consent.revoked', actor, outcome: 'success', consentId, requestId: meta.requestId, sourceAddress: meta.sourceAddress,
+    details: { grants_revoked: grants.length },
+  });
+  return true;
+}
+
+export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): void {
+  function browserSecret(req: FastifyRequest, reply: FastifyReply): string {
+    let browser = readCookie(req, BROWSER_COOKIE);
+    if (!browser) {
+      browser = randomToken(32);
+      setCookie(reply, BROWSER_COOKIE, browser);
+    }
+    return browser;
+  }
+
+  async function show(req: FastifyRequest, reply: FastifyReply, notice?: string) {
+    const browser = browserSecret(req, reply);
+    const session = await currentSession(ctx, req, reply);
+    if (!session) {
+      return sendHtml(reply, 200, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser), clientName: 'Your account page' }));
+    }
+    const consents = await ctx.storage.consents.listByUser(session.record.userId);
+    const clients = await ctx.storage.clients.list();
+    return sendHtml(reply, 200, accountPage({
+      csrf: csrfToken(ctx, 'account', browser), consents, clientNames: new Map(clients.map((c) => [c.clientId, c.name])), notice,
+    }));
+  }
+
+  app.get('/account', (req, reply) => show(req, reply));
+
+  app.post('/account/login', async (req, reply) => {
+    const params = formParams(req);
+    const browser = readCookie(req, BROWSER_COOKIE);
+    if (!csrfValid(ctx, 'account', browser, params.csrf)) return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified.'));
+    const meta = requestMeta(req);
+    const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress);
+    if (!result.ok) {
+      await ctx.audit.record({ type: 'login.failed', actor: { userId: result.userId }, outcome: 'denied', reason: result.reason, requestId: meta.requestId, sourceAddress: meta.sourceAddress });
+      return sendHtml(reply, 401, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), clientName: 'Your account page', error: GENERIC_LOGIN_FAILURE }));
+    }
+    await startSession(ctx, reply, result.user.id);
+    await ctx.audit.record({ type: 'login.succeeded', actor: { userId: result.user.id }, outcome: 'success', action: 'pwd', requestId: meta.requestId, sourceAddress: meta.sourceAddress });
+    return reply.redirect('/account', 303);
+  });
+
+  app.post<{ Params: { id: string } }>('/account/consents/:id/revoke', async (req, reply) => {
+    const params = formParams(req);
+    if (!csrfValid(ctx, 'account', readCookie(req, BROWSER_COOKIE), params.csrf)) return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified.'));
+    const session = await currentSession(ctx, req, reply);
+    if (!session) return reply.redirect('/account', 303);
+    const consent = await ctx.storage.consents.get(req.params.id);
+    // A user can revoke only their own consents; anything else looks like "not found".
+    if (!consent || consent.userId !== session.record.userId) return sendHtml(reply, 404, errorPage('Not found', 'There is no such consent.'));
+    await revokeConsent(ctx, consent.id, { userId: session.record.userId, clientId: consent.clientId }, requestMeta(req));
+    return show(req, reply, 'Access revoked. The app can no longer use the tokens it had.');
+  });
+
+  app.post('/account/logout', async (req, reply) => {
+    const params = formParams(req);
+    if (!csrfValid(ctx, 'account', readCookie(req, BROWSER_COOKIE), params.csrf)) return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified.'));
+    const session = await currentSession(ctx, req, reply);
+    await endSession(ctx, req, reply);
+    if (session) await ctx.audit.record({ type: 'logout', actor: { userId: session.record.userId }, outcome: 'success', requestId: String(req.id), sourceAddress: req.ip });
+    return reply.redirect('/account', 303);
+  });
+}

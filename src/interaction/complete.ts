@@ -1,0 +1,35 @@
+// Ends an interaction: records the grant, issues the authorization code and redirects back to the
+// client with code, state and iss (RFC 6749 §4.1.2, RFC 9207 §2).
+import { randomToken } from '../crypto/random.js';
+import { clientRedirect } from '../oauth/authorization-request.js';
+import { issueAuthorizationCode } from '../oauth/tokens/authorization-code.js';
+import type { AppContext } from '../server/context.js';
+import type { Interaction } from './interaction-state.js';
+
+export async function completeAuthorization(
+  ctx: AppContext,
+  interaction: Interaction,
+  input: { userId: string; authTime: number; consentId: string; scopes: string[]; requestId: string; sourceAddress: string },
+): Promise<string> {
+  const { request } = interaction;
+  const grantId = `g_${randomToken(18)}`;
+  const now = ctx.now();
+  await ctx.storage.grants.create({ grantId, clientId: request.clientId, userId: input.userId, consentId: input.consentId, createdAt: now, revokedAt: null, revokedReason: null });
+  const code = await issueAuthorizationCode(ctx, request.clientId, grantId, {
+    userId: input.userId,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    scope: input.scopes.join(' '),
+    resource: request.resource,
+    consentId: input.consentId,
+    nonce: request.nonce,
+    authTime: input.authTime,
+  });
+  await ctx.storage.interactions.remove(interaction.id);
+  await ctx.audit.record({
+    type: 'authz.code_issued', actor: { userId: input.userId, clientId: request.clientId }, outcome: 'success',
+    resource: request.resource, scopes: { requested: request.scope.split(' '), granted: input.scopes }, grantId,
+    consentId: input.consentId, requestId: input.requestId, sourceAddress: input.sourceAddress,
+  });
+  return clientRedirect(ctx, request.redirectUri, { code, state: request.state });
+}

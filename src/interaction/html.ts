@@ -1,0 +1,68 @@
+// Server-rendered pages: escaped text only, one same-origin stylesheet, no inline script
+// (the CSP forbids it), labelled controls.
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(value: unknown): string {
+  return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+/** Tagged template: interpolated values are escaped unless wrapped with raw(). */
+export class Raw {
+  constructor(readonly html: string) {}
+}
+export const raw = (html: string) => new Raw(html);
+
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Raw {
+  let out = strings[0]!;
+  values.forEach((v, i) => {
+    const part = Array.isArray(v) ? v.map((x) => (x instanceof Raw ? x.html : escapeHtml(x))).join('') : v instanceof Raw ? v.html : v === undefined || v === null || v === false ? '' : escapeHtml(v);
+    out += part + strings[i + 1]!;
+  });
+  return new Raw(out);
+}
+
+export function page(title: string, body: Raw): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · Caduceus</title>
+<link rel="stylesheet" href="/static/caduceus.css">
+</head>
+<body>
+<main class="card">
+<p class="brand">Caduceus</p>
+${body.html}
+</main>
+</body>
+</html>`;
+}
+
+export const STYLESHEET = `
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f3f5f8;color:#1b2430}
+.card{max-width:30rem;margin:2rem auto;background:#fff;border-radius:12px;padding:1.5rem 1.5rem 2rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}
+@media (max-width:480px){.card{margin:0;border-radius:0;min-height:100vh}}
+.brand{margin:0 0 .5rem;font-weight:700;color:#0b5cab;letter-spacing:.02em}
+h1{font-size:1.4rem;margin:.25rem 0 1rem}
+label{display:block;font-weight:600;margin:.75rem 0 .25rem}
+input[type=text],input[type=password]{width:100%;padding:.7rem;border:1px solid #9aa6b2;border-radius:8px;font-size:1rem}
+input:focus,button:focus{outline:3px solid #7fb2ea;outline-offset:1px}
+button{font-size:1rem;padding:.75rem 1.25rem;border-radius:8px;border:1px solid #0b5cab;cursor:pointer;min-height:44px}
+.primary{background:#0b5cab;color:#fff}
+.secondary{background:#fff;color:#0b5cab}
+.actions{display:flex;gap:.75rem;margin-top:1.25rem;flex-wrap:wrap}
+.actions button{flex:1 1 8rem}
+.error{background:#fdecea;border:1px solid #f5c2bd;color:#8a1c12;padding:.75rem;border-radius:8px}
+.notice{background:#eef5fc;border:1px solid #c4dbf3;padding:.75rem;border-radius:8px}
+ul.scopes{list-style:none;padding:0;margin:0}
+ul.scopes li{border:1px solid #dde3ea;border-radius:8px;padding:.6rem .75rem;margin:.5rem 0}
+ul.scopes label{display:flex;gap:.6rem;align-items:flex-start;font-weight:400;margin:0}
+ul.scopes input{margin-top:.3rem;width:1.2rem;height:1.2rem}
+.scope-name{font-family:ui-monospace,monospace;font-size:.85rem;color:#4a5868}
+table{width:100%;border-collapse:collapse;font-size:.9rem}
+td,th{text-align:left;padding:.4rem;border-bottom:1px solid #dde3ea;vertical-align:top}
+.muted{color:#4a5868;font-size:.9rem}
+`;

@@ -1,0 +1,64 @@
+// Client authentication at the token, introspection and revocation endpoints: one strategy per
+// method, and the method used must be the one registered for the client.
+import { OAuthError, invalidClient } from '../../errors/oauth-error.js';
+import { verifyClientSecret } from '../../crypto/client-secret.js';
+import type { AppContext } from '../../server/context.js';
+import type { ClientRecord } from '../../storage/types.js';
+import type { Params } from '../checks/duplicate-params.js';
+import { presentedCredentials } from './presented.js';
+import { verifySecretCredentials } from './client-secret.js';
+import { assertionIssuer, verifyClientAssertion } from './private-key-jwt.js';
+
+export interface ClientAuthRequest {
+  authorization: string | undefined;
+  params: Params;
+  /** The endpoint URL, accepted as an assertion audience. */
+  endpoint: string;
+}
+
+// Spent on unknown clients so that timing does not tell which client ids exist.
+const UNKNOWN_DIGEST = '0'.repeat(64);
+
+export async function authenticateClient(ctx: AppContext, req: ClientAuthRequest): Promise<ClientRecord> {
+  try {
+    return await authenticate(ctx, req);
+  } catch (err) {
+    if (err instanceof OAuthError && err.error === 'invalid_client' && !(err instanceof ClientAuthError)) {
+      throw new ClientAuthError(err, 'Basic realm="caduceus"');
+    }
+    throw err;
+  }
+}
+
+async function authenticate(ctx: AppContext, req: ClientAuthRequest): Promise<ClientRecord> {
+  const presented = presentedCredentials(req.authorization, req.params);
+  const clientId = presented.method === 'private_key_jwt' ? presented.clientId ?? assertionIssuer(presented.assertion) : presented.clientId;
+  const client = await ctx.storage.clients.get(clientId);
+  if (!client) {
+    if (presented.method === 'client_secret_basic' || presented.method === 'client_secret_post') {
+      verifyClientSecret(ctx.masterKey, presented.secret, UNKNOWN_DIGEST);
+    }
+    throw invalidClient('client authentication failed', 'unknown client');
+  }
+  // The method must be the registered one: a confidential client cannot fall back to `none`.
+  const registered = client.tokenEndpointAuthMethod;
+  const compatible = presented.method === registered
+    || (registered === 'client_secret_basic' && presented.method === 'client_secret_post')
+    || (registered === 'client_secret_post' && presented.method === 'client_secret_basic');
+  if (!compatible) {
+    throw invalidClient('client authentication failed', `method ${presented.method} used, ${registered} registered`);
+  }
+  if (presented.method === 'client_secret_basic' || presented.method === 'client_secret_post') {
+    verifySecretCredentials(ctx, client, presented.secret);
+  } else if (presented.method === 'private_key_jwt') {
+    await verifyClientAssertion(ctx, client, presented.assertion, req.endpoint);
+  }
+  return client;
+}
+
+/** RFC 6749 §5.2: a 401 invalid_client carries a WWW-Authenticate challenge. */
+export class ClientAuthError extends OAuthError {
+  constructor(base: OAuthError, readonly challenge: string) {
+    super(base.error, base.description, base.detail, base.status);
+  }
+}

@@ -1,0 +1,48 @@
+// Token endpoint (RFC 6749 §3.2, §5): authenticates the client, then runs the one grant handler
+// for grant_type. No implicit and no password grant (OAuth 2.1 §10, RFC 9700 §2.4).
+import type { FastifyInstance } from 'fastify';
+import { OAuthError, unauthorizedClient } from '../../errors/oauth-error.js';
+import { formParams, requestMeta } from '../../http/request-info.js';
+import { authenticateClient } from '../client-auth/index.js';
+import { requireParams } from '../checks/duplicate-params.js';
+import * as authorizationCode from '../grants/authorization-code.js';
+import * as refreshToken from '../grants/refresh-token.js';
+import * as clientCredentials from '../grants/client-credentials.js';
+import type { GrantRequest, TokenResponse } from '../grants/types.js';
+import type { AppContext } from '../../server/context.js';
+import type { GrantType } from '../../storage/types.js';
+
+const GRANTS: Record<GrantType, { handle(req: GrantRequest): Promise<TokenResponse> }> = {
+  authorization_code: authorizationCode,
+  refresh_token: refreshToken,
+  client_credentials: clientCredentials,
+};
+
+export const SUPPORTED_GRANT_TYPES = Object.keys(GRANTS) as GrantType[];
+
+export function registerTokenEndpoint(app: FastifyInstance, ctx: AppContext): void {
+  const endpoint = `${ctx.config.issuer}/token`;
+  app.post('/token', async (req, reply) => {
+    const meta = requestMeta(req);
+    const params = formParams(req);
+    try {
+      requireParams(params, 'grant_type');
+      const grantType = params.grant_type!;
+      const grant = Object.hasOwn(GRANTS, grantType) ? GRANTS[grantType as GrantType] : undefined;
+      if (!grant) throw new OAuthError('unsupported_grant_type', 'grant_type is not supported');
+      const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
+      if (!client.grantTypes.includes(grantType as GrantType)) throw unauthorizedClient(`this client may not use ${grantType}`);
+      const response = await grant.handle({ ctx, client, params, ...meta });
+      reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+      return response;
+    } catch (err) {
+      if (err instanceof OAuthError && err.expose && err.error !== 'temporarily_unavailable') {
+        await ctx.audit.record({
+          type: 'token.failed', actor: { clientId: params.client_id?.slice(0, 128) }, outcome: 'denied', reason: err.error,
+          action: params.grant_type?.slice(0, 40), requestId: meta.requestId, sourceAddress: meta.sourceAddress,
+        });
+      }
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,30 @@
+// client_credentials grant (RFC 6749 §4.4): no user, no refresh token (§4.4.3), `sub` is the
+// client id (RFC 9068 §2.2), audience from the resource indicator (RFC 8707).
+import { checkRequestedScopes, formatScope, parseScope } from '../checks/scope.js';
+import { resolveResource } from '../checks/resource-indicator.js';
+import { issueAccessToken } from '../tokens/access-token.js';
+import { randomToken } from '../../crypto/random.js';
+import type { GrantRequest, TokenResponse } from './types.js';
+
+export const grantType = 'client_credentials';
+
+/** Scopes that make no sense without a user; dropped rather than refused. */
+const USER_ONLY = new Set(['openid', 'offline_access', 'fhirUser', 'profile']);
+
+export async function handle(req: GrantRequest): Promise<TokenResponse> {
+  const { ctx, client, params } = req;
+  const resource = resolveResource(client, params.resource);
+  const clientScopes = parseScope(client.scope).filter((s) => !USER_ONLY.has(s));
+  const requested = params.scope !== undefined ? parseScope(params.scope).filter((s) => !USER_ONLY.has(s)) : clientScopes;
+  checkRequestedScopes(requested, clientScopes, ctx.resources.get(resource)?.scopes);
+  const scope = formatScope(requested);
+  // Client-only tokens share no grant with anyone: a synthetic grant id ties the jti record.
+  const grantId = `cc_${randomToken(16)}`;
+  const at = await issueAccessToken(ctx, { clientId: client.clientId, subject: client.clientId, audience: resource, scope, grantId });
+  await ctx.audit.record({
+    type: 'token.issued', actor: { clientId: client.clientId }, outcome: 'success', action: 'client_credentials',
+    resource, scopes: { requested: params.scope !== undefined ? requested : undefined, granted: requested }, grantId, jti: at.jti,
+    requestId: req.requestId, sourceAddress: req.sourceAddress,
+  });
+  return { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope };
+}

@@ -1,0 +1,56 @@
+// refresh_token grant (RFC 6749 §6) with rotation and reuse detection (OAuth 2.1 §4.3.1,
+// RFC 9700 §4.14.2): a rotated-out token presented again revokes the whole family (grant).
+import { invalidGrant, invalidTarget } from '../../errors/oauth-error.js';
+import { requireParams } from '../checks/duplicate-params.js';
+import { narrowScope, parseScope } from '../checks/scope.js';
+import { openRefreshGrant, refreshTokenDigest } from '../tokens/refresh-token.js';
+import { issueUserTokens } from './issue.js';
+import type { GrantRequest, TokenResponse } from './types.js';
+
+export const grantType = 'refresh_token';
+
+export async function handle(req: GrantRequest): Promise<TokenResponse> {
+  const { ctx, client, params } = req;
+  requireParams(params, 'refresh_token');
+  const now = ctx.now();
+  const consumed = await ctx.storage.refreshTokens.consume(refreshTokenDigest(ctx, params.refresh_token!), now);
+  if (consumed.status === 'unknown') throw invalidGrant('the refresh token is invalid');
+  const { record } = consumed;
+  if (record.clientId !== client.clientId) throw invalidGrant('the refresh token was issued to another client');
+  if (consumed.status === 'replayed') {
+    const revoked = await ctx.storage.grants.revoke(record.grantId, now, 'refresh_reuse');
+    await ctx.audit.record({
+      type: 'token.refresh_reuse_detected', actor: { clientId: client.clientId }, outcome: 'denied', reason: 'refresh_reuse',
+      grantId: record.grantId, requestId: req.requestId, sourceAddress: req.sourceAddress, details: { family_revoked: revoked },
+    });
+    throw invalidGrant('the refresh token was already used; its token family is revoked');
+  }
+  if (record.revokedAt !== null) throw invalidGrant('the refresh token was revoked');
+  if (record.expiresAt <= now || record.absoluteExpiresAt <= now) throw invalidGrant('the refresh token has expired');
+  const grant = await ctx.storage.grants.get(record.grantId);
+  if (!grant || grant.revokedAt !== null) throw invalidGrant('the authorization was revoked');
+
+  const data = openRefreshGrant(ctx, record);
+  const user = await ctx.storage.users.getById(data.userId);
+  if (!user || user.disabled) throw invalidGrant('the user account is not active');
+  if (params.resource !== undefined && params.resource !== data.resource) {
+    throw invalidTarget('resource differs from the one authorised');
+  }
+  const granted = data.scope.split(' ').filter(Boolean);
+  const scopes = params.scope !== undefined ? narrowScope(parseScope(params.scope), granted) : granted;
+
+  const { response, jti } = await issueUserTokens(ctx, {
+    client,
+    grantId: record.grantId,
+    data,
+    scopes,
+    absoluteExpiresAt: record.absoluteExpiresAt,
+    withIdToken: false,
+  });
+  await ctx.audit.record({
+    type: 'token.refreshed', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'refresh_token',
+    resource: data.resource, scopes: { requested: params.scope !== undefined ? scopes : undefined, granted: scopes },
+    grantId: record.grantId, consentId: data.consentId ?? undefined, jti, requestId: req.requestId, sourceAddress: req.sourceAddress,
+  });
+  return response;
+}

@@ -1,0 +1,55 @@
+// JWT access tokens per RFC 9068: header typ "at+jwt", ES256; claims from an allow-list only.
+// No PHI in tokens: `sub` is an opaque identifier, never an e-mail, name or medical record number.
+import { randomToken } from '../../crypto/random.js';
+import { signJwt } from './jwt.js';
+import type { AppContext } from '../../server/context.js';
+
+/** RFC 9068 §2.2 claims. Later features add context identifiers here, never demographics. */
+export const ACCESS_TOKEN_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'] as const;
+export type AccessTokenClaimName = (typeof ACCESS_TOKEN_CLAIMS)[number];
+export type AccessTokenClaims = { [K in AccessTokenClaimName]: K extends 'exp' | 'iat' ? number : string };
+
+/** Refuses any claim outside the allow-list, so no PHI-bearing claim can be added by mistake. */
+export function assertAllowedClaims(claims: Record<string, unknown>): void {
+  const allowed = new Set<string>(ACCESS_TOKEN_CLAIMS);
+  for (const name of Object.keys(claims)) {
+    if (!allowed.has(name)) throw new Error(`ERR_CLAIM_NOT_ALLOWED: access tokens may not carry "${name}"`);
+  }
+}
+
+export interface IssueAccessTokenInput {
+  clientId: string;
+  /** The user's opaque id, or the client id for client_credentials (RFC 9068 §2.2). */
+  subject: string;
+  audience: string;
+  scope: string;
+  grantId: string;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  jti: string;
+  expiresIn: number;
+  claims: AccessTokenClaims;
+}
+
+export async function issueAccessToken(ctx: AppContext, input: IssueAccessTokenInput): Promise<IssuedAccessToken> {
+  const now = ctx.now();
+  const iat = Math.floor(now / 1000);
+  const expiresIn = ctx.config.tokens.access_token_ttl;
+  const claims: AccessTokenClaims = {
+    iss: ctx.config.issuer,
+    sub: input.subject,
+    aud: input.audience,
+    exp: iat + expiresIn,
+    iat,
+    jti: randomToken(16),
+    client_id: input.clientId,
+    scope: input.scope,
+  };
+  assertAllowedClaims(claims);
+  const token = await signJwt(ctx, 'at+jwt', claims);
+  // Recorded so the token can be revoked (RFC 7009) and introspected (RFC 7662).
+  await ctx.storage.accessTokens.save({ jti: claims.jti, grantId: input.grantId, clientId: input.clientId, expiresAt: claims.exp * 1000, revokedAt: null });
+  return { token, jti: claims.jti, expiresIn, claims };
+}

@@ -1,0 +1,60 @@
+// Finds what a presented token is and whether it is active, for introspection (RFC 7662) and
+// revocation (RFC 7009). JWT access tokens are checked like a resource server would (signature,
+// issuer, expiry) and then against their jti record, so a revoked JWT reads inactive.
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import type { AppContext } from '../../server/context.js';
+import type { AccessTokenRecord, RefreshTokenRecord } from '../../storage/types.js';
+import { openRefreshGrant, refreshTokenDigest, type RefreshGrantData } from './refresh-token.js';
+import type { AccessTokenClaims } from './access-token.js';
+
+export type FoundToken =
+  | { kind: 'access_token'; record: AccessTokenRecord; claims: AccessTokenClaims; active: boolean }
+  | { kind: 'refresh_token'; record: RefreshTokenRecord; data: RefreshGrantData; active: boolean }
+  | { kind: 'unknown' };
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+async function findAccessToken(ctx: AppContext, token: string): Promise<FoundToken> {
+  let claims: AccessTokenClaims;
+  try {
+    const jwks = createLocalJWKSet(await ctx.keys.jwks(ctx.now()));
+    const { payload } = await jwtVerify(token, jwks, {
+      issuer: ctx.config.issuer, typ: 'at+jwt', algorithms: ['ES256'], currentDate: new Date(ctx.now()),
+    });
+    claims = payload as unknown as AccessTokenClaims;
+  } catch {
+    return { kind: 'unknown' };
+  }
+  const record = await ctx.storage.accessTokens.get(claims.jti);
+  if (!record) return { kind: 'unknown' };
+  let active = record.revokedAt === null && record.expiresAt > ctx.now();
+  if (active && !record.grantId.startsWith('cc_')) {
+    const grant = await ctx.storage.grants.get(record.grantId);
+    active = grant !== undefined && grant.revokedAt === null;
+  }
+  return { kind: 'access_token', record, claims, active };
+}
+
+async function findRefreshToken(ctx: AppContext, token: string): Promise<FoundToken> {
+  const record = await ctx.storage.refreshTokens.get(refreshTokenDigest(ctx, token));
+  if (!record) return { kind: 'unknown' };
+  const now = ctx.now();
+  let active = record.consumedAt === null && record.revokedAt === null && record.expiresAt > now && record.absoluteExpiresAt > now;
+  if (active) {
+    const grant = await ctx.storage.grants.get(record.grantId);
+    active = grant !== undefined && grant.revokedAt === null;
+  }
+  return { kind: 'refresh_token', record, data: openRefreshGrant(ctx, record), active };
+}
+
+/** RFC 7009 §2.1 / RFC 7662 §2.1: the hint only decides which kind is tried first. */
+export async function findToken(ctx: AppContext, token: string, hint?: string): Promise<FoundToken> {
+  const looksJwt = JWT_SHAPE.test(token);
+  const order = hint === 'refresh_token' || !looksJwt ? [findRefreshToken, findAccessToken] : [findAccessToken, findRefreshToken];
+  for (const find of order) {
+    if (find === findAccessToken && !looksJwt) continue;
+    const found = await find(ctx, token);
+    if (found.kind !== 'unknown') return found;
+  }
+  return { kind: 'unknown' };
+}

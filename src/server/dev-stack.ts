@@ -1,0 +1,103 @@
+// The quickstart stack (`caduceus dev`): a development CA and localhost certificate, a master key
+// file (0600), an embedded SQLite database, signing keys, a demo confidential client, a demo
+// backend client and a demo user — all under one git-ignored data folder.
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ensureDevCertificates } from '../crypto/dev-ca.js';
+import { createMasterKeyFile } from '../crypto/master-key.js';
+import { randomToken } from '../crypto/random.js';
+import { loadConfigObject } from '../config/load.js';
+import type { CaduceusConfig } from '../config/schema.js';
+import { addClient } from '../admin/clients.js';
+import { addUser } from '../admin/users.js';
+import type { AppContext } from './context.js';
+
+export interface DevStackOptions {
+  dataDir: string;
+  port: number;
+  /** Listen address; loopback only. */
+  host?: string;
+  /** Host name in the issuer URL. */
+  issuerHost?: string;
+  /** Overrides the embedded SQLite database (e.g. a PostgreSQL URL in tests). */
+  storage?: string;
+}
+
+export interface DemoCredentials {
+  issuer: string;
+  ca_file: string;
+  client_id: string;
+  client_secret: string;
+  redirect_uri: string;
+  scope: string;
+  username: string;
+  password: string;
+  resource: string;
+  cc_client_id: string;
+  cc_client_secret: string;
+  cc_scope: string;
+}
+
+export const DEMO_REDIRECT_URI = 'https://app.example.test/cb';
+export const DEMO_SCOPE = 'openid offline_access patient/Patient.rs patient/Observation.rs';
+export const DEMO_CC_SCOPE = 'system/Patient.rs system/Observation.rs';
+const DEMO_RESOURCE_SCOPES = [
+  'patient/Patient.rs', 'patient/Observation.rs', 'patient/Condition.rs', 'patient/*.rs',
+  'system/Patient.rs', 'system/Observation.rs',
+];
+
+export async function devConfig(options: DevStackOptions): Promise<{ config: CaduceusConfig; caFile: string }> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const tls = await ensureDevCertificates(join(dataDir, 'tls'));
+  const keyFile = join(dataDir, 'master.key');
+  if (!existsSync(keyFile)) createMasterKeyFile(keyFile);
+  const issuer = `https://${options.issuerHost ?? 'localhost'}:${options.port}`;
+  const { config } = loadConfigObject({
+    issuer,
+    listen: { host: options.host ?? 'localhost', port: options.port },
+    tls: { cert: tls.certFile, key: tls.keyFile },
+    storage: options.storage ?? `sqlite:${join(dataDir, 'caduceus.db')}`,
+    master_key_file: keyFile,
+    resources: [{ uri: `${issuer}/fhir`, name: 'Demo FHIR server', scopes: DEMO_RESOURCE_SCOPES }],
+    audit: { witness_file: join(dataDir, 'checkpoints.witness') },
+  }, dataDir, {});
+  return { config, caFile: tls.caFile };
+}
+
+/**
+ * Creates the demo client, backend client and user on first start, and keeps their credentials in
+ * demo-credentials.json (mode 0600, development only) so `caduceus dev --json` can print them again.
+ */
+export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string): Promise<DemoCredentials> {
+  const file = join(resolve(dataDir), 'demo-credentials.json');
+  const issuer = ctx.config.issuer;
+  const resource = `${issuer}/fhir`;
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials;
+    if (saved.issuer === issuer && (await ctx.storage.clients.get(saved.client_id))) return { ...saved, ca_file: caFile };
+  }
+  const deps = { storage: ctx.storage, masterKey: ctx.masterKey, audit: ctx.audit, now: ctx.now, actor: 'dev-stack' };
+  const suffix = randomBytes(3).toString('hex');
+  const app = await addClient(deps, {
+    client_id: `demo-app-${suffix}`, name: 'Demo Patient App', grant_types: ['authorization_code', 'refresh_token'],
+    redirect_uris: [DEMO_REDIRECT_URI, 'http://127.0.0.1:8765/callback'], scope: DEMO_SCOPE, resources: [resource],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }, [resource]);
+  const backend = await addClient(deps, {
+    client_id: `demo-backend-${suffix}`, name: 'Demo Backend Service', grant_types: ['client_credentials'], redirect_uris: [],
+    scope: DEMO_CC_SCOPE, resources: [resource], token_endpoint_auth_method: 'client_secret_basic',
+  }, [resource]);
+  const password = randomToken(18);
+  const username = `demo.patient.${suffix}`;
+  await addUser(deps, { username, password, fhirUser: 'Patient/demo-1' });
+  const credentials: DemoCredentials = {
+    issuer, ca_file: caFile, client_id: app.client.clientId, client_secret: app.secret!, redirect_uri: DEMO_REDIRECT_URI,
+    scope: DEMO_SCOPE, username, password, resource, cc_client_id: backend.client.clientId, cc_client_secret: backend.secret!,
+    cc_scope: DEMO_CC_SCOPE,
+  };
+  writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return credentials;
+}

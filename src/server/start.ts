@@ -1,0 +1,118 @@
+// Startup: assembles the AppContext (master key, storage, signing keys, audit ledger, clients
+// from the configuration) and starts the TLS listener.
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { loadMasterKey } from '../crypto/master-key.js';
+import { KeyManager } from '../crypto/signing-keys.js';
+import { digestClientSecret } from '../crypto/client-secret.js';
+import { openStorage } from '../storage/index.js';
+import { unsafeWarnings } from '../config/load.js';
+import { ConfigError, type CaduceusConfig } from '../config/schema.js';
+import { assertPlainHttpAllowed, tlsServerOptions } from '../http/tls.js';
+import { buildApp } from '../http/app.js';
+import { openAuditSink } from '../audit/sink.js';
+import type { AuditSink } from '../audit/events.js';
+import type { ClientRecord, Storage } from '../storage/types.js';
+import type { AppContext } from './context.js';
+
+export interface ContextOptions {
+  env?: NodeJS.ProcessEnv;
+  now?: () => number;
+  /** Tests may hand in an audit sink that fails, to prove the server fails closed. */
+  audit?: AuditSink;
+  /** Write the configuration's static clients to storage (default true; admin commands skip it). */
+  syncClients?: boolean;
+}
+
+export async function createContext(config: CaduceusConfig, options: ContextOptions = {}): Promise<AppContext & { close(): Promise<void> }> {
+  const env = options.env ?? process.env;
+  const now = options.now ?? Date.now;
+  const masterKey = loadMasterKey({ env, file: config.master_key_file });
+  const storage = await openStorage(config.storage);
+  try {
+    const keys = new KeyManager({ store: storage.signingKeys, masterKey, clock: now });
+    await keys.ensureKey(now());
+    const ledger = options.audit ? undefined : await openAuditSink(storage.sql, config, masterKey, now);
+    const audit = options.audit ?? ledger!;
+    if (options.syncClients ?? true) await syncConfigClients(storage, config, masterKey, env, now());
+    return {
+      config,
+      storage,
+      masterKey,
+      keys,
+      audit: failClosed(audit),
+      now,
+      resources: new Map(config.resources.map((r) => [r.uri, r])),
+      warnings: unsafeWarnings(config),
+      async close() {
+        await ledger?.close();
+        await storage.close();
+      },
+    };
+  } catch (err) {
+    await storage.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** "No audit, no access": an event that cannot be stored fails the request with 503. */
+function failClosed(sink: AuditSink): AuditSink {
+  return {
+    async record(event) {
+      try {
+        await sink.record(event);
+      } catch (err) {
+        const { temporarilyUnavailable } = await import('../errors/oauth-error.js');
+        throw temporarilyUnavailable(`audit: ${(err as Error).message}`);
+      }
+    },
+  };
+}
+
+/** Static clients from the configuration (GitOps) are written to storage at every start. */
+async function syncConfigClients(storage: Storage, config: CaduceusConfig, masterKey: import('../crypto/master-key.js').MasterKey, env: NodeJS.ProcessEnv, now: number): Promise<void> {
+  const problems: string[] = [];
+  for (const [i, c] of config.clients.entries()) {
+    let secretDigest: string | null = null;
+    if (c.client_secret_env) {
+      const secret = env[c.client_secret_env];
+      if (!secret || Buffer.byteLength(secret) < 32) {
+        problems.push(`clients[${i}].client_secret_env: environment variable ${c.client_secret_env} must hold a secret of at least 32 characters (generate one with "caduceus client add" or openssl rand -base64 32)`);
+        continue;
+      }
+      secretDigest = digestClientSecret(masterKey, secret);
+    }
+    const existing = await storage.clients.get(c.client_id);
+    const record: ClientRecord = {
+      clientId: c.client_id, name: c.name, grantTypes: c.grant_types, redirectUris: c.redirect_uris, scope: c.scope,
+      resources: c.resources, tokenEndpointAuthMethod: c.token_endpoint_auth_method, secretDigest,
+      jwksUri: c.jwks_uri ?? null, jwks: c.jwks ? JSON.stringify(c.jwks) : null, source: 'config',
+      createdAt: existing?.createdAt ?? now, updatedAt: now,
+    };
+    await storage.clients.upsert(record);
+  }
+  if (problems.length) throw new ConfigError(problems);
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens with TLS (Mozilla intermediate); plain HTTP only behind unsafe switches, loopback only. */
+export async function startServer(ctx: AppContext): Promise<RunningServer> {
+  const { config } = ctx;
+  let https: object | null = null;
+  if (config.tls) {
+    https = tlsServerOptions({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) });
+  } else if (config.unsafe.allow_plain_http) {
+    assertPlainHttpAllowed(config.listen.host);
+  }
+  const app = await buildApp(ctx, https ? { https } : {});
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.listen.port;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  return { app, url: `${https ? 'https' : 'http'}://${host}:${port}`, close: () => app.close() };
+}

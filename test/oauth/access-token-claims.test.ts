@@ -1,0 +1,20 @@
+// No PHI in access tokens: claims come from an allow-list only (RFC 9068 §2.2; HIPAA 164.514(b)).
+import { describe, expect, test } from 'vitest';
+import { ACCESS_TOKEN_CLAIMS, assertAllowedClaims } from '../../src/oauth/tokens/access-token.js';
+
+describe('access token claim allow-list', () => {
+  test('holds exactly the RFC 9068 claims', () => {
+    expect([...ACCESS_TOKEN_CLAIMS]).toEqual(['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope']);
+  });
+
+  test.each(['name', 'given_name', 'family_name', 'email', 'phone_number', 'birthdate', 'address', 'mrn', 'ssn', 'gender', 'preferred_username'])(
+    'refuses a "%s" claim', (claim) => {
+      const claims = { iss: 'https://as', sub: 'u_1', aud: 'https://rs', exp: 2, iat: 1, jti: 'j', client_id: 'c', scope: 's', [claim]: 'x' };
+      expect(() => assertAllowedClaims(claims)).toThrow(`ERR_CLAIM_NOT_ALLOWED: access tokens may not carry "${claim}"`);
+    },
+  );
+
+  test('accepts the allow-listed claims', () => {
+    expect(() => assertAllowedClaims({ iss: 'a', sub: 'b', aud: 'c', exp: 2, iat: 1, jti: 'j', client_id: 'c', scope: 's' })).not.toThrow();
+  });
+});

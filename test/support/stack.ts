@@ -1,0 +1,57 @@
+// Starts a real Caduceus server over TLS on loopback for a test: the dev stack's configuration
+// and demo data on SQLite (a temp folder) or PostgreSQL (a fresh schema).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { Agent, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { readFileSync } from 'node:fs';
+import { devConfig, seedDemo, type DemoCredentials } from '../../src/server/dev-stack.js';
+import { createContext, startServer, type ContextOptions } from '../../src/server/start.js';
+import type { AppContext } from '../../src/server/context.js';
+import type { CaduceusConfig } from '../../src/config/schema.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestStack {
+  ctx: AppContext;
+  demo: DemoCredentials;
+  issuer: string;
+  dataDir: string;
+  ca: string;
+  close(): Promise<void>;
+}
+
+export async function startTestStack(opts: { storage?: string; configure?: (c: CaduceusConfig) => void; context?: ContextOptions } = {}): Promise<TestStack> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'caduceus-stack-'));
+  const port = await freePort();
+  const { config, caFile } = await devConfig({ dataDir, port, host: '127.0.0.1', issuerHost: '127.0.0.1', storage: opts.storage });
+  opts.configure?.(config);
+  const ctx = await createContext(config, { env: {}, ...opts.context });
+  const demo = await seedDemo(ctx, dataDir, caFile);
+  const server = await startServer(ctx);
+  return {
+    ctx, demo, issuer: config.issuer, dataDir, ca: readFileSync(caFile, 'utf8'),
+    async close() {
+      await server.close();
+      await ctx.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fetch dispatcher that trusts the stack's development CA. */
+export function trustingDispatcher(ca: string): Dispatcher {
+  return new Agent({ connect: { ca } });
+}
+
+export { setGlobalDispatcher };
