@@ -6,6 +6,7 @@ import { formParams, requestMeta } from '../../http/request-info.js';
 import { authenticateClient } from '../client-auth/index.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import { findToken } from '../tokens/lookup.js';
+import { isInternalError } from '../../errors/internal-error.js';
 import type { AppContext } from '../../server/context.js';
 
 export function registerRevocationEndpoint(app: FastifyInstance, ctx: AppContext): void {
@@ -26,10 +27,15 @@ export function registerRevocationEndpoint(app: FastifyInstance, ctx: AppContext
         grantId: found.record.grantId, requestId: meta.requestId, sourceAddress: meta.sourceAddress,
       });
     } else {
-      await ctx.storage.accessTokens.revoke(found.record.jti, now);
+      // Recorded until the token would have expired anyway (purged after that).
+      if (!(await ctx.storage.accessTokens.revoke(found.record.jti, now))) {
+        await ctx.storage.accessTokens.save({ ...found.record, revokedAt: now }).catch((err: unknown) => {
+          if (!isInternalError(err, 'ERR_CONFLICT')) throw err; // revoked concurrently: done
+        });
+      }
       await ctx.audit.record({
         type: 'token.revoked', actor: { clientId: client.clientId, userId: found.claims.sub }, outcome: 'success', action: 'access_token',
-        grantId: found.record.grantId, jti: found.record.jti, requestId: meta.requestId, sourceAddress: meta.sourceAddress,
+        grantId: found.record.grantId || undefined, jti: found.record.jti, requestId: meta.requestId, sourceAddress: meta.sourceAddress,
       });
     }
     return reply.send();

@@ -3,7 +3,6 @@
 import { checkRequestedScopes, formatScope, parseScope } from '../checks/scope.js';
 import { resolveResource } from '../checks/resource-indicator.js';
 import { issueAccessToken } from '../tokens/access-token.js';
-import { randomToken } from '../../crypto/random.js';
 import type { GrantRequest, TokenResponse } from './types.js';
 
 export const grantType = 'client_credentials';
@@ -18,12 +17,10 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   const requested = params.scope !== undefined ? parseScope(params.scope).filter((s) => !USER_ONLY.has(s)) : clientScopes;
   checkRequestedScopes(requested, clientScopes, ctx.resources.get(resource)?.scopes);
   const scope = formatScope(requested);
-  // Client-only tokens share no grant with anyone: a synthetic grant id ties the jti record.
-  const grantId = `cc_${randomToken(16)}`;
-  const at = await issueAccessToken(ctx, { clientId: client.clientId, subject: client.clientId, audience: resource, scope, grantId });
+  const at = await issueAccessToken(ctx, { clientId: client.clientId, subject: client.clientId, audience: resource, scope, grantId: null });
   await ctx.audit.record({
     type: 'token.issued', actor: { clientId: client.clientId }, outcome: 'success', action: 'client_credentials',
-    resource, scopes: { requested: params.scope !== undefined ? requested : undefined, granted: requested }, grantId, jti: at.jti,
+    resource, scopes: { requested: params.scope !== undefined ? requested : undefined, granted: requested }, jti: at.jti,
     requestId: req.requestId, sourceAddress: req.sourceAddress,
   });
   return { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope };

@@ -17,13 +17,28 @@ export function assertAllowedClaims(claims: Record<string, unknown>): void {
   }
 }
 
+/**
+ * The jti carries the grant id (an opaque random identifier, not PHI) so that introspection can
+ * tell a token of a revoked grant without a database write per issued token. Client-credentials
+ * tokens belong to no grant: their jti is random only.
+ */
+export function makeJti(grantId: string | null): string {
+  return grantId ? `${grantId}.${randomToken(16)}` : randomToken(16);
+}
+
+export function grantIdOfJti(jti: string): string | null {
+  const dot = jti.indexOf('.');
+  return dot > 0 ? jti.slice(0, dot) : null;
+}
+
 export interface IssueAccessTokenInput {
   clientId: string;
   /** The user's opaque id, or the client id for client_credentials (RFC 9068 §2.2). */
   subject: string;
   audience: string;
   scope: string;
-  grantId: string;
+  /** null for client_credentials. */
+  grantId: string | null;
 }
 
 export interface IssuedAccessToken {
@@ -43,13 +58,11 @@ export async function issueAccessToken(ctx: AppContext, input: IssueAccessTokenI
     aud: input.audience,
     exp: iat + expiresIn,
     iat,
-    jti: randomToken(16),
+    jti: makeJti(input.grantId),
     client_id: input.clientId,
     scope: input.scope,
   };
   assertAllowedClaims(claims);
   const token = await signJwt(ctx, 'at+jwt', claims);
-  // Recorded so the token can be revoked (RFC 7009) and introspected (RFC 7662).
-  await ctx.storage.accessTokens.save({ jti: claims.jti, grantId: input.grantId, clientId: input.clientId, expiresAt: claims.exp * 1000, revokedAt: null });
   return { token, jti: claims.jti, expiresIn, claims };
 }

@@ -5,7 +5,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { AppContext } from '../../server/context.js';
 import type { AccessTokenRecord, RefreshTokenRecord } from '../../storage/types.js';
 import { openRefreshGrant, refreshTokenDigest, type RefreshGrantData } from './refresh-token.js';
-import type { AccessTokenClaims } from './access-token.js';
+import { grantIdOfJti, type AccessTokenClaims } from './access-token.js';
 
 export type FoundToken =
   | { kind: 'access_token'; record: AccessTokenRecord; claims: AccessTokenClaims; active: boolean }
@@ -25,13 +25,16 @@ async function findAccessToken(ctx: AppContext, token: string): Promise<FoundTok
   } catch {
     return { kind: 'unknown' };
   }
-  const record = await ctx.storage.accessTokens.get(claims.jti);
-  if (!record) return { kind: 'unknown' };
-  let active = record.revokedAt === null && record.expiresAt > ctx.now();
-  if (active && !record.grantId.startsWith('cc_')) {
-    const grant = await ctx.storage.grants.get(record.grantId);
+  if (typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') return { kind: 'unknown' };
+  // Only revoked access tokens have a record (RFC 7009); the grant comes from the jti.
+  const revoked = await ctx.storage.accessTokens.get(claims.jti);
+  const grantId = grantIdOfJti(claims.jti);
+  let active = revoked?.revokedAt == null && claims.exp * 1000 > ctx.now();
+  if (active && grantId) {
+    const grant = await ctx.storage.grants.get(grantId);
     active = grant !== undefined && grant.revokedAt === null;
   }
+  const record: AccessTokenRecord = { jti: claims.jti, grantId: grantId ?? '', clientId: claims.client_id, expiresAt: claims.exp * 1000, revokedAt: revoked?.revokedAt ?? null };
   return { kind: 'access_token', record, claims, active };
 }
 
