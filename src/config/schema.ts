@@ -16,6 +16,8 @@ const seconds = (def: number, max?: number) => {
 
 const absoluteUrl = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
 
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 
@@ -34,8 +36,12 @@ export const clientSchema = z.strictObject({
   token_endpoint_auth_method: z.enum(AUTH_METHODS).default('client_secret_basic'),
   /** Name of the environment variable holding the client secret (GitOps: secrets stay out of the file). */
   client_secret_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
-  jwks_uri: z.string().url().optional(),
-  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+  jwks_uri: z.string().url().refine((v) => v.startsWith('https://'), { message: 'must use https' }).optional(),
+  jwks: z.strictObject({
+    keys: z.array(z.record(z.string(), z.unknown()).refine((k) => !PRIVATE_JWK_MEMBERS.some((m) => m in k), {
+      message: 'holds private key material (d, p, q, dp, dq, qi, oth or k); register the public key only',
+    })),
+  }).optional(),
 }).superRefine((c, ctx) => {
   if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'authorization_code clients need at least one redirect URI' });
@@ -63,12 +69,14 @@ export const configSchema = z.strictObject({
   issuer: z.string().refine((v) => {
     if (!URL.canParse(v)) return false;
     const u = new URL(v);
-    return !u.search && !u.hash && !v.endsWith('/');
-  }, { message: 'must be an absolute https URL without query, fragment or trailing slash (RFC 8414 §2)' }),
+    return !u.search && !u.hash && u.pathname === '/' && !v.endsWith('/');
+  }, { message: 'must be an absolute https URL with no path, query, fragment or trailing slash, e.g. https://auth.example.org (RFC 8414 §2)' }),
   listen: z.strictObject({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8443),
-  }).default({ host: '127.0.0.1', port: 8443 }),
+    /** Addresses of reverse proxies whose X-Forwarded-For is believed (client address for throttling and consent records). */
+    trusted_proxies: z.array(z.string().min(1)).default([]),
+  }).default({ host: '127.0.0.1', port: 8443, trusted_proxies: [] }),
   tls: z.strictObject({
     cert: z.string(),
     key: z.string(),
@@ -116,8 +124,12 @@ export const configSchema = z.strictObject({
   }).default({ allow_plain_http: false, tls_terminated_by_proxy: false }),
 }).superRefine((c, ctx) => {
   const issuer = URL.canParse(c.issuer) ? new URL(c.issuer) : undefined;
-  if (issuer && issuer.protocol !== 'https:' && !c.unsafe.allow_plain_http) {
-    ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must use https (plain http needs unsafe.allow_plain_http and a loopback issuer)' });
+  if (issuer && issuer.protocol !== 'https:') {
+    if (!c.unsafe.allow_plain_http) {
+      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must use https (plain http needs unsafe.allow_plain_http and a loopback issuer)' });
+    } else if (!['127.0.0.1', 'localhost', '[::1]'].includes(issuer.hostname)) {
+      ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'plain http is only allowed for a loopback issuer (127.0.0.1, localhost or [::1])' });
+    }
   }
   if (!c.tls && !c.unsafe.allow_plain_http && !c.unsafe.tls_terminated_by_proxy) {
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'is required: set tls.cert and tls.key (or unsafe.tls_terminated_by_proxy behind a TLS proxy)' });

@@ -58,7 +58,8 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
       oauth = new OAuthError('invalid_request', 'the request could not be read', (err as Error).message, 400);
     } else {
       oauth = new OAuthError('server_error', 'the server could not complete the request', (err as Error).message, 500);
-      req.log.error({ code: (err as { code?: string }).code, requestId: req.id }, 'unhandled error');
+      // One structured line: the request id and the error class and code, never request data.
+      process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), requestId: req.id, route: req.routeOptions?.url, error: (err as Error).name, code: (err as { code?: string }).code })}\n`);
       if (process.env.CADUCEUS_DEBUG_ERRORS) console.error(err);
     }
     if (!oauth.expose) oauth = new OAuthError('server_error', 'the server could not complete the request', undefined, 500);

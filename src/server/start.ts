@@ -11,6 +11,7 @@ import { ConfigError, type CaduceusConfig } from '../config/schema.js';
 import { assertPlainHttpAllowed, tlsServerOptions } from '../http/tls.js';
 import { buildApp } from '../http/app.js';
 import { openAuditSink } from '../audit/sink.js';
+import { removeClient } from '../admin/clients.js';
 import type { AuditSink } from '../audit/events.js';
 import type { ClientRecord, Storage } from '../storage/types.js';
 import type { AppContext } from './context.js';
@@ -34,7 +35,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     await keys.ensureKey(now());
     const ledger = options.audit ? undefined : await openAuditSink(storage.sql, config, masterKey, now);
     const audit = options.audit ?? ledger!;
-    if (options.syncClients ?? true) await syncConfigClients(storage, config, masterKey, env, now());
+    if (options.syncClients ?? true) await syncConfigClients(storage, config, masterKey, env, now(), failClosed(audit));
     return {
       config,
       storage,
@@ -70,7 +71,7 @@ function failClosed(sink: AuditSink): AuditSink {
 }
 
 /** Static clients from the configuration (GitOps) are written to storage at every start. */
-async function syncConfigClients(storage: Storage, config: CaduceusConfig, masterKey: import('../crypto/master-key.js').MasterKey, env: NodeJS.ProcessEnv, now: number): Promise<void> {
+async function syncConfigClients(storage: Storage, config: CaduceusConfig, masterKey: import('../crypto/master-key.js').MasterKey, env: NodeJS.ProcessEnv, now: number, audit: AuditSink): Promise<void> {
   const problems: string[] = [];
   for (const [i, c] of config.clients.entries()) {
     let secretDigest: string | null = null;
@@ -92,6 +93,11 @@ async function syncConfigClients(storage: Storage, config: CaduceusConfig, maste
     await storage.clients.upsert(record);
   }
   if (problems.length) throw new ConfigError(problems);
+  // Clients deleted from the file are deleted from storage too (GitOps), and audited.
+  const declared = new Set(config.clients.map((c) => c.client_id));
+  for (const stale of (await storage.clients.list()).filter((c) => c.source === 'config' && !declared.has(c.clientId))) {
+    await removeClient({ storage, masterKey, audit, now: () => now, actor: 'config' }, stale.clientId);
+  }
 }
 
 export interface RunningServer {
@@ -109,7 +115,8 @@ export async function startServer(ctx: AppContext): Promise<RunningServer> {
   } else if (config.unsafe.allow_plain_http) {
     assertPlainHttpAllowed(config.listen.host);
   }
-  const app = await buildApp(ctx, https ? { https } : {});
+  const trustProxy = config.listen.trusted_proxies.length ? config.listen.trusted_proxies : false;
+  const app = await buildApp(ctx, { ...(https ? { https } : {}), trustProxy });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;

@@ -20,7 +20,7 @@ describe('configuration', () => {
     expect(c.tokens).toEqual({ access_token_ttl: 300, id_token_ttl: 300, authorization_code_ttl: 60, refresh_token_idle_ttl: 86400, refresh_token_absolute_ttl: 2592000 });
     expect(c.session).toEqual({ idle_timeout: 900, absolute_timeout: 43200 });
     expect(c.unsafe).toEqual({ allow_plain_http: false, tls_terminated_by_proxy: false });
-    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8443 });
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8443, trusted_proxies: [] });
   });
 
   test('unknown keys are refused with their path', () => {
@@ -63,5 +63,23 @@ describe('configuration', () => {
 
   test('storage must be sqlite: or postgres://', () => {
     expect(problems({ ...base, storage: 'mysql://x' })[0]).toMatch(/^storage: use sqlite:PATH or postgres:/);
+  });
+});
+
+describe('configuration refusals added after review', () => {
+  test('an issuer with a path is refused', () => {
+    expect(problems({ ...base, issuer: 'https://as.example/auth' })[0]).toMatch(/^issuer: must be an absolute https URL with no path/);
+  });
+  test('a plain http issuer must be loopback even with unsafe.allow_plain_http', () => {
+    expect(problems({ ...base, issuer: 'http://as.example', unsafe: { allow_plain_http: true } })).toEqual([
+      'issuer: plain http is only allowed for a loopback issuer (127.0.0.1, localhost or [::1])',
+    ]);
+  });
+  test('a client jwks with private key material is refused, and so is an http jwks_uri', () => {
+    const client = { client_id: 'svc', name: 'Svc', grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt' };
+    expect(problems({ ...base, clients: [{ ...client, jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', d: 'secret' }] } }] })).toEqual([
+      'clients[0].jwks.keys[0]: holds private key material (d, p, q, dp, dq, qi, oth or k); register the public key only',
+    ]);
+    expect(problems({ ...base, clients: [{ ...client, jwks_uri: 'http://keys.example/jwks' }] })).toEqual(['clients[0].jwks_uri: must use https']);
   });
 });

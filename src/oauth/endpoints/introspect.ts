@@ -2,6 +2,7 @@
 // nothing about another client's tokens (§4; HIPAA 164.502(b) minimum necessary): for them the
 // answer is {"active": false}.
 import type { FastifyInstance } from 'fastify';
+import { invalidClient } from '../../errors/oauth-error.js';
 import { formParams } from '../../http/request-info.js';
 import { authenticateClient } from '../client-auth/index.js';
 import { requireParams } from '../checks/duplicate-params.js';
@@ -13,6 +14,8 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, ctx: AppCont
   app.post('/introspect', async (req, reply) => {
     const params = formParams(req);
     const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
+    // RFC 7662 §2.1: the endpoint requires authentication; public clients cannot introspect.
+    if (client.tokenEndpointAuthMethod === 'none') throw invalidClient('introspection requires client authentication');
     requireParams(params, 'token');
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
     const found = await findToken(ctx, params.token!, params.token_type_hint);
