@@ -22,7 +22,9 @@ export type DigestPurpose =
   | 'session'
   | 'interaction'
   | 'csrf'
-  | 'access-token';
+  | 'access-token'
+  /** Seed of the Ed25519 checkpoint signing key of the audit ledger (separate from token keys). */
+  | 'audit-checkpoint';
 
 const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'refresh-token',
@@ -32,6 +34,7 @@ const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'interaction',
   'csrf',
   'access-token',
+  'audit-checkpoint',
 ]);
 
 // RFC 5869 §3.1: the salt is optional; the input key is already uniformly random, so a fixed,

@@ -19,8 +19,8 @@ import type { AppContext } from './context.js';
 export interface ContextOptions {
   env?: NodeJS.ProcessEnv;
   now?: () => number;
-  /** Tests may hand in an audit sink that fails, to prove the server fails closed. */
-  audit?: AuditSink;
+  /** Tests wrap the ledger, e.g. in a sink that can be made to fail, to prove the server fails closed. */
+  wrapAudit?: (ledger: AuditSink) => AuditSink;
   /** Write the configuration's static clients to storage (default true; admin commands skip it). */
   syncClients?: boolean;
 }
@@ -33,8 +33,8 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
   try {
     const keys = new KeyManager({ store: storage.signingKeys, masterKey, clock: now });
     await keys.ensureKey(now());
-    const ledger = options.audit ? undefined : await openAuditSink(storage.sql, config, masterKey, now);
-    const audit = options.audit ?? ledger!;
+    const ledger = await openAuditSink(storage.sql, config, masterKey, now);
+    const audit = options.wrapAudit ? options.wrapAudit(ledger) : ledger;
     if (options.syncClients ?? true) await syncConfigClients(storage, config, masterKey, env, now(), failClosed(audit));
     return {
       config,
@@ -46,7 +46,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
       resources: new Map(config.resources.map((r) => [r.uri, r])),
       warnings: unsafeWarnings(config),
       async close() {
-        await ledger?.close();
+        await ledger.close();
         await storage.close();
       },
     };

@@ -3,6 +3,7 @@
 import { InternalError } from '../../errors/internal-error.js';
 import type { Dialect, SqlDriver } from '../sql.js';
 import { migration001Core } from './001-core.js';
+import { migration002Ledger } from './002-ledger.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -15,6 +16,7 @@ export interface Migration {
 
 export const migrations: readonly Migration[] = [
   migration001Core,
+  migration002Ledger,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (
