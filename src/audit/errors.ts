@@ -8,6 +8,8 @@ export type AuditErrorCode =
   | 'ERR_AUDIT_INVALID_ARGUMENT'
   /** An event handed to record() cannot be stored (a required member is missing, a value is not I-JSON). */
   | 'ERR_AUDIT_INVALID_EVENT'
+  /** The stored log contradicts a signed checkpoint: it was tampered with (see verifyLedger). */
+  | 'ERR_AUDIT_INTEGRITY'
   /** A value that RFC 8785 (JCS) cannot canonicalise: a non-finite number, a lone surrogate, a class instance… */
   | 'ERR_JCS_UNSUPPORTED'
   /** A key string (verifier key, signer key) is malformed. */

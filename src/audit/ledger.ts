@@ -52,6 +52,12 @@ export interface LedgerOptions {
   witnessFile?: string;
   /** Most events in one transaction. Default 5000. */
   maxBatchSize?: number;
+  /**
+   * Most events waiting for a commit. Beyond it record() rejects at once (ERR_AUDIT_UNAVAILABLE,
+   * so callers fail closed) instead of queueing without bound while the database is slow or
+   * down. Default 100000.
+   */
+  maxPending?: number;
   /** Event time source, epoch milliseconds. Default Date.now. */
   clock?: () => number;
   /** Background failures (timed checkpoints, witness file writes). Default: kept in stats only. */
@@ -79,6 +85,7 @@ interface Pending {
 
 const DEFAULT_INTERVAL_MS = 1000;
 const DEFAULT_MAX_BATCH = 5000;
+const DEFAULT_MAX_PENDING = 100_000;
 
 export class Ledger implements AuditSink {
   readonly #driver: SqlDriver;
@@ -86,6 +93,7 @@ export class Ledger implements AuditSink {
   readonly #origin: string;
   readonly #intervalMs: number;
   readonly #maxBatch: number;
+  readonly #maxPending: number;
   readonly #witnessFile: string | undefined;
   readonly #clock: () => number;
   readonly #onError: ((error: Error) => void) | undefined;
@@ -117,6 +125,10 @@ export class Ledger implements AuditSink {
     if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) {
       throw new AuditError('ERR_AUDIT_INVALID_ARGUMENT', 'Ledger: options.maxBatchSize must be a positive integer');
     }
+    const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
+      throw new AuditError('ERR_AUDIT_INVALID_ARGUMENT', 'Ledger: options.maxPending must be a positive integer');
+    }
     if (options.witnessFile !== undefined && (typeof options.witnessFile !== 'string' || options.witnessFile === '')) {
       throw new AuditError('ERR_AUDIT_INVALID_ARGUMENT', 'Ledger: options.witnessFile must be a file path');
     }
@@ -131,6 +143,7 @@ export class Ledger implements AuditSink {
     this.#origin = options.origin;
     this.#intervalMs = interval;
     this.#maxBatch = maxBatch;
+    this.#maxPending = maxPending;
     this.#witnessFile = options.witnessFile;
     this.#clock = options.clock ?? Date.now;
     this.#onError = options.onError;
@@ -157,6 +170,9 @@ export class Ledger implements AuditSink {
   /** As record(), resolving the stored event with its seq and time. */
   append(input: AuditEventInput): Promise<AuditEvent> {
     if (this.#closed) return Promise.reject(new InternalError('ERR_AUDIT_UNAVAILABLE', 'audit ledger is closed'));
+    if (this.#queue.length >= this.#maxPending) {
+      return Promise.reject(new InternalError('ERR_AUDIT_UNAVAILABLE', 'audit ledger: too many events waiting for a commit'));
+    }
     let prepared: PreparedEvent;
     try {
       prepared = prepareEvent(input, this.#clock());
@@ -254,8 +270,14 @@ export class Ledger implements AuditSink {
         const frontier = await this.#loadFrontier(tx);
         const latest = await readLatestCheckpoint(tx);
         const base = { origin: this.#origin, size: frontier.size, rootHash: frontier.root() };
+        // C2SP tlog-checkpoint: "A log MUST not sign any checkpoint which is inconsistent with any
+        // checkpoint it previously signed." A stored tree behind or beside the latest checkpoint
+        // has been tampered with: refuse, and let verifyLedger find where.
+        if (latest && (latest.size > frontier.size || (latest.size === frontier.size && !latest.rootHash.equals(base.rootHash)))) {
+          throw new AuditError('ERR_AUDIT_INTEGRITY', `audit ledger: the stored tree (size ${frontier.size}) disagrees with the checkpoint of size ${latest.size}; run verifyLedger`);
+        }
         if (latest && latest.size === frontier.size) {
-          return { checkpoint: { ...base, rootHash: latest.rootHash, note: latest.note }, created: false, frontier };
+          return { checkpoint: { ...base, note: latest.note }, created: false, frontier };
         }
         const note = this.#signer.sign(formatCheckpoint(base));
         const created = await insertCheckpoint(tx, { size: base.size, rootHash: base.rootHash, createdAt: this.#clock(), note });

@@ -93,8 +93,8 @@ export function prepareEvent(input: AuditEventInput, time: number): PreparedEven
   optionalString(input.patient, 'patient');
   optionalString(input.resource, 'resource');
   if (!Number.isSafeInteger(time) || time < 0) throw new AuditError('ERR_AUDIT_INVALID_EVENT', 'event time must be epoch milliseconds');
-  const { seq: _seq, time: _time, ...rest } = input as AuditEventInput & { seq?: unknown; time?: unknown };
-  const event = { ...rest, time };
+  const event = Object.assign({}, input, { time }) as Omit<AuditEvent, 'seq'> & { seq?: unknown };
+  if ('seq' in event) delete event.seq;
   const { before, after } = canonicalizeAround(event as unknown as Record<string, unknown>, 'seq');
   return { before, after, columns: eventColumns(event), event };
 }

@@ -199,6 +199,14 @@ describe.each(adapters)('the audit ledger on $name', (adapter) => {
     }
   });
 
+  it('rejects at once beyond maxPending events waiting, and commits the others', async () => {
+    const bounded = new Ledger(db.driver, { origin: ORIGIN, signingKey: TEST_SEED, maxPending: 10, checkpointIntervalMs: 60_000 });
+    const results = await Promise.allSettled(Array.from({ length: 15 }, (_, i) => bounded.record(sampleEvent(i))));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+    for (const r of results.slice(10)) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    await bounded.close({ checkpoint: false });
+  });
+
   it('refuses after close() and names bad options', async () => {
     const closing = new Ledger(db.driver, { origin: ORIGIN, signingKey: TEST_SEED });
     await closing.close({ checkpoint: false });

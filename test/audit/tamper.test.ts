@@ -130,6 +130,13 @@ describe.each(adapters)('tamper evidence on $name', (adapter) => {
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 10, code: 'checkpoint_invalid' });
   });
 
+  it('refuses to sign a checkpoint over a tree that a signed checkpoint contradicts', async () => {
+    await bypassTriggers(db, ['DELETE FROM audit_events WHERE seq >= 33', 'DELETE FROM audit_tree_nodes WHERE (idx + 1) * POWER(2, level) > 33']);
+    const fresh = new Ledger(db.driver, { origin: ORIGIN, signingKey: TEST_SEED });
+    await expect(fresh.checkpoint()).rejects.toMatchObject({ code: 'ERR_AUDIT_INTEGRITY' });
+    await fresh.close({ checkpoint: false });
+  });
+
   it('names the subtree of a tampered tree node', async () => {
     await bypassTriggers(db, [`UPDATE audit_tree_nodes SET hash = ${db.name === 'sqlite' ? "X'00'" : "'\\x00'::bytea"} WHERE level = 2 AND idx = 5`]);
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 20, code: 'node_mismatch' });

@@ -47,7 +47,7 @@ function startCaduceus(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): P
 }
 
 function runKit(env: Record<string, string>): { status: number | null; output: string } {
-  const r = spawnSync('bash', [KIT], { env: { ...process.env, ...env, MAX_AT_TTL: '900' }, encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync('bash', [KIT], { env: { ...process.env, ...env, MAX_AT_TTL: '900', AT_CLAIMS_ALLOW: 'patient' }, encoding: 'utf8', timeout: 240_000 });
   return { status: r.status, output: `${r.stdout}\n${r.stderr}` };
 }
 

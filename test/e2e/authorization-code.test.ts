@@ -33,7 +33,10 @@ describe.each(adapters)('authorization code flow on $name', (adapter) => {
     const claims = await oauth.validateJwtAccessToken(rp.as, new Request('https://rs.test/', { headers: { authorization: `Bearer ${flow.tokens.access_token}` } }), stack.demo.resource, rp.opts);
     expect(claims.client_id).toBe(stack.demo.client_id);
     expect(claims.aud).toBe(stack.demo.resource);
-    expect(Object.keys(claims).sort()).toEqual(['aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'scope', 'sub']);
+    expect(Object.keys(claims).sort()).toEqual(['aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'patient', 'scope', 'sub']);
+    // The demo user is linked to Patient/demo-1: the patient/ scopes carry it as context, id only.
+    expect(claims.patient).toBe('demo-1');
+    expect(flow.tokens.patient).toBe('demo-1');
     expect(claims.sub).toMatch(/^u_/);
     expect(claims.exp - claims.iat).toBe(300);
     expect(typeof flow.tokens.refresh_token).toBe('string');

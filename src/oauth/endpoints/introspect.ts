@@ -24,7 +24,7 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, ctx: AppCont
       const c = found.claims;
       return {
         active: true, token_type: 'Bearer', scope: c.scope, client_id: c.client_id, sub: c.sub, aud: c.aud,
-        iss: c.iss, exp: c.exp, iat: c.iat, jti: c.jti,
+        iss: c.iss, exp: c.exp, iat: c.iat, jti: c.jti, ...(c.patient !== undefined ? { patient: c.patient } : {}),
       };
     }
     return {

@@ -19,16 +19,31 @@ export interface UserTokenInput {
   withIdToken: boolean;
 }
 
+/**
+ * A user linked to a FHIR Patient who is granted patient/ scopes has that patient as context.
+ * Only the id travels (e.g. "123" for Patient/123).
+ */
+export async function patientInContext(ctx: AppContext, userId: string, scopes: readonly string[]): Promise<string | undefined> {
+  if (!scopes.some((s) => s.startsWith('patient/'))) return undefined;
+  const user = await ctx.storage.users.getById(userId);
+  const m = /^Patient\/([A-Za-z0-9.-]{1,64})$/.exec(user?.fhirUser ?? '');
+  return m?.[1];
+}
+
 export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): Promise<{ response: TokenResponse; jti: string }> {
   const scope = formatScope(input.scopes);
+  const patient = await patientInContext(ctx, input.data.userId, input.scopes);
   const at = await issueAccessToken(ctx, {
     clientId: input.client.clientId,
     subject: input.data.userId,
     audience: input.data.resource,
     scope,
     grantId: input.grantId,
+    patient,
   });
   const response: TokenResponse = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope };
+  // SMART App Launch 2.2 §"Launch context arrives with your access_token": patient is in the response.
+  if (patient !== undefined) response.patient = patient;
   const granted = input.data.scope.split(' ');
   // RFC 9700 §4.14.2: the AS decides per client whether refresh tokens are issued at all.
   if (granted.includes('offline_access') && input.client.grantTypes.includes('refresh_token')) {

@@ -18,4 +18,6 @@ export interface TokenResponse {
   scope: string;
   refresh_token?: string;
   id_token?: string;
+  /** SMART launch context: the patient's FHIR id. */
+  patient?: string;
 }

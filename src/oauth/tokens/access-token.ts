@@ -4,10 +4,16 @@ import { randomToken } from '../../crypto/random.js';
 import { signJwt } from './jwt.js';
 import type { AppContext } from '../../server/context.js';
 
-/** RFC 9068 §2.2 claims. Later features add context identifiers here, never demographics. */
-export const ACCESS_TOKEN_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope'] as const;
+/**
+ * RFC 9068 §2.2 claims, plus `patient`: the FHIR id (identifier only, never demographics) of the
+ * patient in context for patient/ scopes (SMART App Launch 2.2 launch context).
+ */
+export const ACCESS_TOKEN_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient'] as const;
 export type AccessTokenClaimName = (typeof ACCESS_TOKEN_CLAIMS)[number];
-export type AccessTokenClaims = { [K in AccessTokenClaimName]: K extends 'exp' | 'iat' ? number : string };
+export type AccessTokenClaims = { [K in Exclude<AccessTokenClaimName, 'patient'>]: K extends 'exp' | 'iat' ? number : string } & { patient?: string };
+
+/** A FHIR id: [A-Za-z0-9\-\.]{1,64} (FHIR R4 §2.24.0.1). */
+const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
 
 /** Refuses any claim outside the allow-list, so no PHI-bearing claim can be added by mistake. */
 export function assertAllowedClaims(claims: Record<string, unknown>): void {
@@ -39,6 +45,8 @@ export interface IssueAccessTokenInput {
   scope: string;
   /** null for client_credentials. */
   grantId: string | null;
+  /** FHIR id of the patient in context, if any. */
+  patient?: string;
 }
 
 export interface IssuedAccessToken {
@@ -62,6 +70,10 @@ export async function issueAccessToken(ctx: AppContext, input: IssueAccessTokenI
     client_id: input.clientId,
     scope: input.scope,
   };
+  if (input.patient !== undefined) {
+    if (!FHIR_ID.test(input.patient)) throw new Error('ERR_CLAIM_NOT_ALLOWED: patient must be a FHIR id');
+    claims.patient = input.patient;
+  }
   assertAllowedClaims(claims);
   const token = await signJwt(ctx, 'at+jwt', claims);
   return { token, jti: claims.jti, expiresIn, claims };
