@@ -115,13 +115,17 @@ export const configSchema = z.strictObject({
     witness_file: z.string().optional(),
     checkpoint_interval_ms: z.number().int().min(100).max(60_000).default(1000),
     origin: z.string().optional(),
-  }).default({ checkpoint_interval_ms: 1000 }),
+    /** How long ledger entries are kept; 45 CFR 164.316(b)(2) asks for six years. */
+    retention_years: z.number().int().min(1).default(6),
+  }).default({ checkpoint_interval_ms: 1000, retention_years: 6 }),
   unsafe: z.strictObject({
     /** Serve plain HTTP (loopback only). */
     allow_plain_http: z.boolean().default(false),
     /** TLS is terminated by a trusted reverse proxy in front of this process. */
     tls_terminated_by_proxy: z.boolean().default(false),
-  }).default({ allow_plain_http: false, tls_terminated_by_proxy: false }),
+    /** Start even when the compliance check finds errors (itself a finding). */
+    allow_noncompliant_start: z.boolean().default(false),
+  }).default({ allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false }),
 }).superRefine((c, ctx) => {
   const issuer = URL.canParse(c.issuer) ? new URL(c.issuer) : undefined;
   if (issuer && issuer.protocol !== 'https:') {
