@@ -37,6 +37,8 @@ try {
   });
   await load(origin, ca, 500, concurrency, request); // warm-up
   const ceiling = await joseCeiling(5000);
+  // Second ceiling: the same server, TLS and load generator answering GET /healthz (no work).
+  const transport = await load(origin, ca, total, concurrency, () => ({ path: '/healthz', method: 'GET' as const, headers: {} }));
   const result = await load(origin, ca, total, concurrency, request);
   const ratio = result.rps / ceiling;
   console.log('client_credentials token issuance (TLS, SQLite, durable audit)');
@@ -44,12 +46,14 @@ try {
     'jose ES256 signing ceiling (ops/s)': Math.round(ceiling),
     'token endpoint (req/s)': Math.round(result.rps),
     'ratio to ceiling': ratio.toFixed(2),
+    'transport ceiling, GET /healthz (req/s)': Math.round(transport.rps),
+    'ratio to transport ceiling': (result.rps / transport.rps).toFixed(2),
     'p50 latency (ms)': result.p50.toFixed(2),
     'p99 latency (ms)': result.p99.toFixed(2),
     errors: result.errors,
     concurrency,
   });
-  const file = saveResult('token-endpoint', { benchmark: 'client_credentials', concurrency, ceiling_ops_per_s: ceiling, ...result, ratio });
+  const file = saveResult('token-endpoint', { benchmark: 'client_credentials', concurrency, ceiling_ops_per_s: ceiling, transport_ceiling_rps: transport.rps, ...result, ratio, ratio_to_transport: result.rps / transport.rps });
   console.log(`saved ${file}`);
   if (result.errors) process.exitCode = 1;
 } finally {

@@ -35,12 +35,13 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
   });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined));
 
+  // Interaction pages POST to us and we answer 303 to the client's redirect URI: form-action is
+  // left out there (see security-headers.ts); CSP still forbids scripts and framing.
+  const pageHeaders = Object.entries(securityHeaders('page', hsts, { formAction: null }));
+  const apiHeaders = Object.entries(securityHeaders('api', hsts));
   app.addHook('onSend', async (req, reply, payload) => {
     const isPage = String(reply.getHeader('content-type') ?? '').startsWith('text/html');
-    // Interaction pages POST to us and we answer 303 to the client's redirect URI: form-action is
-    // left out there (see security-headers.ts); CSP still forbids scripts and framing.
-    const headers = securityHeaders(isPage ? 'page' : 'api', hsts, isPage ? { formAction: null } : {});
-    for (const [name, value] of Object.entries(headers)) {
+    for (const [name, value] of isPage ? pageHeaders : apiHeaders) {
       // Public, cacheable documents (JWKS, stylesheet) keep their own Cache-Control.
       if ((name === 'Cache-Control' || name === 'Pragma') && reply.hasHeader('cache-control') && !isPage) continue;
       reply.header(name, value);
