@@ -9,7 +9,7 @@ import { userInfo } from 'node:os';
 import { addClient, describeClient, removeClient, type NewClientInput } from '../admin/clients.js';
 import { ConfigError } from '../config/schema.js';
 import { parseFlags, requireFlag } from './args.js';
-import { openAdminContext } from './context.js';
+import { withAdminContext } from './context.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type CliCommand, type CliIo } from './command.js';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'];
@@ -170,8 +170,7 @@ async function runAdd(argv: string[], io: CliIo): Promise<number> {
     }
   }
 
-  const ctx = await openAdminContext(values, io);
-  try {
+  return withAdminContext(values, io, async (ctx) => {
     const deps = { storage: ctx.storage, masterKey: ctx.masterKey, audit: ctx.audit, now: ctx.now, actor: cliActor() };
     let added: Awaited<ReturnType<typeof addClient>>;
     try {
@@ -196,9 +195,7 @@ No client secret: this client authenticates with ${client.tokenEndpointAuthMetho
 `}`);
     }
     return EXIT_OK;
-  } finally {
-    await ctx.close();
-  }
+  });
 }
 
 async function runList(argv: string[], io: CliIo): Promise<number> {
@@ -207,8 +204,7 @@ async function runList(argv: string[], io: CliIo): Promise<number> {
     io.stdout(clientCommand.help);
     return EXIT_OK;
   }
-  const ctx = await openAdminContext(values, io);
-  try {
+  return withAdminContext(values, io, async (ctx) => {
     const clients = (await ctx.storage.clients.list()).sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
     if (values.json) {
       io.stdout(`${JSON.stringify(clients.map(describeClient))}\n`);
@@ -219,9 +215,7 @@ async function runList(argv: string[], io: CliIo): Promise<number> {
       io.stdout(formatTable(['CLIENT_ID', 'AUTH', 'GRANTS', 'SOURCE', 'NAME'], rows));
     }
     return EXIT_OK;
-  } finally {
-    await ctx.close();
-  }
+  });
 }
 
 async function runShow(argv: string[], io: CliIo): Promise<number> {
@@ -231,8 +225,7 @@ async function runShow(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   const clientId = onePositional(positionals, 'client id', 'caduceus client show ID');
-  const ctx = await openAdminContext(values, io);
-  try {
+  return withAdminContext(values, io, async (ctx) => {
     const client = await ctx.storage.clients.get(clientId);
     if (!client) {
       io.stderr(`caduceus client: no client "${clientId}" (see caduceus client list)\n`);
@@ -249,9 +242,7 @@ async function runShow(argv: string[], io: CliIo): Promise<number> {
       io.stdout(`${lines.join('\n')}\n`);
     }
     return EXIT_OK;
-  } finally {
-    await ctx.close();
-  }
+  });
 }
 
 async function runRemove(argv: string[], io: CliIo): Promise<number> {
@@ -261,8 +252,7 @@ async function runRemove(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   const clientId = onePositional(positionals, 'client id', 'caduceus client remove ID');
-  const ctx = await openAdminContext(values, io);
-  try {
+  return withAdminContext(values, io, async (ctx) => {
     const client = await ctx.storage.clients.get(clientId);
     if (!client) {
       io.stderr(`caduceus client: no client "${clientId}" (see caduceus client list)\n`);
@@ -278,9 +268,7 @@ async function runRemove(argv: string[], io: CliIo): Promise<number> {
     if (values.json) io.stdout(`${JSON.stringify({ client_id: clientId, removed: true })}\n`);
     else io.stdout(`Client ${clientId} removed.\n`);
     return EXIT_OK;
-  } finally {
-    await ctx.close();
-  }
+  });
 }
 
 /** Reads a JWKS of public keys; private key material is refused (it must never reach the server). */

@@ -28,3 +28,13 @@ export async function openAdminContext(flags: { config?: string; data?: string }
   const config = await resolveConfig(flags, io);
   return createContext(config, { env: io.env, syncClients: false });
 }
+
+/** Opens the admin context, runs fn, and always closes the context. */
+export async function withAdminContext<T>(flags: { config?: string; data?: string }, io: CliIo, fn: (ctx: AppContext) => Promise<T>): Promise<T> {
+  const ctx = await openAdminContext(flags, io);
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}

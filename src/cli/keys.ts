@@ -5,7 +5,7 @@ import type { SigningKeyRecord } from '../storage/types.js';
 import type { AppContext } from '../server/context.js';
 import { parseFlags } from './args.js';
 import { cliActor, formatTable, splitSubcommand } from './client.js';
-import { openAdminContext } from './context.js';
+import { withAdminContext } from './context.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type CliCommand, type CliIo } from './command.js';
 
 /** Margin added to the longest token lifetime: clock skew between this host and verifiers. */
@@ -97,8 +97,7 @@ async function runList(argv: string[], io: CliIo): Promise<number> {
     io.stdout(keysCommand.help);
     return EXIT_OK;
   }
-  const ctx = await openAdminContext(values, io);
-  try {
+  return withAdminContext(values, io, async (ctx) => {
     const keys = await listKeys(ctx, ctx.now());
     if (values.json) {
       io.stdout(`${JSON.stringify(keys)}\n`);
@@ -107,9 +106,7 @@ async function runList(argv: string[], io: CliIo): Promise<number> {
       io.stdout(formatTable(['KID', 'ALG', 'STATE', 'CREATED', 'ACTIVATES', 'RETIRED', 'EXPIRES'], rows));
     }
     return EXIT_OK;
-  } finally {
-    await ctx.close();
-  }
+  });
 }
 
 function parsePublishAhead(value: string | undefined): number {
@@ -127,8 +124,7 @@ async function runRotate(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   const publishAheadMs = parsePublishAhead(values['publish-ahead']);
-  const ctx = await openAdminContext(values, io);
-  try {
+  return withAdminContext(values, io, async (ctx) => {
     const now = ctx.now();
     const { access_token_ttl, id_token_ttl } = ctx.config.tokens;
     // The replaced key must verify every token it signed: the longest token lifetime, plus skew.
@@ -160,7 +156,5 @@ async function runRotate(argv: string[], io: CliIo): Promise<number> {
       io.stdout(`${lines.join('\n')}\n`);
     }
     return EXIT_OK;
-  } finally {
-    await ctx.close();
-  }
+  });
 }

@@ -7,7 +7,7 @@ import { addUser, setUserDisabled } from '../admin/users.js';
 import type { UserRecord } from '../storage/types.js';
 import { parseFlags, requireFlag } from './args.js';
 import { cliActor, formatTable, onePositional, splitSubcommand } from './client.js';
-import { openAdminContext } from './context.js';
+import { withAdminContext } from './context.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type CliCommand, type CliIo } from './command.js';
 
 export const userCommand: CliCommand = {
@@ -71,16 +71,13 @@ async function runAdd(argv: string[], io: CliIo): Promise<number> {
   }
   const username = requireFlag(values.username, 'username', 'the sign-in name of the account, e.g. --username jane.doe');
   const password = (await io.readStdin()).replace(/\r?\n$/, '');
-  const ctx = await openAdminContext(values, io);
-  try {
+  return withAdminContext(values, io, async (ctx) => {
     const deps = { storage: ctx.storage, audit: ctx.audit, now: ctx.now, actor: cliActor() };
     const user = await addUser(deps, { username, password, ...(values.patient !== undefined ? { fhirUser: values.patient } : {}) });
     if (values.json) io.stdout(`${JSON.stringify(describeUser(user))}\n`);
     else io.stdout(`User ${user.username} created (id ${user.id}${user.fhirUser ? `, fhirUser ${user.fhirUser}` : ''}).\n`);
     return EXIT_OK;
-  } finally {
-    await ctx.close();
-  }
+  });
 }
 
 async function runList(argv: string[], io: CliIo): Promise<number> {
@@ -89,8 +86,7 @@ async function runList(argv: string[], io: CliIo): Promise<number> {
     io.stdout(userCommand.help);
     return EXIT_OK;
   }
-  const ctx = await openAdminContext(values, io);
-  try {
+  return withAdminContext(values, io, async (ctx) => {
     const users = (await ctx.storage.users.list()).map(describeUser);
     if (values.json) {
       io.stdout(`${JSON.stringify(users)}\n`);
@@ -101,9 +97,7 @@ async function runList(argv: string[], io: CliIo): Promise<number> {
       io.stdout(formatTable(['ID', 'USERNAME', 'DISABLED', 'FHIR_USER'], rows));
     }
     return EXIT_OK;
-  } finally {
-    await ctx.close();
-  }
+  });
 }
 
 async function runSetDisabled(argv: string[], io: CliIo, disabled: boolean): Promise<number> {
@@ -114,8 +108,7 @@ async function runSetDisabled(argv: string[], io: CliIo, disabled: boolean): Pro
   }
   const verb = disabled ? 'disable' : 'enable';
   const username = onePositional(positionals, 'username', `caduceus user ${verb} USERNAME`);
-  const ctx = await openAdminContext(values, io);
-  try {
+  return withAdminContext(values, io, async (ctx) => {
     const deps = { storage: ctx.storage, audit: ctx.audit, now: ctx.now, actor: cliActor() };
     if (!(await setUserDisabled(deps, username, disabled))) {
       io.stderr(`caduceus user: no user "${username}" (see caduceus user list)\n`);
@@ -124,7 +117,5 @@ async function runSetDisabled(argv: string[], io: CliIo, disabled: boolean): Pro
     if (values.json) io.stdout(`${JSON.stringify({ username, disabled })}\n`);
     else io.stdout(`User ${username} ${disabled ? 'disabled' : 'enabled'}.\n`);
     return EXIT_OK;
-  } finally {
-    await ctx.close();
-  }
+  });
 }
