@@ -6,7 +6,7 @@ import { REDACTED, type AuditChange, type AuditSink } from '../audit/events.js';
 import { clientSchema, ConfigError, formatPath, type ClientConfig } from '../config/schema.js';
 import { InternalError } from '../errors/internal-error.js';
 import type { MasterKey } from '../crypto/master-key.js';
-import type { ClientRecord, Storage } from '../storage/types.js';
+import type { ClientPolicyRecord, ClientRecord, Storage } from '../storage/types.js';
 
 export interface AdminDeps {
   storage: Storage;
@@ -27,6 +27,10 @@ export interface NewClientInput {
   token_endpoint_auth_method: string;
   jwks_uri?: string;
   jwks?: { keys: Record<string, unknown>[] };
+  /** RFC 9449 §5.2: token requests must carry a DPoP proof. */
+  dpop_bound_access_tokens?: boolean;
+  /** RFC 9126 §6: authorization requests must come through PAR. */
+  require_pushed_authorization_requests?: boolean;
 }
 
 /** Validates with the same rules as static clients in the configuration file. */
@@ -51,7 +55,7 @@ export function diffRecords(before: Partial<ClientRecord> | undefined, after: Pa
   return changes;
 }
 
-export async function addClient(deps: AdminDeps, input: NewClientInput, knownResources: readonly string[]): Promise<{ client: ClientRecord; secret?: string }> {
+export async function addClient(deps: AdminDeps, input: NewClientInput, knownResources: readonly string[]): Promise<{ client: ClientRecord; secret?: string; policy: ClientPolicyRecord }> {
   const c = validateClientInput(input);
   const unknown = c.resources.filter((r) => !knownResources.includes(r));
   if (unknown.length) throw new ConfigError([`--resource ${unknown[0]}: not a configured resource server; use one of: ${knownResources.join(', ') || '(none configured)'}`]);
@@ -64,11 +68,13 @@ export async function addClient(deps: AdminDeps, input: NewClientInput, knownRes
     jwks: c.jwks ? JSON.stringify(c.jwks) : null, source: 'admin', createdAt: now, updatedAt: now,
   };
   await deps.storage.clients.upsert(client);
+  const policy: ClientPolicyRecord = { dpopBoundAccessTokens: c.dpop_bound_access_tokens, requirePushedAuthorizationRequests: c.require_pushed_authorization_requests };
+  if (policy.dpopBoundAccessTokens || policy.requirePushedAuthorizationRequests) await deps.storage.clientPolicies.set(client.clientId, policy);
   await deps.audit.record({
     type: 'client.changed', actor: { userId: deps.actor }, outcome: 'success', action: 'create', resource: client.clientId,
-    changes: diffRecords(undefined, client),
+    changes: diffRecords(undefined, { ...client, ...policy }),
   });
-  return { client, secret: generated?.secret };
+  return { client, secret: generated?.secret, policy };
 }
 
 export async function removeClient(deps: AdminDeps, clientId: string): Promise<boolean> {
@@ -82,11 +88,12 @@ export async function removeClient(deps: AdminDeps, clientId: string): Promise<b
   return true;
 }
 
-/** The public view of a client (never the secret digest). */
-export function describeClient(c: ClientRecord): Record<string, unknown> {
+/** The public view of a client (never the secret digest), with its security flags when given. */
+export function describeClient(c: ClientRecord, policy?: ClientPolicyRecord): Record<string, unknown> {
   return {
     client_id: c.clientId, name: c.name, grant_types: c.grantTypes, redirect_uris: c.redirectUris, scope: c.scope, resources: c.resources,
     token_endpoint_auth_method: c.tokenEndpointAuthMethod, jwks_uri: c.jwksUri ?? undefined, source: c.source,
+    ...(policy ? { dpop_bound_access_tokens: policy.dpopBoundAccessTokens, require_pushed_authorization_requests: policy.requirePushedAuthorizationRequests } : {}),
     created_at: new Date(c.createdAt).toISOString(),
   };
 }

@@ -1,16 +1,24 @@
 // User administration: opaque random subject ids (never an e-mail, name or MRN), argon2id
-// password hashes. Changes are audited without the password.
+// password hashes, a role (patient, practitioner, administrator). Changes are audited without the
+// password.
 import { hashPassword } from '../crypto/password.js';
 import { randomToken } from '../crypto/random.js';
 import { REDACTED } from '../audit/events.js';
 import { ConfigError } from '../config/schema.js';
 import { InternalError } from '../errors/internal-error.js';
-import type { UserRecord } from '../storage/types.js';
+import { USER_ROLES, isClinicalScope, isUserRole, roleOf } from '../interaction/role-policy.js';
+import type { UserRecord, UserRole } from '../storage/types.js';
 import type { AdminDeps } from './clients.js';
 
 export const MIN_PASSWORD_LENGTH = 12;
 
-export async function addUser(deps: Omit<AdminDeps, 'masterKey'>, input: { username: string; password: string; fhirUser?: string }): Promise<UserRecord> {
+function checkRole(role: string | undefined): UserRole {
+  if (role === undefined) return 'patient';
+  if (!isUserRole(role)) throw new ConfigError([`--role: use one of ${USER_ROLES.join(', ')}`]);
+  return role;
+}
+
+export async function addUser(deps: Omit<AdminDeps, 'masterKey'>, input: { username: string; password: string; fhirUser?: string; role?: string }): Promise<UserRecord> {
   if (!/^[A-Za-z0-9._@+-]{3,128}$/.test(input.username)) {
     throw new ConfigError(['--username: use 3-128 letters, digits, ".", "_", "@", "+" or "-"']);
   }
@@ -20,15 +28,16 @@ export async function addUser(deps: Omit<AdminDeps, 'masterKey'>, input: { usern
   if (input.fhirUser !== undefined && !/^(Patient|Practitioner|RelatedPerson|Person)\/[A-Za-z0-9.-]{1,64}$/.test(input.fhirUser)) {
     throw new ConfigError(['--patient: use a FHIR reference such as Patient/123']);
   }
+  const role = checkRole(input.role);
   if (await deps.storage.users.getByUsername(input.username)) throw new InternalError('ERR_CONFLICT', `user ${input.username} already exists`);
   const user: UserRecord = {
     id: `u_${randomToken(16)}`, username: input.username, passwordHash: await hashPassword(input.password), disabled: false,
-    fhirUser: input.fhirUser ?? null, createdAt: deps.now(),
+    fhirUser: input.fhirUser ?? null, createdAt: deps.now(), role,
   };
   await deps.storage.users.create(user);
   await deps.audit.record({
     type: 'user.changed', actor: { userId: deps.actor }, outcome: 'success', action: 'create', resource: user.id,
-    changes: [{ field: 'password', before: null, after: REDACTED }, { field: 'disabled', before: null, after: false }],
+    changes: [{ field: 'password', before: null, after: REDACTED }, { field: 'disabled', before: null, after: false }, { field: 'role', before: null, after: role }],
   });
   return user;
 }
@@ -42,4 +51,52 @@ export async function setUserDisabled(deps: Omit<AdminDeps, 'masterKey'>, userna
     changes: [{ field: 'disabled', before: user.disabled, after: disabled }],
   });
   return true;
+}
+
+/**
+ * Changes a user's role. Making someone an administrator also revokes their consents that hold
+ * clinical scopes, and the grants made under them (administrator and clinical identities stay
+ * apart, the 2025 NPRM to 45 CFR 164.312(a)(2)(ii)). Resolves undefined for an unknown user.
+ */
+export async function setUserRole(deps: Omit<AdminDeps, 'masterKey'>, username: string, roleText: string): Promise<{ user: UserRecord; consentsRevoked: number } | undefined> {
+  const role = checkRole(roleText);
+  const user = await deps.storage.users.getByUsername(username);
+  if (!user) return undefined;
+  const before = roleOf(user);
+  await deps.storage.users.setRole(user.id, role);
+  await deps.audit.record({
+    type: 'user.changed', actor: { userId: deps.actor }, outcome: 'success', action: 'set_role', resource: user.id,
+    changes: [{ field: 'role', before, after: role }],
+  });
+  let consentsRevoked = 0;
+  if (role === 'administrator') {
+    const now = deps.now();
+    for (const consent of await deps.storage.consents.listByUser(user.id)) {
+      if (consent.revokedAt !== null || !consent.scopesGranted.some(isClinicalScope)) continue;
+      await deps.storage.consents.revoke(consent.id, now);
+      const grants = await deps.storage.grants.revokeByConsent(consent.id, now, 'consent_revoked');
+      await deps.audit.record({
+        type: 'consent.revoked', actor: { userId: deps.actor, clientId: consent.clientId }, outcome: 'success', consentId: consent.id,
+        reason: 'role_policy', resource: user.id, details: { grants_revoked: grants.length },
+      });
+      consentsRevoked += 1;
+    }
+  }
+  return { user: { ...user, role }, consentsRevoked };
+}
+
+/**
+ * Removes every second factor and recovery code of a user (a lost phone and lost codes). If the
+ * role requires MFA, the user enrols again at the next sign-in. Resolves undefined for an unknown user.
+ */
+export async function resetUserMfa(deps: Omit<AdminDeps, 'masterKey'>, username: string): Promise<{ factors: number; recoveryCodes: number } | undefined> {
+  const user = await deps.storage.users.getByUsername(username);
+  if (!user) return undefined;
+  const factors = await deps.storage.mfaFactors.removeByUser(user.id);
+  const recoveryCodes = await deps.storage.recoveryCodes.removeByUser(user.id);
+  await deps.audit.record({
+    type: 'user.changed', actor: { userId: deps.actor }, outcome: 'success', action: 'mfa_reset', resource: user.id,
+    changes: [{ field: 'mfa', before: factors > 0 ? REDACTED : null, after: null }], details: { factors, recovery_codes: recoveryCodes },
+  });
+  return { factors, recoveryCodes };
 }

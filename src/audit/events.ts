@@ -17,6 +17,8 @@ export type AuditEventType =
   | 'consent.revoked'
   | 'login.succeeded'
   | 'login.failed'
+  /** An account or a client id locked out after repeated failures (164.308(a)(5)(ii)(C)). */
+  | 'login.locked'
   | 'logout'
   | 'session.expired'
   | 'phi.accessed'

@@ -108,6 +108,7 @@ const CATEGORY: Record<AuditEventType, Category> = {
   'consent.revoked': 'consent',
   'login.succeeded': 'login',
   'login.failed': 'login',
+  'login.locked': 'alert',
   logout: 'logout',
   'session.expired': 'logout',
   'client.changed': 'config',

@@ -21,6 +21,7 @@ export const AUDIT_EVENT_TYPES = {
   'consent.revoked': true,
   'login.succeeded': true,
   'login.failed': true,
+  'login.locked': true,
   logout: true,
   'session.expired': true,
   'phi.accessed': true,

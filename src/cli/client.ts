@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { addClient, describeClient, removeClient, type NewClientInput } from '../admin/clients.js';
 import { ConfigError } from '../config/schema.js';
+import type { ClientPolicyRecord } from '../storage/types.js';
 import { parseFlags, requireFlag } from './args.js';
 import { withAdminContext } from './context.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type CliCommand, type CliIo } from './command.js';
@@ -28,6 +29,8 @@ const FLAG_OF_FIELD: Record<string, string> = {
   token_endpoint_auth_method: '--auth',
   jwks_uri: '--jwks-uri',
   jwks: '--jwks-file',
+  dpop_bound_access_tokens: '--require-dpop',
+  require_pushed_authorization_requests: '--require-par',
 };
 
 const TARGET_FLAGS = {
@@ -67,7 +70,7 @@ export const clientCommand: CliCommand = {
   help: `Usage:
   caduceus client add --id ID --name NAME --grant GRANT [--grant GRANT…] --auth METHOD
                       [--redirect-uri URI…] [--scope "SCOPES"] [--resource URI…]
-                      [--jwks-uri URL | --jwks-file FILE] [--json]
+                      [--jwks-uri URL | --jwks-file FILE] [--require-dpop] [--require-par] [--json]
   caduceus client list [--json]
   caduceus client show ID [--json]
   caduceus client remove ID
@@ -92,6 +95,10 @@ Options of add (repeat the ones marked … once per value):
                       the configured resources
   --jwks-uri URL      the client's public keys, for private_key_jwt
   --jwks-file FILE    a JSON file {"keys":[…]} of the client's public keys, for private_key_jwt
+  --require-dpop      every token request must carry a DPoP proof (RFC 9449 §5.2
+                      dpop_bound_access_tokens); its access tokens are all DPoP-bound
+  --require-par       authorization requests must be pushed to /par first (RFC 9126 §6
+                      require_pushed_authorization_requests)
 
 Common options:
 ${TARGET_FLAGS.config}
@@ -131,6 +138,8 @@ async function runAdd(argv: string[], io: CliIo): Promise<number> {
     auth: { type: 'string' },
     'jwks-uri': { type: 'string' },
     'jwks-file': { type: 'string' },
+    'require-dpop': { type: 'boolean' },
+    'require-par': { type: 'boolean' },
   });
   if (values.help) {
     io.stdout(clientCommand.help);
@@ -160,6 +169,8 @@ async function runAdd(argv: string[], io: CliIo): Promise<number> {
     resources: values.resource ?? [],
     token_endpoint_auth_method: auth,
     ...(jwksUri !== undefined ? { jwks_uri: jwksUri } : {}),
+    ...(values['require-dpop'] ? { dpop_bound_access_tokens: true } : {}),
+    ...(values['require-par'] ? { require_pushed_authorization_requests: true } : {}),
   };
   if (jwksFile !== undefined) {
     try {
@@ -179,14 +190,14 @@ async function runAdd(argv: string[], io: CliIo): Promise<number> {
       if (err instanceof ConfigError) return reportInvalidClient(io, err);
       throw err;
     }
-    const { client, secret } = added;
+    const { client, secret, policy } = added;
     if (values.json) {
-      io.stdout(`${JSON.stringify({ ...describeClient(client), ...(secret !== undefined ? { client_secret: secret } : {}) })}\n`);
+      io.stdout(`${JSON.stringify({ ...describeClient(client, policy), ...(secret !== undefined ? { client_secret: secret } : {}) })}\n`);
     } else {
       io.stdout(`Client ${client.clientId} created.
 
   client_id:      ${client.clientId}
-${secret !== undefined ? `  client_secret:  ${secret}
+${requirements(policy)}${secret !== undefined ? `  client_secret:  ${secret}
 
 This secret is shown only this once: Caduceus stores only a keyed digest of it and cannot show
 it again. Put it in the client's secret store now.
@@ -207,7 +218,7 @@ async function runList(argv: string[], io: CliIo): Promise<number> {
   return withAdminContext(values, io, async (ctx) => {
     const clients = (await ctx.storage.clients.list()).sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
     if (values.json) {
-      io.stdout(`${JSON.stringify(clients.map(describeClient))}\n`);
+      io.stdout(`${JSON.stringify(clients.map((c) => describeClient(c)))}\n`);
     } else if (clients.length === 0) {
       io.stdout('No clients.\n');
     } else {
@@ -232,7 +243,7 @@ async function runShow(argv: string[], io: CliIo): Promise<number> {
       return EXIT_FAILURE;
     }
     // describeClient is the public view: it never includes the secret digest.
-    const view = describeClient(client);
+    const view = describeClient(client, await ctx.storage.clientPolicies.get(clientId));
     if (values.json) {
       io.stdout(`${JSON.stringify(view)}\n`);
     } else {
@@ -269,6 +280,12 @@ async function runRemove(argv: string[], io: CliIo): Promise<number> {
     else io.stdout(`Client ${clientId} removed.\n`);
     return EXIT_OK;
   });
+}
+
+/** The "requires:" line of `client add`, empty when the client has no security flag. */
+function requirements(policy: ClientPolicyRecord): string {
+  const list = [policy.dpopBoundAccessTokens ? 'DPoP proofs at /token' : '', policy.requirePushedAuthorizationRequests ? 'pushed authorization requests (PAR)' : ''].filter(Boolean);
+  return list.length ? `  requires:       ${list.join(', ')}\n` : '';
 }
 
 /** Reads a JWKS of public keys; private key material is refused (it must never reach the server). */

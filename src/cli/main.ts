@@ -8,8 +8,12 @@ import { clientCommand } from './client.js';
 import { userCommand } from './user.js';
 import { keysCommand } from './keys.js';
 import { migrateCommand } from './migrate.js';
+import { auditCommand } from './audit.js';
+import { checkCommand } from './check.js';
+import { probeCommand } from './probe.js';
+import { reportCommand } from './report.js';
 
-export const COMMANDS: CliCommand[] = [devCommand, serveCommand, clientCommand, userCommand, keysCommand, migrateCommand];
+export const COMMANDS: CliCommand[] = [devCommand, serveCommand, clientCommand, userCommand, keysCommand, migrateCommand, auditCommand, checkCommand, probeCommand, reportCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

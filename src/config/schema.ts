@@ -42,6 +42,10 @@ export const clientSchema = z.strictObject({
       message: 'holds private key material (d, p, q, dp, dq, qi, oth or k); register the public key only',
     })),
   }).optional(),
+  /** RFC 9449 §5.2: every token request of this client must carry a DPoP proof. */
+  dpop_bound_access_tokens: z.boolean().default(false),
+  /** RFC 9126 §6: this client's authorization requests must come through PAR. */
+  require_pushed_authorization_requests: z.boolean().default(false),
 }).superRefine((c, ctx) => {
   if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'authorization_code clients need at least one redirect URI' });
@@ -77,6 +81,11 @@ export const configSchema = z.strictObject({
     /** Addresses of reverse proxies whose X-Forwarded-For is believed (client address for throttling and consent records). */
     trusted_proxies: z.array(z.string().min(1)).default([]),
   }).default({ host: '127.0.0.1', port: 8443, trusted_proxies: [] }),
+  /** The admin listener (Prometheus /metrics, /healthz, /readyz): plain HTTP, off unless port is set. */
+  admin: z.strictObject({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).optional(),
+  }).default({ host: '127.0.0.1' }),
   tls: z.strictObject({
     cert: z.string(),
     key: z.string(),
@@ -87,6 +96,10 @@ export const configSchema = z.strictObject({
     message: 'use sqlite:PATH or postgres://user@host/db (or set CADUCEUS_DATABASE_URL)',
   }),
   master_key_file: z.string().optional(),
+  /** Short-lived shared state (replay values, login throttling) in Redis instead of the database. */
+  cache: z.string().refine((v) => /^rediss?:\/\/[^/]/.test(v) && URL.canParse(v), {
+    message: 'use redis://host:6379/0 (or rediss:// for TLS); leave it out to keep this state in the database',
+  }).optional(),
   tokens: z.strictObject({
     access_token_ttl: seconds(300, ACCESS_TOKEN_TTL_CAP),
     id_token_ttl: seconds(300, 3600),
@@ -105,7 +118,23 @@ export const configSchema = z.strictObject({
     max_failures_per_account: z.number().int().positive().default(5),
     max_failures_per_address: z.number().int().positive().default(20),
     failure_window: seconds(900),
-  }).default({ max_failures_per_account: 5, max_failures_per_address: 20, failure_window: 900 }),
+    /** First account lockout; each further lockout doubles it, up to lockout_max_seconds. */
+    lockout_base_seconds: seconds(60, 3600),
+    lockout_max_seconds: seconds(3600, 86_400),
+    /** Failed client authentications per client id within failure_window before it is locked out. */
+    max_client_auth_failures: z.number().int().positive().default(20),
+  }).superRefine((l, ctx) => {
+    if (l.lockout_base_seconds > l.lockout_max_seconds) {
+      ctx.addIssue({ code: 'custom', path: ['lockout_base_seconds'], message: 'must not exceed login.lockout_max_seconds' });
+    }
+  }).default({
+    max_failures_per_account: 5, max_failures_per_address: 20, failure_window: 900, lockout_base_seconds: 60, lockout_max_seconds: 3600,
+    max_client_auth_failures: 20,
+  }),
+  mfa: z.strictObject({
+    /** Roles that must use a second factor (the 2025 NPRM to 45 CFR 164.312(d)); other roles may. */
+    required_roles: z.array(z.enum(['patient', 'practitioner', 'administrator'])).default(['practitioner', 'administrator']),
+  }).default({ required_roles: ['practitioner', 'administrator'] }),
   consent: z.strictObject({
     /** Version of the consent text shown; stored with every consent record. */
     text_version: z.string().default('2026-11-01'),
@@ -118,6 +147,17 @@ export const configSchema = z.strictObject({
     /** How long ledger entries are kept; 45 CFR 164.316(b)(2) asks for six years. */
     retention_years: z.number().int().min(1).default(6),
   }).default({ checkpoint_interval_ms: 1000, retention_years: 6 }),
+  dpop: z.strictObject({
+    /** RFC 9449 §8: refuse token-endpoint proofs without a fresh server nonce (use_dpop_nonce). */
+    require_nonce: z.boolean().default(false),
+    nonce_lifetime: seconds(300, 3600),
+  }).default({ require_nonce: false, nonce_lifetime: 300 }),
+  par: z.strictObject({
+    /** RFC 9126 §6, FAPI 2.0 §5.3.2.2: every client must use PAR. */
+    require_pushed_authorization_requests: z.boolean().default(false),
+    /** RFC 9126 §2.2 expires_in; FAPI 2.0: less than 600 seconds. */
+    request_uri_ttl: seconds(60, 599),
+  }).default({ require_pushed_authorization_requests: false, request_uri_ttl: 60 }),
   unsafe: z.strictObject({
     /** Serve plain HTTP (loopback only). */
     allow_plain_http: z.boolean().default(false),

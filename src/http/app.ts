@@ -10,11 +10,14 @@ import { registerIntrospectionEndpoint } from '../oauth/endpoints/introspect.js'
 import { registerRevocationEndpoint } from '../oauth/endpoints/revoke.js';
 import { registerMetadataEndpoints } from '../oauth/endpoints/metadata.js';
 import { registerUserinfoEndpoint } from '../oauth/endpoints/userinfo.js';
+import { registerParEndpoint } from '../oauth/endpoints/par.js';
 import { registerInteractionRoutes } from '../interaction/routes.js';
 import { registerAccountRoutes } from '../interaction/account.js';
+import { registerAuditRoutes } from '../audit/http.js';
 import { STYLESHEET } from '../interaction/html.js';
 import { errorPage } from '../interaction/pages.js';
 import type { AppContext } from '../server/context.js';
+import { registerOps } from '../ops/http.js';
 
 /** Form bodies larger than this are refused (413): no OAuth request needs more. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -79,14 +82,18 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
     return STYLESHEET;
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // Request log line and metrics for every route below, and /readyz (src/ops/).
+  registerOps(app, ctx);
 
   registerMetadataEndpoints(app, ctx);
   registerAuthorizationEndpoint(app, ctx);
   registerTokenEndpoint(app, ctx);
+  registerParEndpoint(app, ctx);
   registerIntrospectionEndpoint(app, ctx);
   registerRevocationEndpoint(app, ctx);
   registerUserinfoEndpoint(app, ctx);
   registerInteractionRoutes(app, ctx);
   registerAccountRoutes(app, ctx);
+  registerAuditRoutes(app, ctx);
   return app;
 }

@@ -1,14 +1,18 @@
 // The user's account page: every consent given, and a Revoke button for each. Revoking a consent
 // revokes every grant made under it, so its refresh and access tokens stop working at once.
+// Signing in here takes the same steps as at /authorize (password, then the second step or its
+// enrolment); the sign-in security page is src/interaction/mfa/account-routes.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formParams, requestMeta } from '../http/request-info.js';
-import { randomToken } from '../crypto/random.js';
 import type { AppContext } from '../server/context.js';
-import { BROWSER_COOKIE, readCookie, setCookie } from './cookies.js';
+import { BROWSER_COOKIE, ensureBrowserCookie, readCookie } from './cookies.js';
 import { csrfToken, csrfValid } from './csrf.js';
 import { GENERIC_LOGIN_FAILURE, checkLogin } from './login.js';
+import { registerAccountSecurityRoutes } from './mfa/account-routes.js';
+import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
+import { endPending } from './mfa/pending.js';
 import { accountPage, errorPage, loginPage } from './pages.js';
-import { currentSession, endSession, startSession } from './session.js';
+import { currentSession, endSession } from './session.js';
 
 const sendHtml = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/html; charset=utf-8').send(body);
 
@@ -26,19 +30,12 @@ export async function revokeConsent(ctx: AppContext, consentId: string, actor: {
 }
 
 export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): void {
-  function browserSecret(req: FastifyRequest, reply: FastifyReply): string {
-    let browser = readCookie(req, BROWSER_COOKIE);
-    if (!browser) {
-      browser = randomToken(32);
-      setCookie(reply, BROWSER_COOKIE, browser);
-    }
-    return browser;
-  }
+  registerAccountSecurityRoutes(app, ctx);
 
   async function show(req: FastifyRequest, reply: FastifyReply, notice?: string) {
-    const browser = browserSecret(req, reply);
+    const browser = ensureBrowserCookie(req, reply);
     const session = await currentSession(ctx, req, reply);
-    if (!session) {
+    if (!session || !sessionMeetsPolicy(ctx, session)) {
       return sendHtml(reply, 200, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser), clientName: 'Your account page' }));
     }
     const consents = await ctx.storage.consents.listByUser(session.record.userId);
@@ -55,14 +52,11 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     const browser = readCookie(req, BROWSER_COOKIE);
     if (!csrfValid(ctx, 'account', browser, params.csrf)) return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified.'));
     const meta = requestMeta(req);
-    const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress);
+    const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress, { requestId: meta.requestId });
     if (!result.ok) {
-      await ctx.audit.record({ type: 'login.failed', actor: { userId: result.userId }, outcome: 'denied', reason: result.reason, requestId: meta.requestId, sourceAddress: meta.sourceAddress });
       return sendHtml(reply, 401, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), clientName: 'Your account page', error: GENERIC_LOGIN_FAILURE }));
     }
-    await startSession(ctx, reply, result.user.id);
-    await ctx.audit.record({ type: 'login.succeeded', actor: { userId: result.user.id }, outcome: 'success', action: 'pwd', requestId: meta.requestId, sourceAddress: meta.sourceAddress });
-    return reply.redirect('/account', 303);
+    return reply.redirect(await continueAfterPassword(ctx, req, reply, result.user, { returnTo: '/account', meta }), 303);
   });
 
   app.post<{ Params: { id: string } }>('/account/consents/:id/revoke', async (req, reply) => {
@@ -82,6 +76,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     if (!csrfValid(ctx, 'account', readCookie(req, BROWSER_COOKIE), params.csrf)) return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified.'));
     const session = await currentSession(ctx, req, reply);
     await endSession(ctx, req, reply);
+    await endPending(ctx, req, reply);
     if (session) await ctx.audit.record({ type: 'logout', actor: { userId: session.record.userId }, outcome: 'success', requestId: String(req.id), sourceAddress: req.ip });
     return reply.redirect('/account', 303);
   });

@@ -1,15 +1,17 @@
 // Ends an interaction: records the grant, issues the authorization code and redirects back to the
-// client with code, state and iss (RFC 6749 §4.1.2, RFC 9207 §2).
+// client with code, state and iss (RFC 6749 §4.1.2, RFC 9207 §2). The code carries how the user
+// signed in (auth_time, amr, acr) for the ID token (OIDC Core §2).
 import { randomToken } from '../crypto/random.js';
 import { clientRedirect } from '../oauth/authorization-request.js';
 import { issueAuthorizationCode } from '../oauth/tokens/authorization-code.js';
 import type { AppContext } from '../server/context.js';
 import type { Interaction } from './interaction-state.js';
+import { acrFor } from './mfa/acr.js';
 
 export async function completeAuthorization(
   ctx: AppContext,
   interaction: Interaction,
-  input: { userId: string; authTime: number; consentId: string; scopes: string[]; requestId: string; sourceAddress: string },
+  input: { userId: string; authTime: number; amr: readonly string[]; consentId: string; scopes: string[]; requestId: string; sourceAddress: string },
 ): Promise<string> {
   const { request } = interaction;
   const grantId = `g_${randomToken(18)}`;
@@ -24,6 +26,8 @@ export async function completeAuthorization(
     consentId: input.consentId,
     nonce: request.nonce,
     authTime: input.authTime,
+    amr: [...input.amr],
+    acr: acrFor(input.amr),
   });
   await ctx.storage.interactions.remove(interaction.id);
   await ctx.audit.record({

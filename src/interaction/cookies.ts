@@ -1,6 +1,7 @@
 // Interaction cookies: `__Host-` prefixed, Secure, HttpOnly, SameSite=Lax, Path=/ (RFC 6265bis
 // §4.1.3.2). Values are random; the server stores only their keyed digests.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { randomToken } from '../crypto/random.js';
 
 export const SESSION_COOKIE = '__Host-caduceus-session';
 export const BROWSER_COOKIE = '__Host-caduceus-browser';
@@ -29,4 +30,14 @@ export function setCookie(reply: FastifyReply, name: string, value: string, maxA
 
 export function clearCookie(reply: FastifyReply, name: string): void {
   setCookie(reply, name, 'deleted', 0);
+}
+
+/** The browser-binding cookie value (CSRF tokens of the account and logout forms are bound to it); set when missing. */
+export function ensureBrowserCookie(req: FastifyRequest, reply: FastifyReply): string {
+  let browser = readCookie(req, BROWSER_COOKIE);
+  if (!browser) {
+    browser = randomToken(32);
+    setCookie(reply, BROWSER_COOKIE, browser);
+  }
+  return browser;
 }

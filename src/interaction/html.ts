@@ -1,5 +1,6 @@
 // Server-rendered pages: escaped text only, one same-origin stylesheet, no inline script
-// (the CSP forbids it), labelled controls.
+// (the CSP forbids it), labelled controls. The passkey pages load one same-origin script file,
+// /static/webauthn.js, and only they are served with `script-src 'self'` (src/interaction/mfa/routes.ts).
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -22,7 +23,9 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Raw {
   return new Raw(out);
 }
 
-export function page(title: string, body: Raw): string {
+export const WEBAUTHN_SCRIPT_PATH = '/static/webauthn.js';
+
+export function page(title: string, body: Raw, options: { webauthnScript?: boolean } = {}): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -30,7 +33,7 @@ export function page(title: string, body: Raw): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · Caduceus</title>
 <link rel="stylesheet" href="/static/caduceus.css">
-</head>
+${options.webauthnScript ? `<script src="${WEBAUTHN_SCRIPT_PATH}" defer></script>\n` : ''}</head>
 <body>
 <main class="card">
 <p class="brand">Caduceus</p>
@@ -50,7 +53,7 @@ h1{font-size:1.4rem;margin:.25rem 0 1rem}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input[type=text],input[type=password]{width:100%;padding:.7rem;border:1px solid #9aa6b2;border-radius:8px;font-size:1rem}
 input:focus,button:focus{outline:3px solid #7fb2ea;outline-offset:1px}
-button{font-size:1rem;padding:.75rem 1.25rem;border-radius:8px;border:1px solid #0b5cab;cursor:pointer;min-height:44px}
+button{font-family:inherit;font-size:1rem;padding:.75rem 1.25rem;border-radius:8px;border:1px solid #0b5cab;cursor:pointer;min-height:44px}
 .primary{background:#0b5cab;color:#fff}
 .secondary{background:#fff;color:#0b5cab}
 .actions{display:flex;gap:.75rem;margin-top:1.25rem;flex-wrap:wrap}
@@ -65,4 +68,22 @@ ul.scopes input{margin-top:.3rem;width:1.2rem;height:1.2rem}
 table{width:100%;border-collapse:collapse;font-size:.9rem}
 td,th{text-align:left;padding:.4rem;border-bottom:1px solid #dde3ea;vertical-align:top}
 .muted{color:#4a5868;font-size:.9rem}
+[hidden]{display:none!important}
+h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
+a{color:#0b5cab}
+a.button{display:inline-flex;align-items:center;justify-content:center;text-decoration:none;font-size:1rem;padding:.75rem 1.25rem;border-radius:8px;border:1px solid #0b5cab;min-height:44px;flex:1 1 8rem;text-align:center}
+a.button.primary{background:#0b5cab;color:#fff}
+a.button.secondary{background:#fff;color:#0b5cab}
+.code-input{font-family:ui-monospace,monospace;font-size:1.25rem;letter-spacing:.15em}
+.qr{display:block;width:200px;height:200px;margin:.75rem auto;image-rendering:pixelated}
+.secret{display:block;font-family:ui-monospace,monospace;font-size:1rem;word-spacing:.3em;background:#f3f5f8;border-radius:8px;padding:.6rem .75rem;margin:.25rem 0;overflow-wrap:anywhere}
+ol.steps{padding-left:1.25rem;margin:.25rem 0}
+ol.codes{list-style:none;padding:0;margin:1rem 0;display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:.5rem}
+ol.codes li{font-family:ui-monospace,monospace;font-size:1.05rem;background:#f3f5f8;border-radius:8px;padding:.5rem;text-align:center}
+details{margin-top:1.5rem;border-top:1px solid #dde3ea;padding-top:1rem}
+summary{cursor:pointer;color:#0b5cab;font-weight:600;min-height:44px;display:flex;align-items:center}
+ul.factors{list-style:none;padding:0;margin:0}
+ul.factors li{border:1px solid #dde3ea;border-radius:8px;padding:.6rem .75rem;margin:.5rem 0}
+.divider{display:flex;align-items:center;gap:.75rem;color:#4a5868;margin:1.5rem 0 .5rem}
+.divider::before,.divider::after{content:"";flex:1;border-top:1px solid #dde3ea}
 `;

@@ -55,6 +55,29 @@ export function accountPage(input: { csrf: string; consents: ConsentRecord[]; cl
 ${input.notice ? html`<p class="notice" role="status">${input.notice}</p>` : ''}
 ${input.consents.length ? html`<table><thead><tr><th>App</th><th>Permissions</th><th>Granted</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
     : html`<p>You have not allowed any app yet.</p>`}
+<p><a href="/account/security">Sign-in security (two-step verification)</a></p>
 <form method="post" action="/account/logout"><input type="hidden" name="csrf" value="${input.csrf}">
 <div class="actions"><button type="submit" class="secondary">Sign out</button></div></form>`);
+}
+
+/** RP-initiated logout without proof that the signed-in user asked for it: ask first. */
+export function logoutConfirmPage(input: { csrf: string; clientName?: string; fields: Record<string, string | undefined> }): string {
+  const hidden = Object.entries(input.fields).filter(([, v]) => v !== undefined)
+    .map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`);
+  return page('Sign out?', html`
+<h1>Sign out?</h1>
+<p>${input.clientName ? `${input.clientName} asks to sign you out of Caduceus.` : 'An application asks to sign you out of Caduceus.'}</p>
+<form method="post" action="/logout">
+<input type="hidden" name="csrf" value="${input.csrf}">
+${hidden}
+<div class="actions"><button type="submit" class="primary">Sign out</button></div>
+</form>
+<p class="muted">If you did not ask to sign out, close this page.</p>`);
+}
+
+export function signedOutPage(input: { clientName?: string }): string {
+  return page('Signed out', html`
+<h1>You are signed out</h1>
+<p class="notice" role="status">You have been signed out of Caduceus.</p>
+<p class="muted">${input.clientName ? `You can close this window, or go back to ${input.clientName}.` : 'You can close this window.'}</p>`);
 }

@@ -1,4 +1,6 @@
-// The interaction pages between /authorize and the redirect back: login, then consent.
+// The interaction pages between /authorize and the redirect back: login (password, then the second
+// step or its enrolment: src/interaction/mfa/), then consent. Also registers the MFA pages, the
+// passkey script and RP-initiated logout.
 // Every form is CSRF protected; every redirect after a POST is a 303 (RFC 9700 §4.12).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formParams, requestMeta } from '../http/request-info.js';
@@ -9,14 +11,21 @@ import { completeAuthorization } from './complete.js';
 import { csrfToken, csrfValid } from './csrf.js';
 import { INTERACTION_PROBLEMS, loadInteraction, type Interaction } from './interaction-state.js';
 import { GENERIC_LOGIN_FAILURE, checkLogin } from './login.js';
+import { registerLogoutRoutes } from './logout.js';
+import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
+import { registerMfaRoutes } from './mfa/routes.js';
 import { consentPage, errorPage, loginPage } from './pages.js';
-import { currentSession, startSession, type ActiveSession } from './session.js';
+import { checkRoleScopes, roleOf } from './role-policy.js';
+import { currentSession, type ActiveSession } from './session.js';
 
 type IdParams = { Params: { id: string } };
 
 const sendHtml = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/html; charset=utf-8').send(body);
 
 export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext): void {
+  registerMfaRoutes(app, ctx);
+  registerLogoutRoutes(app, ctx);
+
   async function load(req: FastifyRequest<IdParams>, reply: FastifyReply): Promise<Interaction | undefined> {
     const found = await loadInteraction(ctx, req, req.params.id);
     if (found.ok) return found.interaction;
@@ -35,9 +44,29 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     }));
   }
 
+  /**
+   * The role policy at consent time (src/interaction/role-policy.ts): an administrator is refused
+   * clinical scopes with access_denied and a description saying why. Resolves true when refused.
+   */
+  async function refusedByRole(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession): Promise<boolean> {
+    const { request } = interaction;
+    const decision = checkRoleScopes(roleOf(session.user), request.scope.split(' '));
+    if (decision.allowed) return false;
+    const meta = requestMeta(req);
+    await ctx.audit.record({
+      type: 'authz.denied', actor: { userId: session.record.userId, clientId: request.clientId }, outcome: 'denied', reason: 'role_policy',
+      resource: request.resource, scopes: { requested: request.scope.split(' '), granted: [] }, requestId: meta.requestId,
+      sourceAddress: meta.sourceAddress, details: { role: roleOf(session.user), refused: decision.refused.join(' ') },
+    });
+    await ctx.storage.interactions.remove(interaction.id);
+    reply.redirect(clientRedirect(ctx, request.redirectUri, { error: 'access_denied', error_description: decision.description, state: request.state }), 303);
+    return true;
+  }
+
   /** Decides the next step for an interaction with a signed-in user. */
   async function proceed(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession) {
     const { request } = interaction;
+    if (await refusedByRole(req, reply, interaction, session)) return reply;
     const requested = request.scope.split(' ');
     const prior = await ctx.storage.consents.findActive(session.record.userId, request.clientId, request.resource);
     // A prior consent is reused only for the same or narrower scopes, and never with prompt=consent.
@@ -45,7 +74,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     if (reusable) {
       const meta = requestMeta(req);
       const location = await completeAuthorization(ctx, interaction, {
-        userId: session.record.userId, authTime: session.record.authTime, consentId: prior.id, scopes: requested, ...meta,
+        userId: session.record.userId, authTime: session.record.authTime, amr: session.record.amr, consentId: prior.id, scopes: requested, ...meta,
       });
       return reply.redirect(location, 303);
     }
@@ -66,7 +95,9 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     const interaction = await load(req, reply);
     if (!interaction) return reply;
     const session = await currentSession(ctx, req, reply);
-    const mustLogin = !session || (interaction.request.prompt.includes('login') && session.record.authTime < interaction.createdAt);
+    // A session weaker than the user's role now requires (e.g. from before a role change) signs in again.
+    const mustLogin = !session || !sessionMeetsPolicy(ctx, session)
+      || (interaction.request.prompt.includes('login') && session.record.authTime < interaction.createdAt);
     if (mustLogin) {
       if (interaction.request.prompt.includes('none')) {
         return reply.redirect(clientRedirect(ctx, interaction.request.redirectUri, { error: 'login_required', state: interaction.request.state }), 303);
@@ -84,20 +115,11 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
       return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified. Start again from the application.'));
     }
     const meta = requestMeta(req);
-    const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress);
-    if (!result.ok) {
-      await ctx.audit.record({
-        type: 'login.failed', actor: { userId: result.userId, clientId: interaction.request.clientId }, outcome: 'denied',
-        reason: result.reason, requestId: meta.requestId, sourceAddress: meta.sourceAddress,
-      });
-      return showLogin(reply, interaction, 401, GENERIC_LOGIN_FAILURE);
-    }
-    const session = await startSession(ctx, reply, result.user.id);
-    await ctx.audit.record({
-      type: 'login.succeeded', actor: { userId: result.user.id, clientId: interaction.request.clientId }, outcome: 'success',
-      action: 'pwd', requestId: meta.requestId, sourceAddress: meta.sourceAddress, sessionId: session.record.digest.slice(0, 16),
-    });
-    return reply.redirect(`/interaction/${interaction.id}`, 303);
+    const { clientId } = interaction.request;
+    const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress, { requestId: meta.requestId, clientId });
+    if (!result.ok) return showLogin(reply, interaction, 401, GENERIC_LOGIN_FAILURE);
+    const next = await continueAfterPassword(ctx, req, reply, result.user, { returnTo: `/interaction/${interaction.id}`, clientId, meta });
+    return reply.redirect(next, 303);
   });
 
   app.post<IdParams>('/interaction/:id/consent', async (req, reply) => {
@@ -109,7 +131,8 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
       return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified. Start again from the application.'));
     }
     const session = await currentSession(ctx, req, reply);
-    if (!session) return showLogin(reply, interaction);
+    if (!session || !sessionMeetsPolicy(ctx, session)) return showLogin(reply, interaction);
+    if (await refusedByRole(req, reply, interaction, session)) return reply;
     const { request } = interaction;
     const requested = request.scope.split(' ');
     const decision = body.get('decision');
@@ -139,7 +162,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
       sourceAddress: meta.sourceAddress, details: { denied: denied.join(' '), text_version: consent.textVersion },
     });
     const location = await completeAuthorization(ctx, interaction, {
-      userId: session.record.userId, authTime: session.record.authTime, consentId: consent.id, scopes: granted, ...meta,
+      userId: session.record.userId, authTime: session.record.authTime, amr: session.record.amr, consentId: consent.id, scopes: granted, ...meta,
     });
     return reply.redirect(location, 303);
   });

@@ -1,16 +1,22 @@
 // Login sessions with automatic logoff (45 CFR 164.312(a)(2)(iii)): they end after the idle
-// timeout (default 15 minutes) and the absolute timeout (default 12 hours).
+// timeout (default 15 minutes) and the absolute timeout (default 12 hours). A session starts only
+// once every required factor has been checked; its amr (RFC 8176) says which were used.
+//
+// Not done: per-client idle and absolute limits (capped by these global ones) need client metadata
+// that the storage schema does not have yet.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { keyedDigest } from '../crypto/digest.js';
 import { randomToken } from '../crypto/random.js';
 import type { AppContext } from '../server/context.js';
-import type { SessionRecord } from '../storage/types.js';
+import type { SessionRecord, UserRecord } from '../storage/types.js';
 import { SESSION_COOKIE, clearCookie, readCookie, setCookie } from './cookies.js';
 
 export interface ActiveSession {
   record: SessionRecord;
   /** The cookie value, for CSRF tokens bound to the session. */
   cookie: string;
+  /** The signed-in account (enabled). */
+  user: UserRecord;
 }
 
 const digestOf = (ctx: AppContext, cookie: string) => keyedDigest(ctx.masterKey.digestKey('session'), cookie);
@@ -36,17 +42,18 @@ export async function currentSession(ctx: AppContext, req: FastifyRequest, reply
   const user = await ctx.storage.users.getById(record.userId);
   if (!user || user.disabled) return undefined;
   await ctx.storage.sessions.touch(digest, now);
-  return { record: { ...record, lastSeenAt: now }, cookie };
+  return { record: { ...record, lastSeenAt: now }, cookie, user };
 }
 
-export async function startSession(ctx: AppContext, reply: FastifyReply, userId: string): Promise<ActiveSession> {
+/** Starts a session for a user who passed every required factor; `amr` lists them (RFC 8176). */
+export async function startSession(ctx: AppContext, reply: FastifyReply, user: UserRecord, amr: readonly string[] = ['pwd']): Promise<ActiveSession> {
   const cookie = randomToken(32);
   const now = ctx.now();
-  const record: SessionRecord = { digest: digestOf(ctx, cookie), userId, createdAt: now, lastSeenAt: now, authTime: now, amr: ['pwd'] };
+  const record: SessionRecord = { digest: digestOf(ctx, cookie), userId: user.id, createdAt: now, lastSeenAt: now, authTime: now, amr: [...amr] };
   await ctx.storage.sessions.create(record);
   // A session cookie (no Max-Age): it also ends when the browser closes.
   setCookie(reply, SESSION_COOKIE, cookie);
-  return { record, cookie };
+  return { record, cookie, user };
 }
 
 export async function endSession(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): Promise<void> {

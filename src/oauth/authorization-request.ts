@@ -20,6 +20,8 @@ export interface AuthorizationRequest {
   codeChallenge: string;
   nonce: string | null;
   prompt: string[];
+  /** RFC 9449 §10: the codes of this request are bound to the DPoP key with this thumbprint. */
+  dpopJkt?: string;
 }
 
 /** An error shown on our own page: the redirect URI could not be trusted. */
@@ -69,7 +71,12 @@ export function checkAuthorizationParams(ctx: AppContext, client: ClientRecord, 
     if (prompt.includes('none') && prompt.length > 1) throw invalidRequest('prompt=none cannot be combined with other values');
     if (params.nonce !== undefined && params.nonce.length > 255) throw invalidRequest('nonce is too long');
     if (state !== null && state.length > 2048) throw invalidRequest('state is too long');
-    return { clientId: client.clientId, redirectUri, state, scope: formatScope(requested), resource, codeChallenge, nonce: params.nonce ?? null, prompt };
+    // RFC 9449 §10: dpop_jkt is the base64url SHA-256 JWK thumbprint (RFC 7638) of the client's DPoP key.
+    if (params.dpop_jkt !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(params.dpop_jkt)) throw invalidRequest('dpop_jkt must be a base64url SHA-256 JWK thumbprint');
+    return {
+      clientId: client.clientId, redirectUri, state, scope: formatScope(requested), resource, codeChallenge, nonce: params.nonce ?? null, prompt,
+      ...(params.dpop_jkt !== undefined ? { dpopJkt: params.dpop_jkt } : {}),
+    };
   } catch (err) {
     if (err instanceof OAuthError) throw new RedirectableError(err, redirectUri, state);
     throw err;

@@ -1,9 +1,9 @@
 // Startup: assembles the AppContext (master key, storage, signing keys, audit ledger, clients
-// from the configuration) and starts the TLS listener.
+// from the configuration, and the operational parts: logger, metrics probes, optional Redis cache;
+// see src/ops/) and starts the TLS listener and, when admin.port is set, the admin listener.
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { loadMasterKey } from '../crypto/master-key.js';
-import { KeyManager } from '../crypto/signing-keys.js';
 import { digestClientSecret } from '../crypto/client-secret.js';
 import { openStorage } from '../storage/index.js';
 import { unsafeWarnings } from '../config/load.js';
@@ -15,6 +15,14 @@ import { removeClient } from '../admin/clients.js';
 import type { AuditSink } from '../audit/events.js';
 import type { ClientRecord, Storage } from '../storage/types.js';
 import type { AppContext } from './context.js';
+import { InternalError } from '../errors/internal-error.js';
+import { createLogger, type LogSink } from '../ops/logging.js';
+import { addLedgerStats, instrumentLedgerDriver } from '../ops/metrics.js';
+import { InstrumentedKeyManager } from '../ops/instrumented-keys.js';
+import { cacheKeySecret, openRedisStores, redactCacheUrl, type RedisStores } from '../ops/redis-stores.js';
+import { attachOps, opsOf } from '../ops/state.js';
+import { startAdminListener, type AdminListener } from '../ops/admin-listener.js';
+import { migrateWhenPending } from '../ops/startup-migrations.js';
 
 export interface ContextOptions {
   env?: NodeJS.ProcessEnv;
@@ -23,20 +31,38 @@ export interface ContextOptions {
   wrapAudit?: (ledger: AuditSink) => AuditSink;
   /** Write the configuration's static clients to storage (default true; admin commands skip it). */
   syncClients?: boolean;
+  /** Where the structured JSON log lines go (default: stderr). Tests capture them here. */
+  log?: LogSink;
 }
 
 export async function createContext(config: CaduceusConfig, options: ContextOptions = {}): Promise<AppContext & { close(): Promise<void> }> {
   const env = options.env ?? process.env;
   const now = options.now ?? Date.now;
   const masterKey = loadMasterKey({ env, file: config.master_key_file });
-  const storage = await openStorage(config.storage);
+  const logger = createLogger(options.log);
+  // Migrates only when something is pending, so a least-privilege role (no CREATE) can run the server.
+  const opened = await openStorage(config.storage, { migrate: false });
+  let cache: RedisStores | undefined;
   try {
-    const keys = new KeyManager({ store: storage.signingKeys, masterKey, clock: now });
+    await migrateWhenPending(opened.sql);
+    // `cache: redis://…`: replay values and login throttling move to Redis (src/ops/redis-stores.ts).
+    if (config.cache) {
+      cache = openRedisStores(config.cache, {
+        keySecret: cacheKeySecret(masterKey),
+        onError: (err) => logger.log('error', 'cache connection failed', { component: 'cache', error: err.name, code: (err as { code?: string }).code }),
+      });
+    }
+    const storage: Storage = cache ? { ...opened, replay: cache.replay, throttle: cache.throttle } : opened;
+    const keys = new InstrumentedKeyManager({ store: storage.signingKeys, masterKey, clock: now });
     await keys.ensureKey(now());
-    const ledger = await openAuditSink(storage.sql, config, masterKey, now);
+    // The ledger writes through an instrumented driver: commit timings and failures for metrics and readiness.
+    const ledgerProbe = instrumentLedgerDriver(storage.sql);
+    const ledger = await openAuditSink(ledgerProbe.driver, config, masterKey, now);
+    ledgerProbe.attach(() => ledger.stats);
+    const removeLedgerStats = addLedgerStats(() => ledger.stats);
     const audit = options.wrapAudit ? options.wrapAudit(ledger) : ledger;
     if (options.syncClients ?? true) await syncConfigClients(storage, config, masterKey, env, now(), failClosed(audit));
-    return {
+    const ctx: AppContext & { close(): Promise<void> } = {
       config,
       storage,
       masterKey,
@@ -46,12 +72,20 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
       resources: new Map(config.resources.map((r) => [r.uri, r])),
       warnings: unsafeWarnings(config),
       async close() {
-        await ledger.close();
-        await storage.close();
+        removeLedgerStats();
+        try {
+          await ledger.close();
+        } finally {
+          await cache?.close();
+          await storage.close();
+        }
       },
     };
+    attachOps(ctx, { logger, ledger: ledgerProbe, cache });
+    return ctx;
   } catch (err) {
-    await storage.close().catch(() => undefined);
+    await cache?.close().catch(() => undefined);
+    await opened.close().catch(() => undefined);
     throw err;
   }
 }
@@ -103,6 +137,8 @@ async function syncConfigClients(storage: Storage, config: CaduceusConfig, maste
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
+  /** The admin listener (metrics, health), when admin.port is set. */
+  adminUrl?: string;
   close(): Promise<void>;
 }
 
@@ -115,11 +151,33 @@ export async function startServer(ctx: AppContext): Promise<RunningServer> {
   } else if (config.unsafe.allow_plain_http) {
     assertPlainHttpAllowed(config.listen.host);
   }
+  // A configured cache that does not answer refuses the start (it would fail every login).
+  const cache = opsOf(ctx).cache;
+  if (cache) {
+    await cache.ping().catch((err: Error) => {
+      throw new InternalError('ERR_STORAGE', `cache: Redis at ${redactCacheUrl(config.cache ?? '')} did not answer PING (${err.message})`);
+    });
+  }
   const trustProxy = config.listen.trusted_proxies.length ? config.listen.trusted_proxies : false;
   const app = await buildApp(ctx, { ...(https ? { https } : {}), trustProxy });
   await app.listen({ host: config.listen.host, port: config.listen.port });
+  let admin: AdminListener | undefined;
+  try {
+    if (config.admin.port !== undefined) admin = await startAdminListener(ctx, { host: config.admin.host, port: config.admin.port });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
-  return { app, url: `${https ? 'https' : 'http'}://${host}:${port}`, close: () => app.close() };
+  return {
+    app,
+    url: `${https ? 'https' : 'http'}://${host}:${port}`,
+    ...(admin ? { adminUrl: admin.url } : {}),
+    async close() {
+      await admin?.close();
+      await app.close();
+    },
+  };
 }

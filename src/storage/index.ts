@@ -4,9 +4,15 @@ import { runMigrations } from './migrations/index.js';
 import { createAccessTokenStore } from './repositories/access-tokens.js';
 import { createAuthorizationCodeStore } from './repositories/authorization-codes.js';
 import { createClientStore } from './repositories/clients.js';
+import { createClientPolicyStore } from './repositories/client-policies.js';
+import { createDpopCodeBindingStore } from './repositories/dpop-code-bindings.js';
+import { createPushedRequestStore } from './repositories/pushed-requests.js';
 import { createConsentStore } from './repositories/consents.js';
 import { createGrantStore } from './repositories/grants.js';
 import { createInteractionStore } from './repositories/interactions.js';
+import { createMfaFactorStore } from './repositories/mfa-factors.js';
+import { createPendingLoginStore } from './repositories/pending-logins.js';
+import { createRecoveryCodeStore } from './repositories/recovery-codes.js';
 import { createRefreshTokenStore } from './repositories/refresh-tokens.js';
 import { createReplayStore } from './repositories/replay.js';
 import { createSessionStore } from './repositories/sessions.js';
@@ -52,6 +58,12 @@ export function createStorage(driver: SqlDriver): Storage {
     interactions: createInteractionStore(driver),
     replay: createReplayStore(driver),
     throttle: createThrottleStore(driver),
+    clientPolicies: createClientPolicyStore(driver),
+    pushedRequests: createPushedRequestStore(driver),
+    dpopCodeBindings: createDpopCodeBindingStore(driver),
+    mfaFactors: createMfaFactorStore(driver),
+    recoveryCodes: createRecoveryCodeStore(driver),
+    pendingLogins: createPendingLoginStore(driver),
     sql: driver,
     close: () => driver.close(),
   };

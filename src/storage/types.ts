@@ -47,6 +47,9 @@ export interface ClientStore {
   remove(clientId: string): Promise<boolean>;
 }
 
+/** What a person may do (45 CFR 164.308(a)(4) access authorization); see src/interaction/role-policy.ts. */
+export type UserRole = 'patient' | 'practitioner' | 'administrator';
+
 export interface UserRecord {
   /** Opaque, random, stable subject identifier (never an e-mail, name or MRN). */
   id: string;
@@ -57,6 +60,11 @@ export interface UserRecord {
   /** Optional FHIR reference the user is linked to (e.g. Patient/123); identifiers only. */
   fhirUser: string | null;
   createdAt: number;
+  /**
+   * Migration 003. Absent (a NULL column) reads as 'patient': accounts created before roles existed
+   * and records written without one. src/admin/users.ts always sets it.
+   */
+  role?: UserRole;
 }
 
 export interface UserStore {
@@ -67,6 +75,8 @@ export interface UserStore {
   getByUsername(username: string): Promise<UserRecord | undefined>;
   list(): Promise<UserRecord[]>;
   setDisabled(id: string, disabled: boolean): Promise<boolean>;
+  /** Resolves false when the id is unknown. */
+  setRole(id: string, role: UserRole): Promise<boolean>;
 }
 
 export interface SigningKeyRecord {
@@ -273,6 +283,144 @@ export interface ThrottleStore {
   reset(key: string): Promise<void>;
 }
 
+/**
+ * Per-client security requirements (migration 004: columns of the client's row, so removing the
+ * client removes them, and ClientStore.upsert leaves them alone). RFC 9449 §5.2
+ * `dpop_bound_access_tokens`: every token request must carry a DPoP proof; RFC 9126 §6
+ * `require_pushed_authorization_requests`: authorization requests must come through PAR.
+ */
+export interface ClientPolicyRecord {
+  dpopBoundAccessTokens: boolean;
+  requirePushedAuthorizationRequests: boolean;
+}
+
+export interface ClientPolicyStore {
+  /** The client's flags; undefined when the client does not exist. */
+  get(clientId: string): Promise<ClientPolicyRecord | undefined>;
+  /** Sets both flags; resolves false when the client does not exist. */
+  set(clientId: string, policy: ClientPolicyRecord): Promise<boolean>;
+}
+
+/** A pushed authorization request (RFC 9126): the validated request, waiting for /authorize. */
+export interface PushedAuthorizationRequestRecord {
+  /** Keyed digest of the client id and the request_uri; the request_uri itself is never stored. */
+  digest: string;
+  clientId: string;
+  /** Sealed JSON of the validated authorization request. */
+  sealed: string;
+  createdAt: number;
+  expiresAt: number;
+  consumedAt: number | null;
+}
+
+export interface PushedAuthorizationRequestStore {
+  /** Fails with ERR_CONFLICT when the digest exists. Records that expired are pruned now and then. */
+  save(request: PushedAuthorizationRequestRecord): Promise<void>;
+  /**
+   * Atomically marks the request used (RFC 9126 §4: "one-time use"); 'replayed' when it was used
+   * before. Expired requests are returned as they are; the caller checks expiresAt.
+   */
+  consume(digest: string, now: number): Promise<ConsumeResult<PushedAuthorizationRequestRecord>>;
+}
+
+/**
+ * RFC 9449 §10: authorization codes bound to a DPoP key (`dpop_jkt`), keyed by a digest of the
+ * client and the PKCE challenge the codes carry.
+ */
+export interface DpopCodeBindingStore {
+  /**
+   * Binds the key to `jkt` until expiresAt. Resolves true when it is now bound to `jkt` (also when
+   * it already was), false when an unexpired binding names another jkt (first binding wins).
+   */
+  bind(key: string, jkt: string, expiresAt: number, now: number): Promise<boolean>;
+  /** The bound jkt, or undefined when there is none or it expired (expiresAt <= now). */
+  get(key: string, now: number): Promise<string | undefined>;
+}
+
+/**
+ * A second authentication factor of a user (migration 003): a TOTP authenticator (RFC 6238) or a
+ * WebAuthn credential (passkey). Only confirmed factors are stored: enrolment keeps its pending
+ * secret in a PendingLoginRecord until the user proves it works.
+ */
+export interface MfaFactorRecord {
+  /** Random id; also the AAD of `sealed`. */
+  id: string;
+  userId: string;
+  kind: 'totp' | 'webauthn';
+  /** Shown on the account page, e.g. "Authenticator app" (never a secret). */
+  label: string;
+  /**
+   * Sealed JSON. TOTP: { secret } (base32); WebAuthn: { credentialId, publicKey, transports }
+   * (base64url). Sealed also when not secret, so a changed row fails to open.
+   */
+  sealed: string;
+  /**
+   * TOTP: the last accepted time step (RFC 6238 §5.2: an accepted code is never accepted again);
+   * WebAuthn: the authenticator's signature counter.
+   */
+  counter: number;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface MfaFactorStore {
+  /** Fails with ERR_CONFLICT when the id exists. */
+  create(factor: MfaFactorRecord): Promise<void>;
+  /** The user's factors, oldest first. */
+  listByUser(userId: string): Promise<MfaFactorRecord[]>;
+  /**
+   * Atomically moves the counter forward to `counter` (UPDATE … WHERE counter < $counter): of any
+   * number of concurrent calls with the same value at most one resolves true. TOTP replay check.
+   */
+  advanceCounter(id: string, counter: number, now: number): Promise<boolean>;
+  /** Sets the counter and lastUsedAt (WebAuthn; the library checks the counter). False when unknown. */
+  recordUse(id: string, counter: number, now: number): Promise<boolean>;
+  /** Removes every factor of the user; resolves how many. */
+  removeByUser(userId: string): Promise<number>;
+}
+
+/** A one-time recovery code, stored only as a keyed digest. */
+export interface RecoveryCodeRecord {
+  digest: string;
+  userId: string;
+  createdAt: number;
+  usedAt: number | null;
+}
+
+export interface RecoveryCodeStore {
+  /** Replaces every code of the user with these digests, in one transaction. */
+  replace(userId: string, digests: string[], now: number): Promise<void>;
+  /** Atomically marks the user's code used; resolves true at most once per code. */
+  consume(userId: string, digest: string, now: number): Promise<boolean>;
+  countUnused(userId: string): Promise<number>;
+  /** Removes every code of the user; resolves how many. */
+  removeByUser(userId: string): Promise<number>;
+}
+
+/**
+ * A sign-in that passed the password step and waits for a second factor or an enrolment, or an
+ * enrolment started from the account page: keyed by the digest of a browser cookie, state sealed.
+ */
+export interface PendingLoginRecord {
+  /** Keyed digest of the pending-login cookie value; also the AAD of `sealed`. */
+  digest: string;
+  userId: string;
+  sealed: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface PendingLoginStore {
+  /** Fails with ERR_CONFLICT when the digest exists. Expired records are pruned now and then. */
+  save(record: PendingLoginRecord): Promise<void>;
+  /** Returns expired records too; the caller checks expiresAt. */
+  get(digest: string): Promise<PendingLoginRecord | undefined>;
+  /** Replaces the sealed state; resolves false when the digest is unknown. */
+  update(digest: string, sealed: string): Promise<boolean>;
+  /** Idempotent. */
+  remove(digest: string): Promise<void>;
+}
+
 export interface Storage {
   clients: ClientStore;
   users: UserStore;
@@ -286,6 +434,12 @@ export interface Storage {
   interactions: InteractionStore;
   replay: ReplayStore;
   throttle: ThrottleStore;
+  clientPolicies: ClientPolicyStore;
+  pushedRequests: PushedAuthorizationRequestStore;
+  dpopCodeBindings: DpopCodeBindingStore;
+  mfaFactors: MfaFactorStore;
+  recoveryCodes: RecoveryCodeStore;
+  pendingLogins: PendingLoginStore;
   /** The underlying driver, for the audit ledger and health checks. */
   readonly sql: import('./sql.js').SqlDriver;
   close(): Promise<void>;

@@ -1,13 +1,15 @@
 // Authorization endpoint (RFC 6749 §3.1, §4.1.1). Validates the request, then hands the browser to
 // the interaction pages with a 303 (RFC 9700 §4.12: never 307). No CORS here (RFC 9700 §2.6).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { OAuthError } from '../../errors/oauth-error.js';
+import { OAuthError, invalidRequest } from '../../errors/oauth-error.js';
 import { formParams, queryParams } from '../../http/request-info.js';
 import { errorPage } from '../../interaction/pages.js';
 import { startInteraction } from '../../interaction/interaction-state.js';
 import {
-  RedirectableError, UntrustedRedirectError, checkAuthorizationParams, checkClientAndRedirect, clientRedirect,
+  RedirectableError, UntrustedRedirectError, checkAuthorizationParams, checkClientAndRedirect, clientRedirect, type AuthorizationRequest,
 } from '../authorization-request.js';
+import { clientSecurityPolicy } from '../dpop/client-policy.js';
+import { bindRequestToDpopKey, redeemPushedRequest } from './par.js';
 import type { Params } from '../checks/duplicate-params.js';
 import type { AppContext } from '../../server/context.js';
 
@@ -21,8 +23,24 @@ export function registerAuthorizationEndpoint(app: FastifyInstance, ctx: AppCont
       return reply.code(400).type('text/html; charset=utf-8').send(errorPage('Invalid request', err.description));
     }
     try {
-      const { client, redirectUri } = await checkClientAndRedirect(ctx, params);
-      const request = checkAuthorizationParams(ctx, client, redirectUri, params);
+      let request: AuthorizationRequest;
+      if (params.request_uri !== undefined) {
+        // RFC 9126 §4: the pushed request stands for the whole request; other parameters are ignored.
+        ({ request } = await redeemPushedRequest(ctx, params));
+      } else {
+        const { client, redirectUri } = await checkClientAndRedirect(ctx, params);
+        // RFC 9126 §6: a client that must use PAR gets an error, sent to its verified redirect URI.
+        if ((await clientSecurityPolicy(ctx, client)).requirePushedAuthorizationRequests) {
+          throw new RedirectableError(invalidRequest('pushed authorization request required'), redirectUri, params.state ?? null);
+        }
+        request = checkAuthorizationParams(ctx, client, redirectUri, params);
+        try {
+          await bindRequestToDpopKey(ctx, request);
+        } catch (err) {
+          if (err instanceof OAuthError) throw new RedirectableError(err, redirectUri, request.state);
+          throw err;
+        }
+      }
       const id = await startInteraction(ctx, req, reply, request);
       return reply.code(303).redirect(`/interaction/${id}`, 303);
     } catch (err) {

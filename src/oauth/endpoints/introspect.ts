@@ -22,15 +22,19 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, ctx: AppCont
     if (found.kind === 'unknown' || !found.active || found.record.clientId !== client.clientId) return { active: false };
     if (found.kind === 'access_token') {
       const c = found.claims;
+      // RFC 9449 §6.2: a DPoP-bound token is introspected with its cnf.jkt and token_type DPoP.
+      const jkt = typeof c.cnf?.jkt === 'string' ? c.cnf.jkt : undefined;
       return {
-        active: true, token_type: 'Bearer', scope: c.scope, client_id: c.client_id, sub: c.sub, aud: c.aud,
+        active: true, token_type: jkt ? 'DPoP' : 'Bearer', scope: c.scope, client_id: c.client_id, sub: c.sub, aud: c.aud,
         iss: c.iss, exp: c.exp, iat: c.iat, jti: c.jti, ...(c.patient !== undefined ? { patient: c.patient } : {}),
+        ...(jkt ? { cnf: { jkt } } : {}),
       };
     }
+    const refreshJkt = (found.data as { dpopJkt?: string }).dpopJkt;
     return {
       active: true, token_type: 'refresh_token', scope: found.data.scope, client_id: found.record.clientId, sub: found.data.userId,
       aud: found.data.resource, iss: ctx.config.issuer, exp: Math.floor(found.record.expiresAt / 1000),
-      iat: Math.floor(found.record.createdAt / 1000),
+      iat: Math.floor(found.record.createdAt / 1000), ...(refreshJkt ? { cnf: { jkt: refreshJkt } } : {}),
     };
   });
 }

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../server/context.js';
 import { SUPPORTED_GRANT_TYPES } from './token.js';
 import { ASSERTION_ALGORITHMS } from '../client-auth/private-key-jwt.js';
+import { DPOP_ALGORITHMS } from '../dpop/proof.js';
 
 export function authorizationServerMetadata(ctx: AppContext): Record<string, unknown> {
   const iss = ctx.config.issuer;
@@ -17,6 +18,7 @@ export function authorizationServerMetadata(ctx: AppContext): Record<string, unk
     userinfo_endpoint: `${iss}/userinfo`,
     introspection_endpoint: `${iss}/introspect`,
     revocation_endpoint: `${iss}/revoke`,
+    end_session_endpoint: `${iss}/logout`,
     scopes_supported: [...scopes],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
@@ -32,7 +34,11 @@ export function authorizationServerMetadata(ctx: AppContext): Record<string, unk
     authorization_response_iss_parameter_supported: true,
     prompt_values_supported: ['none', 'login', 'consent'],
     request_parameter_supported: false,
+    // request_uri values are accepted only as PAR handles (RFC 9126), never fetched from a URL.
     request_uri_parameter_supported: false,
+    pushed_authorization_request_endpoint: `${iss}/par`,
+    require_pushed_authorization_requests: ctx.config.par.require_pushed_authorization_requests,
+    dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
   };
 }
 

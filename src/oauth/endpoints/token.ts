@@ -9,6 +9,9 @@ import * as authorizationCode from '../grants/authorization-code.js';
 import * as refreshToken from '../grants/refresh-token.js';
 import * as clientCredentials from '../grants/client-credentials.js';
 import type { GrantRequest, TokenResponse } from '../grants/types.js';
+import { clientSecurityPolicy } from '../dpop/client-policy.js';
+import { DpopError, invalidDpopProof } from '../dpop/errors.js';
+import { dpopProofAt, sendErrorNonce, sendFreshNonce } from '../dpop/server.js';
 import type { AppContext } from '../../server/context.js';
 import type { GrantType } from '../../storage/types.js';
 
@@ -32,10 +35,17 @@ export function registerTokenEndpoint(app: FastifyInstance, ctx: AppContext): vo
       if (!grant) throw new OAuthError('unsupported_grant_type', 'grant_type is not supported');
       const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
       if (!client.grantTypes.includes(grantType as GrantType)) throw unauthorizedClient(`this client may not use ${grantType}`);
-      const response = await grant.handle({ ctx, client, params, ...meta });
+      // RFC 9449 §5: a valid DPoP proof binds the tokens; §5.2: some clients must send one.
+      const proof = await dpopProofAt(ctx, req, endpoint);
+      if (!proof && (await clientSecurityPolicy(ctx, client)).dpopBoundAccessTokens) throw invalidDpopProof('a DPoP proof is required for this client');
+      const response = await grant.handle({ ctx, client, params, ...meta, ...(proof ? { dpop: { jkt: proof.jkt } } : {}) });
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+      if (proof) sendFreshNonce(ctx, reply);
       return response;
     } catch (err) {
+      sendErrorNonce(reply, err);
+      // A nonce request is a normal round trip of the protocol (RFC 9449 §8), not a failure.
+      if (err instanceof DpopError && err.dpopError === 'use_dpop_nonce') throw err;
       if (err instanceof OAuthError && err.expose && err.error !== 'temporarily_unavailable') {
         await ctx.audit.record({
           type: 'token.failed', actor: { clientId: params.client_id?.slice(0, 128) }, outcome: 'denied', reason: err.error,

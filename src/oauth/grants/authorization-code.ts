@@ -4,6 +4,7 @@ import { invalidGrant, invalidTarget } from '../../errors/oauth-error.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import { checkCodeVerifier } from '../checks/pkce.js';
 import { codeDigest, openCode } from '../tokens/authorization-code.js';
+import { boundCodeKey } from '../dpop/server.js';
 import { issueUserTokens } from './issue.js';
 import type { GrantRequest, TokenResponse } from './types.js';
 
@@ -36,6 +37,11 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   }
   const grant = await ctx.storage.grants.get(record.grantId);
   if (!grant || grant.revokedAt !== null) throw invalidGrant('the authorization was revoked');
+  // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof by that key.
+  const boundJkt = await boundCodeKey(ctx, client.clientId, data.codeChallenge);
+  if (boundJkt !== undefined && req.dpop?.jkt !== boundJkt) {
+    throw invalidGrant(req.dpop ? 'the DPoP proof key is not the one the authorization code is bound to' : 'the authorization code is bound to a DPoP key; send a DPoP proof with that key');
+  }
 
   const scopes = data.scope.split(' ').filter(Boolean);
   const { response, jti } = await issueUserTokens(ctx, {
@@ -45,6 +51,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
     scopes,
     nonce: data.nonce,
     withIdToken: true,
+    dpopJkt: req.dpop?.jkt,
   });
   await ctx.audit.record({
     type: 'token.issued', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'authorization_code',

@@ -17,11 +17,11 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   const requested = params.scope !== undefined ? parseScope(params.scope).filter((s) => !USER_ONLY.has(s)) : clientScopes;
   checkRequestedScopes(requested, clientScopes, ctx.resources.get(resource)?.scopes);
   const scope = formatScope(requested);
-  const at = await issueAccessToken(ctx, { clientId: client.clientId, subject: client.clientId, audience: resource, scope, grantId: null });
+  const at = await issueAccessToken(ctx, { clientId: client.clientId, subject: client.clientId, audience: resource, scope, grantId: null, dpopJkt: req.dpop?.jkt });
   await ctx.audit.record({
     type: 'token.issued', actor: { clientId: client.clientId }, outcome: 'success', action: 'client_credentials',
     resource, scopes: { requested: params.scope !== undefined ? requested : undefined, granted: requested }, jti: at.jti,
     requestId: req.requestId, sourceAddress: req.sourceAddress,
   });
-  return { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope };
+  return { access_token: at.token, token_type: req.dpop ? 'DPoP' : 'Bearer', expires_in: at.expiresIn, scope };
 }

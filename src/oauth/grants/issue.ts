@@ -17,7 +17,16 @@ export interface UserTokenInput {
   absoluteExpiresAt?: number;
   nonce?: string | null;
   withIdToken: boolean;
+  /** The DPoP proof key of this request: the access token is bound to it (RFC 9449 §6). */
+  dpopJkt?: string;
 }
+
+/**
+ * Refresh-grant data with the DPoP binding of a public client's refresh tokens (RFC 9449 §5:
+ * "Refresh tokens issued to public clients … MUST be bound to the DPoP proof public key"). It is
+ * sealed with the rest, so each rotation carries it on.
+ */
+export type BoundRefreshGrantData = RefreshGrantData & { dpopJkt?: string };
 
 /**
  * A user linked to a FHIR Patient who is granted patient/ scopes has that patient as context.
@@ -40,17 +49,21 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
     scope,
     grantId: input.grantId,
     patient,
+    dpopJkt: input.dpopJkt,
   });
-  const response: TokenResponse = { access_token: at.token, token_type: 'Bearer', expires_in: at.expiresIn, scope };
+  const response: TokenResponse = { access_token: at.token, token_type: input.dpopJkt ? 'DPoP' : 'Bearer', expires_in: at.expiresIn, scope };
   // SMART App Launch 2.2 §"Launch context arrives with your access_token": patient is in the response.
   if (patient !== undefined) response.patient = patient;
   const granted = input.data.scope.split(' ');
   // RFC 9700 §4.14.2: the AS decides per client whether refresh tokens are issued at all.
   if (granted.includes('offline_access') && input.client.grantTypes.includes('refresh_token')) {
+    // Confidential clients' refresh tokens are bound by client authentication instead (§5).
+    const data: BoundRefreshGrantData = { ...input.data };
+    if (input.client.tokenEndpointAuthMethod === 'none' && input.dpopJkt) data.dpopJkt = input.dpopJkt;
     response.refresh_token = await issueRefreshToken(ctx, {
       grantId: input.grantId,
       clientId: input.client.clientId,
-      data: input.data,
+      data,
       absoluteExpiresAt: input.absoluteExpiresAt,
     });
   }

@@ -4,7 +4,7 @@ import { invalidGrant, invalidTarget } from '../../errors/oauth-error.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import { narrowScope, parseScope } from '../checks/scope.js';
 import { openRefreshGrant, refreshTokenDigest } from '../tokens/refresh-token.js';
-import { issueUserTokens } from './issue.js';
+import { issueUserTokens, type BoundRefreshGrantData } from './issue.js';
 import type { GrantRequest, TokenResponse } from './types.js';
 
 export const grantType = 'refresh_token';
@@ -13,7 +13,17 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   const { ctx, client, params } = req;
   requireParams(params, 'refresh_token');
   const now = ctx.now();
-  const consumed = await ctx.storage.refreshTokens.consume(refreshTokenDigest(ctx, params.refresh_token!), now);
+  const digest = refreshTokenDigest(ctx, params.refresh_token!);
+  // RFC 9449 §5: a public client's refresh token bound to a DPoP key is used only with a proof by
+  // that key. Checked before consumption, so a thief with another key cannot burn the token.
+  const before = await ctx.storage.refreshTokens.get(digest);
+  if (before && before.clientId === client.clientId) {
+    const boundJkt = (openRefreshGrant(ctx, before) as BoundRefreshGrantData).dpopJkt;
+    if (boundJkt !== undefined && req.dpop?.jkt !== boundJkt) {
+      throw invalidGrant(req.dpop ? 'the DPoP proof key is not the one the refresh token is bound to' : 'the refresh token is bound to a DPoP key; send a DPoP proof with that key');
+    }
+  }
+  const consumed = await ctx.storage.refreshTokens.consume(digest, now);
   if (consumed.status === 'unknown') throw invalidGrant('the refresh token is invalid');
   const { record } = consumed;
   if (record.clientId !== client.clientId) throw invalidGrant('the refresh token was issued to another client');
@@ -46,6 +56,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
     scopes,
     absoluteExpiresAt: record.absoluteExpiresAt,
     withIdToken: false,
+    dpopJkt: req.dpop?.jkt,
   });
   await ctx.audit.record({
     type: 'token.refreshed', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'refresh_token',

@@ -9,11 +9,14 @@ export interface GrantRequest {
   params: Params;
   requestId: string;
   sourceAddress: string;
+  /** The key of a verified DPoP proof sent with the request (RFC 9449 §5); tokens get bound to it. */
+  dpop?: { jkt: string };
 }
 
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** RFC 9449 §5: DPoP for tokens bound to a DPoP key. */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
   refresh_token?: string;

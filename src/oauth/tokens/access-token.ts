@@ -9,15 +9,17 @@ import type { AppContext } from '../../server/context.js';
  * patient in context for patient/ scopes (SMART App Launch 2.2 launch context).
  */
 export const ACCESS_TOKEN_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient'] as const;
+/** RFC 7800 confirmation: `cnf.jkt`, the DPoP key a token is bound to (RFC 9449 §6.1). A key thumbprint, never PHI. */
+export const CONFIRMATION_CLAIMS = ['cnf'] as const;
 export type AccessTokenClaimName = (typeof ACCESS_TOKEN_CLAIMS)[number];
-export type AccessTokenClaims = { [K in Exclude<AccessTokenClaimName, 'patient'>]: K extends 'exp' | 'iat' ? number : string } & { patient?: string };
+export type AccessTokenClaims = { [K in Exclude<AccessTokenClaimName, 'patient'>]: K extends 'exp' | 'iat' ? number : string } & { patient?: string; cnf?: { jkt: string } };
 
 /** A FHIR id: [A-Za-z0-9\-\.]{1,64} (FHIR R4 §2.24.0.1). */
 const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
 
 /** Refuses any claim outside the allow-list, so no PHI-bearing claim can be added by mistake. */
 export function assertAllowedClaims(claims: Record<string, unknown>): void {
-  const allowed = new Set<string>(ACCESS_TOKEN_CLAIMS);
+  const allowed = new Set<string>([...ACCESS_TOKEN_CLAIMS, ...CONFIRMATION_CLAIMS]);
   for (const name of Object.keys(claims)) {
     if (!allowed.has(name)) throw new Error(`ERR_CLAIM_NOT_ALLOWED: access tokens may not carry "${name}"`);
   }
@@ -47,6 +49,8 @@ export interface IssueAccessTokenInput {
   grantId: string | null;
   /** FHIR id of the patient in context, if any. */
   patient?: string;
+  /** RFC 9449 §6.1: the JWK thumbprint of the DPoP key the token is bound to. */
+  dpopJkt?: string;
 }
 
 export interface IssuedAccessToken {
@@ -74,6 +78,7 @@ export async function issueAccessToken(ctx: AppContext, input: IssueAccessTokenI
     if (!FHIR_ID.test(input.patient)) throw new Error('ERR_CLAIM_NOT_ALLOWED: patient must be a FHIR id');
     claims.patient = input.patient;
   }
+  if (input.dpopJkt !== undefined) claims.cnf = { jkt: input.dpopJkt };
   assertAllowedClaims(claims);
   const token = await signJwt(ctx, 'at+jwt', claims);
   return { token, jti: claims.jti, expiresIn, claims };

@@ -16,6 +16,9 @@ export interface CodeData {
   consentId: string | null;
   nonce: string | null;
   authTime: number;
+  /** OIDC Core §2: how the user authenticated (RFC 8176 values) and the level reached; absent on codes issued before MFA. */
+  amr?: string[];
+  acr?: string;
 }
 
 export function codeDigest(ctx: AppContext, code: string): string {

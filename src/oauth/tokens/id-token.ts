@@ -10,7 +10,13 @@ export function atHash(accessToken: string): string {
 
 export async function issueIdToken(
   ctx: AppContext,
-  input: { clientId: string; userId: string; authTime: number; nonce?: string; accessToken?: string },
+  input: {
+    clientId: string; userId: string; authTime: number; nonce?: string; accessToken?: string;
+    /** RFC 8176 methods of the login (e.g. ["pwd", "otp"]); ["pwd"] when not known (codes from before MFA). */
+    amr?: readonly string[];
+    /** The authentication context class reached (src/interaction/mfa/acr.ts); left out when not known. */
+    acr?: string;
+  },
 ): Promise<string> {
   const iat = Math.floor(ctx.now() / 1000);
   const claims: Record<string, unknown> = {
@@ -20,8 +26,10 @@ export async function issueIdToken(
     exp: iat + ctx.config.tokens.id_token_ttl,
     iat,
     auth_time: Math.floor(input.authTime / 1000),
-    amr: ['pwd'],
+    // OIDC Core §2: amr and acr describe the authentication that auth_time dates.
+    amr: input.amr && input.amr.length > 0 ? [...input.amr] : ['pwd'],
   };
+  if (input.acr !== undefined) claims.acr = input.acr;
   if (input.nonce !== undefined) claims.nonce = input.nonce;
   if (input.accessToken) claims.at_hash = atHash(input.accessToken);
   return signJwt(ctx, 'JWT', claims);

@@ -13,6 +13,9 @@ export interface RefreshGrantData {
   resource: string;
   consentId: string | null;
   authTime: number;
+  /** The authentication of the grant (OIDC Core §2 amr/acr), carried for ID tokens on refresh. */
+  amr?: string[];
+  acr?: string;
 }
 
 export function refreshTokenDigest(ctx: AppContext, token: string): string {

@@ -4,6 +4,8 @@ import { InternalError } from '../../errors/internal-error.js';
 import type { Dialect, SqlDriver } from '../sql.js';
 import { migration001Core } from './001-core.js';
 import { migration002Ledger } from './002-ledger.js';
+import { migration003Identity } from './003-identity.js';
+import { migration004Par } from './004-par.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -17,6 +19,8 @@ export interface Migration {
 export const migrations: readonly Migration[] = [
   migration001Core,
   migration002Ledger,
+  migration003Identity,
+  migration004Par,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,6 +1,7 @@
-// UserStore over SQL: local accounts (argon2id hashes only; the id is the OIDC subject).
+// UserStore over SQL: local accounts (argon2id hashes only; the id is the OIDC subject) and their
+// role (migration 003; a NULL role reads as 'patient' and is left out of the record).
 import { InternalError } from '../../errors/internal-error.js';
-import type { UserRecord, UserStore } from '../types.js';
+import type { UserRecord, UserRole, UserStore } from '../types.js';
 import type { SqlExecutor } from '../sql.js';
 import { fromFlag, toFlag } from './rows.js';
 
@@ -11,9 +12,10 @@ type UserRow = {
   disabled: number;
   fhir_user: string | null;
   created_at: number;
+  role: UserRole | null;
 };
 
-const COLUMNS = 'id, username, password_hash, disabled, fhir_user, created_at';
+const COLUMNS = 'id, username, password_hash, disabled, fhir_user, created_at, role';
 
 function toRecord(row: UserRow): UserRecord {
   return {
@@ -23,6 +25,7 @@ function toRecord(row: UserRow): UserRecord {
     disabled: fromFlag(row.disabled),
     fhirUser: row.fhir_user,
     createdAt: row.created_at,
+    ...(row.role !== null ? { role: row.role } : {}),
   };
 }
 
@@ -30,8 +33,8 @@ export function createUserStore(sql: SqlExecutor): UserStore {
   return {
     async create(user) {
       const inserted = await sql.run(
-        `INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-        [user.id, user.username, user.passwordHash, toFlag(user.disabled), user.fhirUser, user.createdAt],
+        `INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+        [user.id, user.username, user.passwordHash, toFlag(user.disabled), user.fhirUser, user.createdAt, user.role ?? null],
       );
       // The username is an identifier of a person: it stays out of the message.
       if (inserted === 0) throw new InternalError('ERR_CONFLICT', 'storage: users: the username or user id is taken');
@@ -51,6 +54,9 @@ export function createUserStore(sql: SqlExecutor): UserStore {
     },
     async setDisabled(id, disabled) {
       return (await sql.run('UPDATE users SET disabled = $1 WHERE id = $2', [toFlag(disabled), id])) > 0;
+    },
+    async setRole(id, role) {
+      return (await sql.run('UPDATE users SET role = $1 WHERE id = $2', [role, id])) > 0;
     },
   };
 }

@@ -1,0 +1,219 @@
+// The audit ledger over HTTP.
+//
+// Public (what a verifier needs, nothing about any event):
+//   GET /audit/checkpoint   the latest signed checkpoint, a C2SP signed note (text/plain)
+//   GET /audit/key          the checkpoint verifier key, name+keyid+base64(0x01 || key) (text/plain)
+// Audit readers only (45 CFR 164.312(b); a read of the audit log is itself an audited event):
+//   GET /audit/events?patient=&actor=&client=&type=&outcome=&since=&until=&limit=&before_seq=
+//   GET /audit/proof?seq=N[&size=M]           RFC 9162 §2.1.3 inclusion proof (hex hashes)
+//   GET /audit/consistency?from=A&to=B        RFC 9162 §2.1.4 consistency proof (hex hashes)
+//
+// An audit reader presents a Bearer access token (RFC 6750 §2.1) that
+//   - verifies like every token of ours (src/oauth/tokens/lookup.ts: signature, `iss`, `typ`, expiry,
+//     not revoked);
+//   - was issued by the client_credentials grant (sub = client_id, no grant): a service or an
+//     auditor's tool, not a user's app;
+//   - is for this API: RFC 9068 §4 "The resource server MUST validate that the aud claim contains a
+//     resource indicator value corresponding to an identifier the resource server expects for
+//     itself", here `${issuer}/audit` (declare it under `resources`);
+//   - carries the scope audit.read;
+//   - belongs to a client that is still registered.
+// Missing or bad credentials answer 401 and a good token without the right to read answers 403,
+// each with an RFC 6750 §3 WWW-Authenticate challenge.
+//
+// Every admin read records an audit.read event before the answer is sent; if the ledger cannot
+// record it, the read fails with 503 (ctx.audit fails closed) and nothing is disclosed.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '../errors/oauth-error.js';
+import { grantIdOfJti, type AccessTokenClaims } from '../oauth/tokens/access-token.js';
+import { findToken } from '../oauth/tokens/lookup.js';
+import type { AppContext } from '../server/context.js';
+import type { AuditEventInput } from './events.js';
+import { NoteSigner } from './note.js';
+import { consistencyProof, inclusionProof, latestCheckpoint } from './proofs.js';
+import { FilterError, filterNames, isArgumentError, parseCount, parseFilters, type FilterText } from './report.js';
+import { searchEvents } from './search.js';
+import { checkpointSeed, ledgerOrigin } from './sink.js';
+
+export const AUDIT_READ_SCOPE = 'audit.read';
+
+/** The audience (RFC 8707 resource indicator) an audit reader's token must be issued for. */
+export function auditAudience(issuer: string): string {
+  return `${issuer}/audit`;
+}
+
+interface AuditReader {
+  clientId: string;
+  jti: string;
+}
+
+const readers = new WeakMap<FastifyRequest, AuditReader>();
+
+/** RFC 6750 §2.1 credentials: "Bearer" 1*SP b64token. */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+
+function challenge(realm: string, fields: Record<string, string>): string {
+  return `Bearer ${Object.entries({ realm, ...fields }).map(([k, v]) => `${k}="${v}"`).join(', ')}`;
+}
+
+function badRequest(description: string): OAuthError {
+  return new OAuthError('invalid_request', description, undefined, 400);
+}
+
+/** The preHandler of the admin routes: admits audit readers only. */
+function requireAuditReader(ctx: AppContext) {
+  const realm = auditAudience(ctx.config.issuer);
+  const audience = realm;
+  const deny = (reply: FastifyReply, status: 401 | 403, error: 'invalid_token' | 'insufficient_scope' | undefined, description: string) => {
+    // RFC 6750 §3.1: a request without credentials gets no error code in the challenge.
+    const fields: Record<string, string> = error ? { error, error_description: description } : {};
+    if (error !== 'invalid_token') fields.scope = AUDIT_READ_SCOPE;
+    // Sent before the hook resolves, which stops the route (Fastify hooks: reply from an async hook).
+    void reply.code(status).header('www-authenticate', challenge(realm, fields)).header('cache-control', 'no-store')
+      .send({ error: error ?? 'invalid_token', error_description: description });
+  };
+
+  return async function auditReader(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const header = req.headers.authorization;
+    const match = typeof header === 'string' ? BEARER.exec(header) : null;
+    if (!match) {
+      deny(reply, 401, undefined, 'a bearer access token with the audit.read scope is required');
+      return;
+    }
+    const found = await findToken(ctx, match[1]!, 'access_token');
+    if (found.kind !== 'access_token' || !found.active) {
+      deny(reply, 401, 'invalid_token', 'the access token is not active');
+      return;
+    }
+    const claims: AccessTokenClaims = found.claims;
+    const aud = (claims as { aud: string | string[] }).aud;
+    if (!(Array.isArray(aud) ? aud : [aud]).includes(audience)) {
+      deny(reply, 401, 'invalid_token', `the access token is not for the audit API (its audience must be ${audience})`);
+      return;
+    }
+    if (!(await ctx.storage.clients.get(claims.client_id))) {
+      deny(reply, 401, 'invalid_token', 'the client of this access token is no longer registered');
+      return;
+    }
+    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
+    const clientCredentials = grantIdOfJti(claims.jti) === null && claims.sub === claims.client_id;
+    if (!clientCredentials || !scopes.includes(AUDIT_READ_SCOPE)) {
+      const description = clientCredentials
+        ? 'the access token lacks the audit.read scope'
+        : 'the audit API accepts only client_credentials access tokens';
+      // A refused attempt to read the audit log by an authenticated client is worth recording;
+      // the refusal stands even if the ledger cannot record it.
+      await ctx.audit
+        .record({
+          type: 'audit.read', actor: { clientId: claims.client_id }, outcome: 'denied', reason: 'insufficient_scope',
+          action: 'read', resource: req.routeOptions.url ?? '/audit', jti: claims.jti, requestId: String(req.id), sourceAddress: req.ip,
+        })
+        .catch(() => undefined);
+      deny(reply, 403, 'insufficient_scope', description);
+      return;
+    }
+    readers.set(req, { clientId: claims.client_id, jti: claims.jti });
+  };
+}
+
+/** The query string; every parameter single-valued except those in `lists`, unknown ones refused. */
+function readQuery(req: FastifyRequest, known: readonly string[], lists: readonly string[] = []): Record<string, string | string[]> {
+  const q = req.url.indexOf('?');
+  const params = new URLSearchParams(q < 0 ? '' : req.url.slice(q + 1));
+  const out: Record<string, string | string[]> = {};
+  for (const name of new Set(params.keys())) {
+    if (!known.includes(name)) throw badRequest(`unknown parameter "${name.slice(0, 40)}"; use ${known.join(', ')}`);
+    const values = params.getAll(name);
+    if (lists.includes(name)) out[name] = values;
+    else if (values.length > 1) throw badRequest(`parameter ${name} is repeated`);
+    else out[name] = values[0]!;
+  }
+  return out;
+}
+
+const asRequestError = (err: unknown): unknown =>
+  err instanceof FilterError || isArgumentError(err) ? badRequest((err as Error).message) : err;
+
+export function registerAuditRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const sql = ctx.storage.sql;
+  // The same key the ledger signs with (src/audit/sink.ts): derived from the master key.
+  const verifierKey = new NoteSigner(ledgerOrigin(ctx.config), checkpointSeed(ctx.masterKey)).verifierKey;
+  const auditReader = requireAuditReader(ctx);
+
+  /** Records the read before the caller answers; throws 503 (temporarily_unavailable) when it cannot. */
+  const recordRead = (req: FastifyRequest, event: Pick<AuditEventInput, 'action' | 'patient' | 'details'>): Promise<void> => {
+    const reader = readers.get(req);
+    if (!reader) throw new OAuthError('server_error', 'the server could not complete the request', 'audit reader missing', 500);
+    return ctx.audit.record({
+      type: 'audit.read', actor: { clientId: reader.clientId }, outcome: 'success', resource: req.routeOptions.url ?? '/audit',
+      scopes: { used: AUDIT_READ_SCOPE }, jti: reader.jti, requestId: String(req.id), sourceAddress: req.ip, ...event,
+    });
+  };
+
+  app.get('/audit/checkpoint', async (_req, reply) => {
+    const latest = await latestCheckpoint(sql);
+    if (!latest) {
+      reply.code(404).header('cache-control', 'no-store');
+      return { error: 'not_found', error_description: 'no checkpoint has been signed yet' };
+    }
+    // Public and signed: anyone may fetch, cache and compare it (split-view detection).
+    reply.header('cache-control', 'no-cache').type('text/plain; charset=utf-8');
+    return latest.note;
+  });
+
+  app.get('/audit/key', async (_req, reply) => {
+    reply.header('cache-control', 'public, max-age=3600').type('text/plain; charset=utf-8');
+    return `${verifierKey}\n`;
+  });
+
+  const FILTERS = ['patient', 'actor', 'client', 'type', 'outcome', 'since', 'until', 'limit', 'before_seq'];
+  app.get('/audit/events', { preHandler: auditReader }, async (req, reply) => {
+    let filters;
+    try {
+      filters = parseFilters(readQuery(req, FILTERS, ['type']) as FilterText);
+    } catch (err) {
+      throw asRequestError(err);
+    }
+    const limit = filters.limit ?? 100;
+    const events = await searchEvents(sql, { ...filters, limit });
+    await recordRead(req, {
+      action: 'search',
+      ...(filters.patient !== undefined ? { patient: filters.patient } : {}),
+      details: { filters: filterNames(filters), results: events.length },
+    });
+    reply.header('cache-control', 'no-store');
+    return { events, ...(events.length === limit ? { next_before_seq: events[events.length - 1]!.seq } : {}) };
+  });
+
+  app.get('/audit/proof', { preHandler: auditReader }, async (req, reply) => {
+    let proof;
+    try {
+      const query = readQuery(req, ['seq', 'size']) as Record<string, string>;
+      if (query.seq === undefined) throw badRequest('parameter seq is required');
+      const seq = parseCount(query.seq, 'seq', 0);
+      const size = query.size === undefined ? undefined : parseCount(query.size, 'size', 1);
+      proof = await inclusionProof(sql, seq, size);
+    } catch (err) {
+      throw asRequestError(err);
+    }
+    await recordRead(req, { action: 'inclusion_proof', details: { seq: proof.leaf_index, tree_size: proof.tree_size } });
+    reply.header('cache-control', 'no-store');
+    return proof;
+  });
+
+  app.get('/audit/consistency', { preHandler: auditReader }, async (req, reply) => {
+    let proof;
+    try {
+      const query = readQuery(req, ['from', 'to']) as Record<string, string>;
+      if (query.from === undefined || query.to === undefined) throw badRequest('parameters from and to are required');
+      proof = await consistencyProof(sql, parseCount(query.from, 'from', 0), parseCount(query.to, 'to', 0));
+    } catch (err) {
+      // The library names the sizes first and second (RFC 9162); this API calls them from and to.
+      if (isArgumentError(err)) throw badRequest(err.message.replace(/^first/, 'from').replace(/^second/, 'to'));
+      throw asRequestError(err);
+    }
+    await recordRead(req, { action: 'consistency_proof', details: { first: proof.first, second: proof.second } });
+    reply.header('cache-control', 'no-store');
+    return proof;
+  });
+}

@@ -1,0 +1,47 @@
+// The one ledger event per gateway request (45 CFR 164.312(b); issue 4 "Every request produces
+// one ledger event before the response leaves"). Identifiers only: patient and resource ids,
+// the interaction, scopes, client, user, jti, grant, request id, statuses. Never search
+// parameter values, bodies, tokens or header values.
+import type { AuditEventInput, AuditOutcome } from '../audit/events.js';
+import type { VerifiedAccessToken } from './verify-token.js';
+
+export interface GatewayEventDraft {
+  route: string;
+  action: string;
+  /** "Observation/obs-1", a type, "Bundle", or an http rule path. */
+  resource: string;
+  token?: VerifiedAccessToken;
+  scopeUsed?: string;
+  /** A FHIR Patient id. */
+  patient?: string;
+  requestId: string;
+  sourceAddress: string;
+  upstreamStatus?: number;
+  filtered?: number;
+  masked?: number;
+  entry?: number;
+}
+
+export function gatewayEvent(draft: GatewayEventDraft, result: { accessed: boolean; outcome: AuditOutcome; reason?: string; status: number }): AuditEventInput {
+  const t = draft.token;
+  const details: Record<string, string | number | boolean> = { route: draft.route, status: result.status };
+  if (draft.upstreamStatus !== undefined) details.upstream_status = draft.upstreamStatus;
+  if (draft.filtered) details.filtered_entries = draft.filtered;
+  if (draft.masked) details.masked_elements = draft.masked;
+  if (draft.entry !== undefined) details.entry = draft.entry;
+  return {
+    type: result.accessed ? 'phi.accessed' : 'phi.denied',
+    // client_credentials tokens name the client as subject: no user then.
+    actor: t ? { ...(t.subject !== t.clientId ? { userId: t.subject } : {}), clientId: t.clientId } : {},
+    ...(draft.patient ? { patient: `Patient/${draft.patient}` } : {}),
+    resource: draft.resource,
+    action: draft.action,
+    outcome: result.outcome,
+    ...(result.reason ? { reason: result.reason } : {}),
+    ...(draft.scopeUsed ? { scopes: { used: draft.scopeUsed } } : {}),
+    ...(t ? { jti: t.jti, ...(t.grantId ? { grantId: t.grantId } : {}) } : {}),
+    requestId: draft.requestId,
+    sourceAddress: draft.sourceAddress,
+    details,
+  };
+}

@@ -1,0 +1,368 @@
+// The PHI gateway as a Fastify plugin: every request under a configured prefix is authenticated
+// (RFC 6750 bearer token, RFC 9068 JWT), authorised (SMART scopes and patient compartment for
+// fhir routes, explicit rules for http routes), forwarded with allow-listed headers and identity
+// headers, checked on the way back, and recorded in the audit ledger before the response leaves
+// ("no audit, no access": a ledger failure answers 503 and releases nothing). Deny by default:
+// whatever no policy step allows is refused with 403 and audited.
+//
+// Requests flow through named steps: readTarget → readBody → presentedToken → verify → plan →
+// preRead → forward → release (compartment, masking, link rewriting) → audit → send.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
+import type { AppContext } from '../server/context.js';
+import { requestMeta } from '../http/request-info.js';
+import { OAuthError } from '../errors/oauth-error.js';
+import { parseGatewayConfig, gatewayConfigProblems, GatewayConfigError, type GatewayConfig, type GatewayConfigInput, type GatewayRoute } from './config.js';
+import { bearerChallenge, presentedToken } from './bearer.js';
+import { TokenVerifier, type VerifiedAccessToken } from './verify-token.js';
+import { classifyFhirRequest, describeFhirRequest } from './fhir-request.js';
+import { planFhirRequest, type FhirPlan, type ForwardBody } from './fhir-policy.js';
+import { releaseFhirBody } from './fhir-release.js';
+import { inPatientCompartment, singlePatientOf } from './compartment.js';
+import { applyMasks, forEachResource } from './mask.js';
+import { matchRule, pathSegments, planHttpRequest } from './http-policy.js';
+import { allowListedHeaders, Upstream, type UpstreamResponse } from './forward.js';
+import { gatewayIdentityKey, identityHeaders } from './identity.js';
+import { gatewayEvent, type GatewayEventDraft } from './audit-event.js';
+import { accessDenied, badGateway, GatewayDenial } from './errors.js';
+
+export interface GatewayDeps {
+  /** undici dispatcher for upstream requests (tests, custom TLS trust); default: one Agent per route. */
+  dispatcher?: Dispatcher;
+}
+
+export interface Gateway {
+  config: GatewayConfig;
+  /** Forgets cached token statuses (e.g. after an administrative revocation in tests). */
+  clearTokenCache(): void;
+}
+
+const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+/** Query parameters never forwarded on fhir routes: responses are JSON, checked by the gateway. */
+const STRIPPED_FHIR_PARAMS = ['_format', '_pretty'];
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+interface Exchange {
+  route: GatewayRoute;
+  draft: GatewayEventDraft;
+  token?: VerifiedAccessToken;
+}
+
+/**
+ * Registers one encapsulated Fastify scope per configured route. Call before `listen`. Throws
+ * GatewayConfigError when the configuration is invalid or names an undeclared audience.
+ */
+export async function registerGateway(app: FastifyInstance, ctx: AppContext, rawConfig: GatewayConfig | GatewayConfigInput, deps: GatewayDeps = {}): Promise<Gateway> {
+  const config = parseGatewayConfig(rawConfig);
+  const problems = gatewayConfigProblems(config, ctx.config);
+  if (problems.length) throw new GatewayConfigError(problems);
+  const verifier = new TokenVerifier(ctx, { cacheSeconds: config.introspection_cache_seconds, cacheEntries: config.introspection_cache_entries });
+  const signingKey = config.routes.some((r) => r.identity.sign) ? gatewayIdentityKey(ctx.masterKey) : undefined;
+  const upstreams: Upstream[] = [];
+
+  for (const route of config.routes) {
+    const upstream = new Upstream(route.upstream, { timeoutMs: route.timeout_ms, maxResponseBytes: route.response_limit_bytes, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
+    upstreams.push(upstream);
+    const publicBase = (route.public_base_url ?? route.audience).replace(/\/$/, '');
+    const bases = [upstream.base, publicBase];
+    const env: RouteEnv = { ctx, route, upstream, verifier, signingKey, publicBase, bases };
+
+    await app.register(async (scope) => {
+      // Encapsulated: these parsers and this error handler apply to this route only.
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: route.body_limit_bytes }, (_req, body, done) => done(null, body));
+      scope.setErrorHandler(async (err, req, reply) => {
+        // Failures before the handler ran (body too large, unreadable body): still one event.
+        const status = (err as { statusCode?: number }).statusCode;
+        const denial = status === 413
+          ? new GatewayDenial('invalid_request', 'the request body is too large', 'ERR_BODY_TOO_LARGE', { status: 413 })
+          : status !== undefined && status < 500
+            ? new GatewayDenial('invalid_request', 'the request could not be read', 'ERR_BODY_INVALID')
+            : new GatewayDenial('server_error', 'the gateway could not complete the request', 'ERR_GATEWAY_INTERNAL');
+        const meta = requestMeta(req);
+        return deny({ route, draft: { route: route.prefix, action: 'unknown', resource: route.prefix, requestId: meta.requestId, sourceAddress: meta.sourceAddress } }, env, reply, denial);
+      });
+      const handler = (req: FastifyRequest, reply: FastifyReply) => handle(env, req, reply);
+      const options = { bodyLimit: route.body_limit_bytes, exposeHeadRoute: false };
+      scope.all(route.prefix, options, handler);
+      scope.all(`${route.prefix}/*`, options, handler);
+    });
+  }
+  app.addHook('onClose', async () => {
+    await Promise.all(upstreams.map((u) => u.close()));
+  });
+  return { config, clearTokenCache: () => verifier.clearCache() };
+}
+
+interface RouteEnv {
+  ctx: AppContext;
+  route: GatewayRoute;
+  upstream: Upstream;
+  verifier: TokenVerifier;
+  signingKey: Buffer | undefined;
+  publicBase: string;
+  bases: string[];
+}
+
+async function handle(env: RouteEnv, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { route } = env;
+  const meta = requestMeta(req);
+  const ex: Exchange = { route, draft: { route: route.prefix, action: 'unknown', resource: route.prefix, requestId: meta.requestId, sourceAddress: meta.sourceAddress } };
+  try {
+    const target = readTarget(req.url, route.prefix);
+    return route.type === 'fhir' ? await handleFhir(env, ex, req, reply, target) : await handleHttp(env, ex, req, reply, target);
+  } catch (err) {
+    if (err instanceof GatewayDenial) return deny(ex, env, reply, err);
+    if (err instanceof OAuthError && err.error === 'temporarily_unavailable') return unavailable(env, reply);
+    process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), component: 'gateway', requestId: meta.requestId, error: (err as Error).name, code: (err as { code?: string }).code })}\n`);
+    if (process.env.CADUCEUS_DEBUG_ERRORS) console.error(err);
+    return deny(ex, env, reply, new GatewayDenial('server_error', 'the gateway could not complete the request', 'ERR_GATEWAY_INTERNAL'));
+  }
+}
+
+interface Target {
+  /** Below the prefix: "" or "/…". */
+  path: string;
+  rawQuery: string;
+  query: URLSearchParams;
+}
+
+function readTarget(url: string, prefix: string): Target {
+  const q = url.indexOf('?');
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  const rawQuery = q < 0 ? '' : url.slice(q + 1);
+  if (!rawPath.startsWith(prefix) || (rawPath.length > prefix.length && rawPath[prefix.length] !== '/')) {
+    throw accessDenied('the path is not allowed', 'ERR_PATH_NOT_ALLOWED');
+  }
+  return { path: rawPath.slice(prefix.length), rawQuery, query: new URLSearchParams(rawQuery) };
+}
+
+function readBody(req: FastifyRequest, jsonOnly: boolean): unknown {
+  const buf = req.body;
+  if (!Buffer.isBuffer(buf) || buf.length === 0) return undefined;
+  const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/x-www-form-urlencoded') return new URLSearchParams(buf.toString('utf8'));
+  if (!jsonOnly) return buf;
+  if (type === 'application/json' || type.endsWith('+json')) {
+    try {
+      return JSON.parse(buf.toString('utf8'));
+    } catch {
+      throw new GatewayDenial('invalid_request', 'the request body is not valid JSON', 'ERR_BODY_INVALID');
+    }
+  }
+  throw new GatewayDenial('invalid_request', 'FHIR requests through this gateway use JSON bodies', 'ERR_BODY_INVALID', { status: 415 });
+}
+
+async function authenticate(env: RouteEnv, ex: Exchange, req: FastifyRequest, target: Target, form: URLSearchParams | undefined): Promise<VerifiedAccessToken> {
+  const presented = presentedToken(req.headers, target.query, form);
+  if (presented.kind === 'none') {
+    throw new GatewayDenial('invalid_token', 'an access token is required', presented.reason);
+  }
+  ex.token = await env.verifier.verify(presented.token, env.route.audience);
+  return ex.token;
+}
+
+function upstreamHeaders(env: RouteEnv, req: FastifyRequest, token: VerifiedAccessToken | undefined, method: string, pathAndQuery: string, fhir: boolean, clientHeaders = true): Record<string, string> {
+  const headers = clientHeaders ? allowListedHeaders(req.headers, env.route.forward_headers) : {};
+  if (fhir) {
+    headers.accept = 'application/fhir+json';
+    delete headers['content-type'];
+  }
+  if (token) {
+    Object.assign(headers, identityHeaders(env.route.identity.header_prefix, {
+      subject: token.subject, clientId: token.clientId, scopes: token.scopes, requestId: String(req.id), ...(token.patient ? { patient: token.patient } : {}),
+    }, { method, pathAndQuery: env.upstream.wirePath(pathAndQuery), timestamp: Math.floor(env.ctx.now() / 1000) }, env.route.identity.sign ? env.signingKey : undefined));
+  }
+  return headers;
+}
+
+function encodeBody(body: ForwardBody | undefined, headers: Record<string, string>): string | undefined {
+  if (!body) return undefined;
+  if ('form' in body) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    return body.form.toString();
+  }
+  // What was checked is what is sent: re-serialised, so no duplicate-key or encoding trick can
+  // make the upstream read something else than the gateway did.
+  headers['content-type'] = body.contentType ?? 'application/fhir+json';
+  return JSON.stringify(body.json);
+}
+
+function parseUpstreamJson(res: UpstreamResponse): unknown {
+  if (res.body.length === 0 || res.status === 204 || res.status === 304) return undefined;
+  if (res.headers['content-encoding']) throw badGateway('ERR_UPSTREAM_FORMAT');
+  const type = (res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json' && !type.endsWith('+json')) throw badGateway('ERR_UPSTREAM_FORMAT');
+  try {
+    return JSON.parse(res.body.toString('utf8'));
+  } catch {
+    throw badGateway('ERR_UPSTREAM_FORMAT');
+  }
+}
+
+/** Upstream URLs in Bundle links, fullUrls and Location headers are rewritten to the public base. */
+function rewriteUrl(value: unknown, env: RouteEnv): unknown {
+  if (typeof value !== 'string') return value;
+  return value === env.upstream.base || value.startsWith(`${env.upstream.base}/`) || value.startsWith(`${env.upstream.base}?`)
+    ? `${env.publicBase}${value.slice(env.upstream.base.length)}`
+    : value;
+}
+
+function rewriteBundleUrls(body: unknown, env: RouteEnv): void {
+  forEachResource(body, (resource) => {
+    if (resource.resourceType !== 'Bundle') return;
+    if (Array.isArray(resource.link)) for (const l of resource.link) if (isObject(l)) l.url = rewriteUrl(l.url, env);
+    if (Array.isArray(resource.entry)) {
+      for (const e of resource.entry) {
+        if (!isObject(e)) continue;
+        if (e.fullUrl !== undefined) e.fullUrl = rewriteUrl(e.fullUrl, env);
+        if (isObject(e.response) && e.response.location !== undefined) e.response.location = rewriteUrl(e.response.location, env);
+      }
+    }
+  });
+}
+
+async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, reply: FastifyReply, target: Target): Promise<FastifyReply> {
+  const { ctx, route, upstream } = env;
+  const body = readBody(req, true);
+  const form = body instanceof URLSearchParams ? body : undefined;
+  const classified = classifyFhirRequest({ method: req.method, path: target.path, query: target.query, body });
+  Object.assign(ex.draft, describeFhirRequest(classified));
+
+  let plan: FhirPlan;
+  let token: VerifiedAccessToken | undefined;
+  if (classified.kind === 'capabilities' && route.public_metadata) {
+    // SMART S-20 / issue 4: the CapabilityStatement may be public. A token, if sent, is ignored,
+    // but one in the query string is still refused.
+    presentedToken(req.headers, target.query, form);
+    plan = { action: 'capabilities', resource: 'CapabilityStatement', forward: { method: 'GET', path: '/metadata', query: new URLSearchParams() }, release: { kind: 'capabilities' } };
+  } else {
+    token = await authenticate(env, ex, req, target, form);
+    ex.draft.patient ??= token.patient;
+    plan = planFhirRequest(classified, token, req.method, { bases: env.bases });
+  }
+  Object.assign(ex.draft, { action: plan.action, resource: plan.resource, ...(plan.scopeUsed ? { scopeUsed: plan.scopeUsed } : {}) });
+  const planned = plan.patientHint ?? plan.compartment;
+  if (planned) ex.draft.patient = planned;
+
+  let checkedVersion: string | undefined;
+  if (plan.preRead) {
+    // Writes under a patient/ scope: the current version must be the patient's own. The client's
+    // conditional headers are not sent with this read.
+    const current = await upstream.send({ method: 'GET', pathAndQuery: plan.preRead.path, headers: upstreamHeaders(env, req, token, 'GET', plan.preRead.path, true, false) });
+    if (current.status !== 404 && current.status !== 410) {
+      if (current.status !== 200) throw badGateway('ERR_UPSTREAM_UNAVAILABLE');
+      const existing = parseUpstreamJson(current);
+      if (!isObject(existing) || existing.resourceType !== plan.preRead.resourceType || existing.id !== plan.preRead.id) throw badGateway('ERR_UPSTREAM_MISMATCH');
+      if (!inPatientCompartment(existing, plan.compartment!, env.bases)) throw accessDenied('patient scopes can only write resources of the patient in context', 'ERR_PATIENT_COMPARTMENT');
+      // The write applies only to the version that was checked (FHIR version-aware update,
+      // If-Match): a concurrent change in between makes the upstream refuse it (412).
+      checkedVersion = current.headers.etag;
+    }
+  }
+
+  const query = new URLSearchParams(plan.forward.query);
+  for (const p of STRIPPED_FHIR_PARAMS) query.delete(p);
+  const qs = query.toString();
+  const pathAndQuery = `${plan.forward.path}${qs ? `?${qs}` : ''}`;
+  const headers = upstreamHeaders(env, req, token, plan.forward.method, pathAndQuery, true);
+  if (checkedVersion) headers['if-match'] = checkedVersion;
+  const payload = encodeBody(plan.forward.body, headers);
+  const res = await upstream.send({ method: plan.forward.method, pathAndQuery, headers, ...(payload !== undefined ? { body: payload } : {}) });
+  ex.draft.upstreamStatus = res.status;
+
+  const parsed = parseUpstreamJson(res);
+  // The patient whose record the answer is (also when it is withheld: a guessed id is recorded
+  // against the patient it belongs to).
+  const owner = isObject(parsed) && parsed.resourceType !== 'Bundle' ? singlePatientOf(parsed, env.bases) : undefined;
+  if (owner) ex.draft.patient = owner;
+  const released = releaseFhirBody(parsed, plan.release, { scopes: token?.scopes ?? [], bases: env.bases, ...(token?.patient ? { patient: token.patient } : {}) });
+  ex.draft.filtered = released.filtered;
+  ex.draft.masked = token ? applyMasks(parsed, route.mask, token.scopes) : applyMasks(parsed, route.mask, []);
+  rewriteBundleUrls(parsed, env);
+
+  await record(env, ex, { accessed: true, outcome: res.status < 400 ? 'success' : 'error', ...(res.status >= 400 ? { reason: `upstream_${res.status}` } : {}), status: res.status });
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (name === 'content-type' || name === 'content-encoding') continue;
+    reply.header(name, name === 'location' || name === 'content-location' ? rewriteUrl(value, env) : value);
+  }
+  reply.code(res.status);
+  if (parsed === undefined) return reply.send();
+  return reply.type(FHIR_JSON).send(JSON.stringify(parsed));
+}
+
+async function handleHttp(env: RouteEnv, ex: Exchange, req: FastifyRequest, reply: FastifyReply, target: Target): Promise<FastifyReply> {
+  const { route, upstream } = env;
+  const body = readBody(req, false);
+  const form = body instanceof URLSearchParams ? body : undefined;
+  const segments = pathSegments(target.path);
+  if (!segments) throw accessDenied('the path is not allowed', 'ERR_PATH_NOT_ALLOWED');
+  ex.draft.action = req.method;
+  const token = await authenticate(env, ex, req, target, form);
+  const match = matchRule(route.rules, req.method, segments);
+  if (!match) throw accessDenied('no rule allows this request', 'ERR_NO_RULE');
+  const plan = planHttpRequest(match, token, route.prefix);
+  Object.assign(ex.draft, { resource: plan.resource, scopeUsed: plan.scopeUsed, ...(plan.patientHint ? { patient: plan.patientHint.replace(/^Patient\//, '') } : {}) });
+
+  const pathAndQuery = `${target.path === '' ? '/' : target.path}${target.rawQuery ? `?${target.rawQuery}` : ''}`;
+  const headers = upstreamHeaders(env, req, token, req.method, pathAndQuery, false);
+  const raw = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
+  const res = await upstream.send({ method: req.method, pathAndQuery, headers, ...(raw ? { body: raw } : {}) });
+  ex.draft.upstreamStatus = res.status;
+  await record(env, ex, { accessed: true, outcome: res.status < 400 ? 'success' : 'error', ...(res.status >= 400 ? { reason: `upstream_${res.status}` } : {}), status: res.status });
+  for (const [name, value] of Object.entries(res.headers)) {
+    reply.header(name, name === 'location' || name === 'content-location' ? rewriteUrl(value, env) : value);
+  }
+  return reply.code(res.status).send(res.body);
+}
+
+async function record(env: RouteEnv, ex: Exchange, result: { accessed: boolean; outcome: 'success' | 'denied' | 'error'; reason?: string; status: number }): Promise<void> {
+  await env.ctx.audit.record(gatewayEvent({ ...ex.draft, ...(ex.token ? { token: ex.token } : {}) }, result));
+}
+
+const ISSUE_CODE: Record<string, string> = {
+  invalid_request: 'invalid', invalid_token: 'login', insufficient_scope: 'forbidden', access_denied: 'forbidden',
+  bad_gateway: 'transient', temporarily_unavailable: 'transient', server_error: 'exception',
+};
+
+function errorBody(route: GatewayRoute, error: string, description: string): { type: string; body: string } {
+  if (route.type === 'fhir') {
+    return {
+      type: FHIR_JSON,
+      body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: ISSUE_CODE[error] ?? 'exception', details: { text: description }, diagnostics: error }] }),
+    };
+  }
+  return { type: 'application/json; charset=utf-8', body: JSON.stringify({ error, error_description: description }) };
+}
+
+/** Records the denial, then answers it; a ledger failure turns any answer into 503. */
+async function deny(ex: Exchange, env: RouteEnv, reply: FastifyReply, d: GatewayDenial): Promise<FastifyReply> {
+  if (d.details?.entry !== undefined && typeof d.details.entry === 'number') ex.draft.entry = d.details.entry;
+  const upstreamFailure = d.error === 'bad_gateway';
+  try {
+    await record(env, ex, { accessed: false, outcome: upstreamFailure || d.status >= 500 ? 'error' : 'denied', reason: d.reason, status: d.status });
+  } catch {
+    return unavailable(env, reply);
+  }
+  const realm = env.route.audience;
+  if (d.status === 401) {
+    const missing = d.reason === 'ERR_TOKEN_MISSING' || d.reason === 'ERR_TOKEN_SCHEME';
+    reply.header('www-authenticate', bearerChallenge(realm, missing ? undefined : { error: d.error, description: d.description }));
+  } else if (d.error === 'insufficient_scope') {
+    reply.header('www-authenticate', bearerChallenge(realm, { error: 'insufficient_scope', description: d.description, ...(d.requiredScope ? { scope: d.requiredScope } : {}) }));
+  }
+  const { type, body } = errorBody(env.route, d.error, d.description);
+  return reply.code(d.status).header('cache-control', 'no-store').type(type).send(body);
+}
+
+/** "No audit, no access" (src/audit/events.ts AuditSink contract): nothing of the upstream answer leaves. */
+function unavailable(env: RouteEnv, reply: FastifyReply): FastifyReply {
+  reply.removeHeader('location');
+  reply.removeHeader('content-location');
+  reply.removeHeader('etag');
+  reply.removeHeader('last-modified');
+  const { type, body } = errorBody(env.route, 'temporarily_unavailable', 'the request cannot be recorded right now; try again later');
+  return reply.code(503).header('retry-after', '5').header('cache-control', 'no-store').type(type).send(body);
+}

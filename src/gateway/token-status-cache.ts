@@ -1,0 +1,67 @@
+// A bounded cache of access-token revocation status, keyed by jti (only ever read after the
+// token's signature has been verified, so a jti cannot be forged into a cache hit).
+//
+// Contract: an entry is served until min(stored + maxAgeMs, token exp) and never after, so a
+// revocation takes effect at the gateway within maxAgeMs (requirements R-6, FAPI 2.0 RS
+// "revocation status"). At most maxEntries entries; the oldest is evicted first. Concurrent
+// look-ups of one jti share a single status query.
+
+export interface TokenStatus {
+  active: boolean;
+}
+
+interface Entry {
+  status: TokenStatus;
+  expiresAt: number;
+}
+
+export class TokenStatusCache {
+  readonly #entries = new Map<string, Entry>();
+  readonly #pending = new Map<string, Promise<TokenStatus>>();
+
+  constructor(
+    private readonly maxAgeMs: number,
+    private readonly maxEntries: number,
+    private readonly clock: () => number,
+  ) {
+    if (!Number.isInteger(maxAgeMs) || maxAgeMs < 0) throw new RangeError('TokenStatusCache: maxAgeMs must be a non-negative integer');
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('TokenStatusCache: maxEntries must be a positive integer');
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The cached status, or the result of `load` (cached until the bound above). */
+  async get(jti: string, tokenExpiresAtMs: number, load: () => Promise<TokenStatus>): Promise<TokenStatus> {
+    const now = this.clock();
+    const hit = this.#entries.get(jti);
+    if (hit && hit.expiresAt > now) return hit.status;
+    if (hit) this.#entries.delete(jti);
+    const pending = this.#pending.get(jti);
+    if (pending) return pending;
+    const loading = load().then((status) => {
+      this.#store(jti, status, tokenExpiresAtMs, now);
+      return status;
+    }).finally(() => this.#pending.delete(jti));
+    this.#pending.set(jti, loading);
+    return loading;
+  }
+
+  #store(jti: string, status: TokenStatus, tokenExpiresAtMs: number, askedAt: number): void {
+    if (this.maxAgeMs === 0) return;
+    // Measured from when the question was asked, so the status is at most maxAgeMs old when served.
+    const expiresAt = Math.min(askedAt + this.maxAgeMs, tokenExpiresAtMs);
+    if (expiresAt <= this.clock()) return;
+    this.#entries.delete(jti);
+    while (this.#entries.size >= this.maxEntries) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#entries.delete(oldest);
+    }
+    this.#entries.set(jti, { status, expiresAt });
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
