@@ -36,7 +36,8 @@ export async function startTestStack(opts: { storage?: string; configure?: (c: C
   const port = await freePort();
   const { config, caFile } = await devConfig({ dataDir, port, host: '127.0.0.1', issuerHost: '127.0.0.1', storage: opts.storage });
   opts.configure?.(config);
-  const ctx = await createContext(config, { env: {}, ...opts.context });
+  // Request log lines are not printed during tests (test/ops/logging.test.ts captures them itself).
+  const ctx = await createContext(config, { env: {}, log: () => undefined, ...opts.context });
   const demo = await seedDemo(ctx, dataDir, caFile);
   const server = await startServer(ctx);
   return {
