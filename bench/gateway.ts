@@ -15,7 +15,7 @@
 //   CADUCEUS_BENCH_PROFILE=/tmp/prof npx tsx bench/gateway.ts   (CPU profile of the gateway process)
 //   CADUCEUS_BENCH_VERBOSE=1 …   (show the servers' stderr)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,24 @@ function child(args: string[]): Promise<{ proc: ChildProcess; info: Record<strin
   });
 }
 
+/**
+ * CPU seconds (user + system) a process has used, from /proc (Linux; undefined elsewhere). Under
+ * a busy machine, CPU per request is a steadier measure of the gateway's cost than req/s.
+ */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  const file = `/proc/${pid}/stat`;
+  if (pid === undefined || !existsSync(file)) return undefined;
+  const fields = readFileSync(file, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+async function measured(pid: number | undefined, run: () => Promise<LoadResult>): Promise<LoadResult & { cpuUsPerRequest?: number }> {
+  const before = cpuSeconds(pid);
+  const result = await run();
+  const after = cpuSeconds(pid);
+  return before === undefined || after === undefined ? result : { ...result, cpuUsPerRequest: ((after - before) * 1e6) / result.requests };
+}
+
 async function main(): Promise<void> {
   const scale = Number(process.argv[2] ?? 1);
   const upstream = await child(['--upstream']);
@@ -109,13 +127,14 @@ async function main(): Promise<void> {
       await load(direct.origin, ca, 500, 16, directReq);
       await load(via.origin, ca, 500, 16, gatewayReq);
       for (const { concurrency, total } of levels) {
-        const d: LoadResult = await load(direct.origin, ca, total, concurrency, directReq);
-        const g: LoadResult = await load(via.origin, ca, total, concurrency, gatewayReq);
+        const d = await measured(upstream.proc.pid, () => load(direct.origin, ca, total, concurrency, directReq));
+        const g = await measured(gateway.proc.pid, () => load(via.origin, ca, total, concurrency, gatewayReq));
         rows.push({
           scenario: s.name, concurrency, requests: total,
           'direct req/s': Math.round(d.rps), 'gateway req/s': Math.round(g.rps), 'throughput ratio': (g.rps / d.rps).toFixed(2),
           'direct p50 ms': d.p50.toFixed(2), 'gateway p50 ms': g.p50.toFixed(2), 'added p50 ms': (g.p50 - d.p50).toFixed(2),
           'direct p99 ms': d.p99.toFixed(2), 'gateway p99 ms': g.p99.toFixed(2), 'added p99 ms': (g.p99 - d.p99).toFixed(2),
+          'upstream CPU µs/req': d.cpuUsPerRequest?.toFixed(0) ?? '-', 'gateway CPU µs/req': g.cpuUsPerRequest?.toFixed(0) ?? '-',
           errors: d.errors + g.errors,
         });
       }
@@ -132,14 +151,16 @@ async function main(): Promise<void> {
     const stubAuth = { authorization: `Bearer ${stubbed.info.token}`, accept: 'application/fhir+json' };
     const stubCa = stubbed.info.ca!;
     await load(stubVia.origin, stubCa, 500, c, () => ({ path: `${stubVia.pathname}${read}`, method: 'GET' as const, headers: stubAuth }));
-    const parts: Array<[string, LoadResult]> = [
-      ['direct to upstream (http)', await load(direct.origin, ca, n, c, () => ({ path: read, method: 'GET' as const, headers: {} }))],
-      ['TLS + server only (GET /healthz)', await load(via.origin, ca, n, c, () => ({ path: '/healthz', method: 'GET' as const, headers: {} }))],
-      ['gateway, ledger stubbed (attribution only)', await load(stubVia.origin, stubCa, n, c, () => ({ path: `${stubVia.pathname}${read}`, method: 'GET' as const, headers: stubAuth }))],
-      ['gateway (durable ledger event)', await load(via.origin, ca, n, c, () => ({ path: `${via.pathname}${read}`, method: 'GET' as const, headers: auth }))],
+    const parts: Array<[string, LoadResult & { cpuUsPerRequest?: number }]> = [
+      ['direct to upstream (http)', await measured(upstream.proc.pid, () => load(direct.origin, ca, n, c, () => ({ path: read, method: 'GET' as const, headers: {} })))],
+      ['TLS + server only (GET /healthz)', await measured(gateway.proc.pid, () => load(via.origin, ca, n, c, () => ({ path: '/healthz', method: 'GET' as const, headers: {} })))],
+      ['gateway, ledger stubbed (attribution only)', await measured(stubbed.proc.pid, () => load(stubVia.origin, stubCa, n, c, () => ({ path: `${stubVia.pathname}${read}`, method: 'GET' as const, headers: stubAuth })))],
+      ['gateway (durable ledger event)', await measured(gateway.proc.pid, () => load(via.origin, ca, n, c, () => ({ path: `${via.pathname}${read}`, method: 'GET' as const, headers: auth })))],
     ];
-    console.log(`Attribution, read Observation, concurrency ${c}, ${n} requests each`);
-    console.table(parts.map(([what, r]) => ({ what, 'req/s': Math.round(r.rps), 'p50 ms': r.p50.toFixed(2), 'p99 ms': r.p99.toFixed(2), errors: r.errors })));
+    console.log(`Attribution, read Observation, concurrency ${c}, ${n} requests each (CPU: of the serving process)`);
+    console.table(parts.map(([what, r]) => ({
+      what, 'req/s': Math.round(r.rps), 'p50 ms': r.p50.toFixed(2), 'p99 ms': r.p99.toFixed(2), 'CPU µs/req': r.cpuUsPerRequest?.toFixed(0) ?? '-', errors: r.errors,
+    })));
     if (rows.some((r) => Number(r.errors) > 0) || parts.some(([, r]) => r.errors > 0)) process.exitCode = 1;
   } finally {
     for (const p of [stubbed, gateway, upstream]) p.proc.kill('SIGTERM');

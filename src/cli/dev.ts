@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { devConfig, seedDemo } from '../server/dev-stack.js';
+import { startDemoFhirServer } from '../fhir-demo/index.js';
 import { createContext, startServer } from '../server/start.js';
 import { parseFlags } from './args.js';
 import { DEFAULT_DATA_DIR, DEV_SETTINGS_FILE } from './context.js';
@@ -31,7 +32,9 @@ https://localhost:PORT until interrupted.
     const port = Number(values.port ?? 8443);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a whole number from 0 to 65535');
     const dataDir = resolve(values.data ?? DEFAULT_DATA_DIR);
-    const { config, caFile } = await devConfig({ dataDir, port });
+    // The demo FHIR R4 server (synthetic patients) on loopback, fronted by the gateway at /fhir.
+    const fhir = await startDemoFhirServer({ port: 0 });
+    const { config, caFile } = await devConfig({ dataDir, port, fhirUpstream: fhir.url });
     const ctx = await createContext(config, { env: io.env });
     const demo = await seedDemo(ctx, dataDir, caFile);
     const server = await startServer(ctx);
@@ -47,10 +50,14 @@ https://localhost:PORT until interrupted.
   Demo client:   ${demo.client_id}  (secret in ${join(dataDir, 'demo-credentials.json')})
   Demo user:     ${demo.username}
   Account page:  ${config.issuer}/account
+  FHIR (gateway): ${config.issuer}/fhir  (demo data, synthetic)
 
 Stop with Ctrl+C.
 `);
     }
-    return untilSignal(server, () => ctx.close());
+    return untilSignal(server, async () => {
+      await ctx.close();
+      await fhir.close();
+    });
   },
 };

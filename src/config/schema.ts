@@ -2,6 +2,7 @@
 // refused; every error names its path and the fix. Every weakening lives under `unsafe.*`.
 import { z } from 'zod';
 import { redirectUriProblem } from '../oauth/checks/redirect-uri.js';
+import { gatewayConfigIssues, gatewayConfigSchema } from '../gateway/config.js';
 
 /** RFC 9068 / RFC 9700 §2.3: short-lived access tokens; hard cap of 15 minutes. */
 export const ACCESS_TOKEN_TTL_CAP = 900;
@@ -158,6 +159,8 @@ export const configSchema = z.strictObject({
     /** RFC 9126 §2.2 expires_in; FAPI 2.0: less than 600 seconds. */
     request_uri_ttl: seconds(60, 599),
   }).default({ require_pushed_authorization_requests: false, request_uri_ttl: 60 }),
+  /** The PHI gateway in front of FHIR and other PHI APIs (src/gateway/config.ts). */
+  gateway: gatewayConfigSchema.default({ introspection_cache_seconds: 30, introspection_cache_entries: 10_000, routes: [] }),
   unsafe: z.strictObject({
     /** Serve plain HTTP (loopback only). */
     allow_plain_http: z.boolean().default(false),
@@ -192,6 +195,7 @@ export const configSchema = z.strictObject({
       }
     });
   });
+  for (const issue of gatewayConfigIssues(c.gateway, c)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   const ids = new Set<string>();
   c.clients.forEach((client, i) => {
     if (ids.has(client.client_id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'client_id'], message: 'is declared twice' });

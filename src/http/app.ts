@@ -15,6 +15,8 @@ import { registerInteractionRoutes } from '../interaction/routes.js';
 import { registerAccountRoutes } from '../interaction/account.js';
 import { registerAuditRoutes } from '../audit/http.js';
 import { STYLESHEET } from '../interaction/html.js';
+import { registerGateway } from '../gateway/index.js';
+import { registerSmartConfiguration } from '../smart/configuration.js';
 import { errorPage } from '../interaction/pages.js';
 import type { AppContext } from '../server/context.js';
 import { registerOps } from '../ops/http.js';
@@ -95,5 +97,8 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
   registerInteractionRoutes(app, ctx);
   registerAccountRoutes(app, ctx);
   registerAuditRoutes(app, ctx);
+  // PHI gateway routes (deny by default; each route is its own encapsulated plugin).
+  registerSmartConfiguration(app, ctx);
+  if (ctx.config.gateway.routes.length) await registerGateway(app, ctx, ctx.config.gateway);
   return app;
 }

@@ -22,6 +22,8 @@ export interface DevStackOptions {
   issuerHost?: string;
   /** Overrides the embedded SQLite database (e.g. a PostgreSQL URL in tests). */
   storage?: string;
+  /** URL of the demo FHIR server: when given, the gateway fronts it at ${issuer}/fhir. */
+  fhirUpstream?: string;
 }
 
 export interface DemoCredentials {
@@ -62,6 +64,15 @@ export async function devConfig(options: DevStackOptions): Promise<{ config: Cad
     master_key_file: keyFile,
     resources: [{ uri: `${issuer}/fhir`, name: 'Demo FHIR server', scopes: DEMO_RESOURCE_SCOPES }],
     audit: { witness_file: join(dataDir, 'checkpoints.witness') },
+    ...(options.fhirUpstream ? {
+      gateway: {
+        routes: [{
+          prefix: '/fhir', upstream: options.fhirUpstream, audience: `${issuer}/fhir`, type: 'fhir',
+          // Demo of minimum necessary: identifiers are removed unless the token carries this scope.
+          mask: [{ path: 'Patient.identifier', unless_scope: 'phi.identifiers' }],
+        }],
+      },
+    } : {}),
   }, dataDir, {});
   return { config, caFile: tls.caFile };
 }

@@ -29,9 +29,13 @@ beforeAll(async () => {
   stack = await startTestStack({
     context: { now: () => clock },
     configure: (c) => {
-      const local = (u: string) => u.replace('//127.0.0.1:', '//localhost:');
-      c.issuer = local(c.issuer);
-      c.resources = c.resources.map((r) => ({ ...r, uri: local(r.uri) }));
+      // Every issuer-derived URL (issuer, resources, gateway audiences), and nothing else.
+      const from = c.issuer;
+      const to = from.replace('https://127.0.0.1:', 'https://localhost:');
+      const local = (v: unknown): unknown => typeof v === 'string' ? (v.startsWith(from) ? to + v.slice(from.length) : v)
+        : Array.isArray(v) ? v.map(local)
+          : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, local(x)])) : v;
+      Object.assign(c, local(c));
     },
   });
   rp = await relyingParty(stack);
@@ -43,18 +47,36 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function phone(): Promise<{ context: BrowserContext; page: Page; cspViolations: string[]; callbacks: URL[] }> {
+async function phone(): Promise<{ context: BrowserContext; page: Page; cspViolations: string[] }> {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
   const page = await context.newPage();
   const cspViolations: string[] = [];
   page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
   page.on('pageerror', (e) => cspViolations.push(`page error: ${e.message}`));
-  const callbacks: URL[] = [];
+  return { context, page, cspViolations };
+}
+
+/**
+ * Runs `action` and resolves the redirect to the client that it causes, once the page shows the
+ * client's (stubbed) callback. Chromium sometimes answers the first attempt of the intercepted
+ * cross-site redirect with a DNS error page and then retries it through the route, so this waits
+ * for the route to answer and for the page to be there, not for the first navigation event.
+ */
+async function clientRedirect(page: Page, action: () => Promise<void>): Promise<URL> {
+  let routed!: (url: URL) => void;
+  const callback = new Promise<URL>((resolve) => { routed = resolve; });
   await page.route('https://app.example.test/**', async (route) => {
-    callbacks.push(new URL(route.request().url()));
+    routed(new URL(route.request().url()));
     await route.fulfill({ status: 200, contentType: 'text/plain', body: 'client callback' });
   });
-  return { context, page, cspViolations, callbacks };
+  await action();
+  const url = await callback;
+  await expect.poll(() => page.url().startsWith('https://app.example.test/'), { timeout: 10_000 }).toBe(true);
+  await page.waitForLoadState();
+  await page.unrouteAll();
+  expect(url.searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  expect(url.searchParams.get('iss')).toBe(stack.issuer);
+  return url;
 }
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, name), fullPage: true });
@@ -74,7 +96,7 @@ async function newPractitioner(username: string) {
 
 test('a practitioner sets up an authenticator app from the QR page, saves recovery codes, consents, and later signs in with a code', async () => {
   await newPractitioner('dr.browser.totp');
-  const { context, page, cspViolations, callbacks } = await phone();
+  const { context, page, cspViolations } = await phone();
 
   await signIn(page, 'dr.browser.totp');
   await page.getByRole('heading', { name: 'Set up two-step verification' }).waitFor();
@@ -91,9 +113,7 @@ test('a practitioner sets up an authenticator app from the QR page, saves recove
   await shot(page, 'mfa-recovery-codes-phone.png');
   await page.getByRole('link', { name: 'I have saved them, continue' }).click();
 
-  await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(/app\.example\.test/);
-  expect(callbacks.at(-1)?.searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  await clientRedirect(page, () => page.getByRole('button', { name: 'Allow' }).click());
 
   // Sign out through RP-initiated logout (confirmation page), then sign in again with a code.
   await page.goto(`${stack.issuer}/logout?client_id=${stack.demo.client_id}`);
@@ -108,10 +128,8 @@ test('a practitioner sets up an authenticator app from the QR page, saves recove
   await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
   await shot(page, 'mfa-second-step-phone.png');
   await page.getByLabel('6-digit code from your authenticator app').fill(totp(base32Decode(secret), clock));
-  await page.getByRole('button', { name: 'Verify' }).click();
   // The consent given before is reused: straight back to the client.
-  await page.waitForURL(/app\.example\.test/);
-  expect(callbacks).toHaveLength(2);
+  await clientRedirect(page, () => page.getByRole('button', { name: 'Verify' }).click());
 
   // A passkey can be added from the account's security page too.
   const cdp = await context.newCDPSession(page);
@@ -130,7 +148,7 @@ test('a practitioner sets up an authenticator app from the QR page, saves recove
 
 test('a passkey made by the virtual authenticator enrols the second step and signs in (amr hwk)', async () => {
   const user = await newPractitioner('dr.browser.passkey');
-  const { context, page, cspViolations, callbacks } = await phone();
+  const { context, page, cspViolations } = await phone();
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable');
   await cdp.send('WebAuthn.addVirtualAuthenticator', {
@@ -143,8 +161,7 @@ test('a passkey made by the virtual authenticator enrols the second step and sig
   const [factor] = await stack.ctx.storage.mfaFactors.listByUser(user.id);
   expect(factor).toMatchObject({ kind: 'webauthn', label: 'Passkey' });
   await page.getByRole('link', { name: 'I have saved them, continue' }).click();
-  await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(/app\.example\.test/);
+  await clientRedirect(page, () => page.getByRole('button', { name: 'Allow' }).click());
 
   await page.goto(`${stack.issuer}/logout?client_id=${stack.demo.client_id}`);
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -153,10 +170,7 @@ test('a passkey made by the virtual authenticator enrols the second step and sig
   await signIn(page, 'dr.browser.passkey');
   await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
   await shot(page, 'mfa-passkey-phone.png');
-  await page.getByRole('button', { name: 'Use your passkey' }).click();
-  await page.waitForURL(/app\.example\.test/);
-  expect(callbacks).toHaveLength(2);
-  expect(callbacks[1]!.searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  await clientRedirect(page, () => page.getByRole('button', { name: 'Use your passkey' }).click());
 
   const logins = await searchEvents(stack.ctx.storage.sql, { type: 'login.succeeded', actor: user.id, limit: 10 });
   expect(logins.map((e) => e.action)).toEqual(['hwk', 'hwk']);

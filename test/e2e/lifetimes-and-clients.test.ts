@@ -86,7 +86,7 @@ describe('OpenID Connect', () => {
   test('the ID token and userinfo carry the opaque subject only', async () => {
     const flow = await codeFlow(rp);
     const id = decodeJwt(flow.tokens.id_token!);
-    expect(Object.keys(id).sort()).toEqual(['amr', 'at_hash', 'aud', 'auth_time', 'exp', 'iat', 'iss', 'sub']);
+    expect(Object.keys(id).sort()).toEqual(['acr', 'amr', 'at_hash', 'aud', 'auth_time', 'exp', 'iat', 'iss', 'sub']);
     const withNonce = await frontChannel(rp, { extra: { nonce: 'n-0S6_WzA2Mj' } });
     const code = new URL(withNonce.final.location!).searchParams.get('code')!;
     const tokens = await post(rp, rp.as.token_endpoint!, { grant_type: 'authorization_code', code, redirect_uri: stack.demo.redirect_uri, code_verifier: withNonce.verifier });
@@ -112,5 +112,23 @@ describe('key rotation', () => {
     expect(newKid).not.toBe(oldKid);
     expect(jwks.keys.map((k) => k.kid)).toContain(newKid);
     expect((await introspect(rp, before.tokens.access_token)).json.active).toBe(true);
+  });
+});
+
+describe('backend services', () => {
+  test('client_credentials tokens live at most 300 s even when access_token_ttl is longer', async () => {
+    const original = stack.ctx.config.tokens.access_token_ttl;
+    stack.ctx.config.tokens.access_token_ttl = 900;
+    try {
+      const res = await post(rp, rp.as.token_endpoint!, { grant_type: 'client_credentials' }, { id: stack.demo.cc_client_id, secret: stack.demo.cc_client_secret });
+      expect(res.status).toBe(200);
+      expect(res.json.expires_in).toBe(300);
+      const claims = decodeJwt(res.json.access_token);
+      expect(claims.exp! - claims.iat!).toBe(300);
+      const user = await codeFlow(rp);
+      expect(user.tokens.expires_in).toBe(900);
+    } finally {
+      stack.ctx.config.tokens.access_token_ttl = original;
+    }
   });
 });

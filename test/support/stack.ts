@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { Agent, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { readFileSync } from 'node:fs';
 import { devConfig, seedDemo, type DemoCredentials } from '../../src/server/dev-stack.js';
+import { startDemoFhirServer } from '../../src/fhir-demo/index.js';
 import { createContext, startServer, type ContextOptions } from '../../src/server/start.js';
 import type { AppContext } from '../../src/server/context.js';
 import type { CaduceusConfig } from '../../src/config/schema.js';
@@ -34,7 +35,8 @@ export interface TestStack {
 export async function startTestStack(opts: { storage?: string; configure?: (c: CaduceusConfig) => void; context?: ContextOptions } = {}): Promise<TestStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'caduceus-stack-'));
   const port = await freePort();
-  const { config, caFile } = await devConfig({ dataDir, port, host: '127.0.0.1', issuerHost: '127.0.0.1', storage: opts.storage });
+  const fhir = await startDemoFhirServer({ port: 0 });
+  const { config, caFile } = await devConfig({ dataDir, port, host: '127.0.0.1', issuerHost: '127.0.0.1', storage: opts.storage, fhirUpstream: fhir.url });
   opts.configure?.(config);
   // Request log lines are not printed during tests (test/ops/logging.test.ts captures them itself).
   const ctx = await createContext(config, { env: {}, log: () => undefined, ...opts.context });
@@ -45,6 +47,7 @@ export async function startTestStack(opts: { storage?: string; configure?: (c: C
     async close() {
       await server.close();
       await ctx.close();
+      await fhir.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

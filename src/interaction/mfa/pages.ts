@@ -1,7 +1,8 @@
 // The two-step verification pages: the second step at sign-in, enrolment (authenticator app by QR
 // code, or a passkey), the one-time display of recovery codes, and the account's security page.
 // Passkey forms carry their WebAuthn options in a data attribute and are driven by
-// /static/webauthn.js; everything else works without script.
+// /static/webauthn.js, which enables their button once it is ready (without script a passkey
+// cannot be used, so the button stays disabled); everything else works without script.
 import { html, page, type Raw } from '../html.js';
 import type { MfaFactorRecord } from '../../storage/types.js';
 
@@ -17,7 +18,7 @@ function passkeyForm(input: { action: string; csrf: string; mode: 'register' | '
 <input type="hidden" name="csrf" value="${input.csrf}">
 <input type="hidden" name="credential" value="">
 <p class="error" role="alert" data-webauthn-error hidden></p>
-<div class="actions"><button type="submit" class="${input.primary ? 'primary' : 'secondary'}">${input.label}</button></div>
+<div class="actions"><button type="submit" class="${input.primary ? 'primary' : 'secondary'}" disabled>${input.label}</button></div>
 </form>`;
 }
 

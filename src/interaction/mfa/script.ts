@@ -78,6 +78,8 @@ export const WEBAUTHN_SCRIPT = `'use strict';
         showError(form, 'The passkey did not answer, or the request was cancelled. Try again.');
       });
     });
+    // Ready: the button was disabled in the page so that it cannot submit an empty form.
+    if (button) button.disabled = false;
   });
 })();
 `;

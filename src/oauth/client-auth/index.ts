@@ -6,6 +6,7 @@ import type { AppContext } from '../../server/context.js';
 import type { ClientRecord } from '../../storage/types.js';
 import type { Params } from '../checks/duplicate-params.js';
 import { presentedCredentials } from './presented.js';
+import { throttleClientAuthentication } from '../../interaction/client-throttle.js';
 import { verifySecretCredentials } from './client-secret.js';
 import { assertionIssuer, verifyClientAssertion } from './private-key-jwt.js';
 
@@ -14,6 +15,9 @@ export interface ClientAuthRequest {
   params: Params;
   /** The endpoint URL, accepted as an assertion audience. */
   endpoint: string;
+  /** For the audit event of a lockout. */
+  requestId?: string;
+  sourceAddress?: string;
 }
 
 // Spent on unknown clients so that timing does not tell which client ids exist.
@@ -21,7 +25,8 @@ const UNKNOWN_DIGEST = '0'.repeat(64);
 
 export async function authenticateClient(ctx: AppContext, req: ClientAuthRequest): Promise<ClientRecord> {
   try {
-    return await authenticate(ctx, req);
+    // A client id with repeated invalid_client failures is locked out for the window.
+    return await throttleClientAuthentication(ctx, req, () => authenticate(ctx, req));
   } catch (err) {
     if (err instanceof OAuthError && err.error === 'invalid_client' && !(err instanceof ClientAuthError)) {
       throw new ClientAuthError(err, 'Basic realm="caduceus"');

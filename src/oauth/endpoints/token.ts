@@ -33,7 +33,7 @@ export function registerTokenEndpoint(app: FastifyInstance, ctx: AppContext): vo
       const grantType = params.grant_type!;
       const grant = Object.hasOwn(GRANTS, grantType) ? GRANTS[grantType as GrantType] : undefined;
       if (!grant) throw new OAuthError('unsupported_grant_type', 'grant_type is not supported');
-      const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
+      const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...meta });
       if (!client.grantTypes.includes(grantType as GrantType)) throw unauthorizedClient(`this client may not use ${grantType}`);
       // RFC 9449 §5: a valid DPoP proof binds the tokens; §5.2: some clients must send one.
       const proof = await dpopProofAt(ctx, req, endpoint);

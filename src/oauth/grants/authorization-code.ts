@@ -47,7 +47,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   const { response, jti } = await issueUserTokens(ctx, {
     client,
     grantId: record.grantId,
-    data: { userId: data.userId, scope: data.scope, resource: data.resource, consentId: data.consentId, authTime: data.authTime },
+    data: { userId: data.userId, scope: data.scope, resource: data.resource, consentId: data.consentId, authTime: data.authTime, amr: data.amr, acr: data.acr },
     scopes,
     nonce: data.nonce,
     withIdToken: true,

@@ -7,6 +7,9 @@ import type { GrantRequest, TokenResponse } from './types.js';
 
 export const grantType = 'client_credentials';
 
+/** SMART Backend Services: access tokens live at most five minutes. */
+export const BACKEND_TOKEN_MAX_SECONDS = 300;
+
 /** Scopes that make no sense without a user; dropped rather than refused. */
 const USER_ONLY = new Set(['openid', 'offline_access', 'fhirUser', 'profile']);
 
@@ -17,7 +20,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   const requested = params.scope !== undefined ? parseScope(params.scope).filter((s) => !USER_ONLY.has(s)) : clientScopes;
   checkRequestedScopes(requested, clientScopes, ctx.resources.get(resource)?.scopes);
   const scope = formatScope(requested);
-  const at = await issueAccessToken(ctx, { clientId: client.clientId, subject: client.clientId, audience: resource, scope, grantId: null, dpopJkt: req.dpop?.jkt });
+  const at = await issueAccessToken(ctx, { clientId: client.clientId, subject: client.clientId, audience: resource, scope, grantId: null, dpopJkt: req.dpop?.jkt, maxLifetimeSeconds: BACKEND_TOKEN_MAX_SECONDS });
   await ctx.audit.record({
     type: 'token.issued', actor: { clientId: client.clientId }, outcome: 'success', action: 'client_credentials',
     resource, scopes: { requested: params.scope !== undefined ? requested : undefined, granted: requested }, jti: at.jti,

@@ -74,6 +74,8 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
       authTime: input.data.authTime,
       nonce: input.nonce ?? undefined,
       accessToken: at.token,
+      amr: input.data.amr,
+      acr: input.data.acr,
     });
   }
   return { response, jti: at.jti };

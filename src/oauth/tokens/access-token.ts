@@ -51,6 +51,8 @@ export interface IssueAccessTokenInput {
   patient?: string;
   /** RFC 9449 §6.1: the JWK thumbprint of the DPoP key the token is bound to. */
   dpopJkt?: string;
+  /** A lower cap than tokens.access_token_ttl (SMART backend services: 300 s). */
+  maxLifetimeSeconds?: number;
 }
 
 export interface IssuedAccessToken {
@@ -63,7 +65,7 @@ export interface IssuedAccessToken {
 export async function issueAccessToken(ctx: AppContext, input: IssueAccessTokenInput): Promise<IssuedAccessToken> {
   const now = ctx.now();
   const iat = Math.floor(now / 1000);
-  const expiresIn = ctx.config.tokens.access_token_ttl;
+  const expiresIn = Math.min(ctx.config.tokens.access_token_ttl, input.maxLifetimeSeconds ?? Infinity);
   const claims: AccessTokenClaims = {
     iss: ctx.config.issuer,
     sub: input.subject,
