@@ -5,13 +5,16 @@
 // parameter) is refused outright: RFC 9700 §4.3.2 "Clients MUST NOT pass access tokens in a URI
 // query parameter" and FAPI 2.0 RS "shall not accept access tokens in the query parameters"
 // (requirements R-4). §2.2 (form body) is refused too: it would reach the upstream in the body.
+// The DPoP scheme (RFC 9449 §7.1) carries a token the same way; whether the scheme matches the
+// token's binding is decided after verification (src/oauth/dpop/resource.ts).
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayDenial } from './errors.js';
 
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const BEARER = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
-export type Presented = { kind: 'token'; token: string } | { kind: 'none'; reason: 'ERR_TOKEN_MISSING' | 'ERR_TOKEN_SCHEME' };
+export type TokenScheme = 'Bearer' | 'DPoP';
+export type Presented = { kind: 'token'; token: string; scheme: TokenScheme } | { kind: 'none'; reason: 'ERR_TOKEN_MISSING' | 'ERR_TOKEN_SCHEME' };
 
 /** The bearer token of a request; throws for a token anywhere but the Authorization header. */
 export function presentedToken(headers: IncomingHttpHeaders, query: URLSearchParams, form?: URLSearchParams): Presented {
@@ -21,9 +24,9 @@ export function presentedToken(headers: IncomingHttpHeaders, query: URLSearchPar
   const authorization = headers.authorization;
   if (authorization === undefined || authorization === '') return { kind: 'none', reason: 'ERR_TOKEN_MISSING' };
   const m = BEARER.exec(authorization);
-  if (m) return { kind: 'token', token: m[1]! };
-  if (/^Bearer(\s|$)/i.test(authorization)) throw new GatewayDenial('invalid_token', 'the access token is not valid', 'ERR_TOKEN_MALFORMED');
-  // Another scheme (Basic, DPoP, …) carries no bearer token: answered like a missing one (§3.1).
+  if (m) return { kind: 'token', token: m[2]!, scheme: m[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer' };
+  if (/^(Bearer|DPoP)(\s|$)/i.test(authorization)) throw new GatewayDenial('invalid_token', 'the access token is not valid', 'ERR_TOKEN_MALFORMED');
+  // Another scheme (Basic, …) carries no bearer token: answered like a missing one (§3.1).
   return { kind: 'none', reason: 'ERR_TOKEN_SCHEME' };
 }
 

@@ -22,10 +22,13 @@ export const NEVER_FORWARDED_HEADERS: ReadonlySet<string> = new Set([
   'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip', 'x-client-ip', 'true-client-ip', 'dpop',
 ]);
 
-/** First path segments the authorization server itself serves. */
-const RESERVED_SEGMENTS = new Set([
+/**
+ * First path segments the server itself serves: a gateway prefix may not be one of them or start
+ * with one (its routes would clash with the server's own).
+ */
+export const RESERVED_PREFIX_SEGMENTS: ReadonlySet<string> = new Set([
   'authorize', 'token', 'introspect', 'revoke', 'userinfo', 'jwks', '.well-known', 'interaction', 'account', 'static',
-  'healthz', 'par', 'register', 'logout', 'demo', 'admin',
+  'healthz', 'readyz', 'metrics', 'par', 'register', 'logout', 'login', 'audit', 'demo', 'admin',
 ]);
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -99,7 +102,9 @@ export const routeSchema = z.strictObject({
   response_limit_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(16 * 1024 * 1024),
 }).superRefine((r, ctx) => {
   const first = r.prefix.split('/')[1] ?? '';
-  if (RESERVED_SEGMENTS.has(first)) ctx.addIssue({ code: 'custom', path: ['prefix'], message: `/${first} is served by the authorization server; choose another prefix` });
+  if (RESERVED_PREFIX_SEGMENTS.has(first)) {
+    ctx.addIssue({ code: 'custom', path: ['prefix'], message: `/${first} is served by the authorization server itself${r.prefix === `/${first}` ? '' : ` (prefix ${r.prefix} starts with it)`}; choose another prefix, e.g. /fhir or /api` });
+  }
   r.forward_headers.forEach((h, i) => {
     if (NEVER_FORWARDED_HEADERS.has(h)) ctx.addIssue({ code: 'custom', path: ['forward_headers', i], message: `${h} is never forwarded (credentials, hop-by-hop or proxy header)` });
     if (h.startsWith(r.identity.header_prefix)) ctx.addIssue({ code: 'custom', path: ['forward_headers', i], message: `${h} would let a caller forge the identity headers (${r.identity.header_prefix}*)` });

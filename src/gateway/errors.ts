@@ -5,6 +5,8 @@
 export type GatewayErrorCode =
   | 'invalid_request'
   | 'invalid_token'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'insufficient_scope'
   | 'access_denied'
   | 'bad_gateway'
@@ -26,6 +28,9 @@ export type GatewayReason =
   | 'ERR_TOKEN_AUDIENCE'
   | 'ERR_TOKEN_CLAIMS'
   | 'ERR_TOKEN_REVOKED'
+  | 'ERR_DPOP_BINDING'
+  | 'ERR_DPOP_PROOF'
+  | 'ERR_DPOP_NONCE'
   | 'ERR_INSUFFICIENT_SCOPE'
   | 'ERR_NO_PATIENT_CONTEXT'
   | 'ERR_PATIENT_COMPARTMENT'
@@ -49,6 +54,8 @@ export type GatewayReason =
 const STATUS: Record<GatewayErrorCode, number> = {
   invalid_request: 400,
   invalid_token: 401,
+  invalid_dpop_proof: 401,
+  use_dpop_nonce: 401,
   insufficient_scope: 403,
   access_denied: 403,
   bad_gateway: 502,
@@ -63,13 +70,20 @@ export class GatewayDenial extends Error {
     readonly error: GatewayErrorCode,
     readonly description: string,
     readonly reason: GatewayReason,
-    options: { status?: number; requiredScope?: string; details?: Record<string, string | number | boolean> } = {},
+    options: { status?: number; requiredScope?: string; details?: Record<string, string | number | boolean>; challenge?: string; dpopNonce?: string } = {},
   ) {
     super(`${error}: ${description}`);
     this.status = options.status ?? STATUS[error];
     this.requiredScope = options.requiredScope;
     this.details = options.details;
+    this.challenge = options.challenge;
+    this.dpopNonce = options.dpopNonce;
   }
+
+  /** A ready WWW-Authenticate value replacing the Bearer challenge (DPoP refusals, RFC 9449 §7.1). */
+  readonly challenge: string | undefined;
+  /** RFC 9449 §9: the DPoP-Nonce header value for a use_dpop_nonce refusal. */
+  readonly dpopNonce: string | undefined;
 
   /** For insufficient_scope: the scope that would authorise the request (RFC 6750 §3 `scope`). */
   readonly requiredScope: string | undefined;

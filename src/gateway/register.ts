@@ -1,5 +1,5 @@
 // The PHI gateway as a Fastify plugin: every request under a configured prefix is authenticated
-// (RFC 6750 bearer token, RFC 9068 JWT), authorised (SMART scopes and patient compartment for
+// (RFC 6750 bearer token or RFC 9449 DPoP-bound token, RFC 9068 JWT), authorised (SMART scopes and patient compartment for
 // fhir routes, explicit rules for http routes), forwarded with allow-listed headers and identity
 // headers, checked on the way back, and recorded in the audit ledger before the response leaves
 // ("no audit, no access": a ledger failure answers 503 and releases nothing). Deny by default:
@@ -25,6 +25,9 @@ import { allowListedHeaders, Upstream, type UpstreamResponse } from './forward.j
 import { gatewayIdentityKey, identityHeaders } from './identity.js';
 import { gatewayEvent, type GatewayEventDraft } from './audit-event.js';
 import { accessDenied, badGateway, GatewayDenial } from './errors.js';
+import { DpopResourceError, verifyDpopForResource } from '../oauth/dpop/resource.js';
+import { serverNoncePolicy } from '../oauth/dpop/server.js';
+import { recordGatewayDecision, type GatewayOutcome } from '../ops/metrics.js';
 
 export interface GatewayDeps {
   /** undici dispatcher for upstream requests (tests, custom TLS trust); default: one Agent per route. */
@@ -160,8 +163,32 @@ async function authenticate(env: RouteEnv, ex: Exchange, req: FastifyRequest, ta
   if (presented.kind === 'none') {
     throw new GatewayDenial('invalid_token', 'an access token is required', presented.reason);
   }
-  ex.token = await env.verifier.verify(presented.token, env.route.audience);
-  return ex.token;
+  const token = await env.verifier.verify(presented.token, env.route.audience);
+  // RFC 9449 §7: the presentation must match the token's binding (a cnf.jkt token needs the DPoP
+  // scheme and a valid proof for this method and public URL; an unbound one stays a Bearer token).
+  const { ctx } = env;
+  const nonce = serverNoncePolicy(ctx);
+  try {
+    await verifyDpopForResource({
+      method: req.method,
+      url: publicRequestUrl(env, target),
+      scheme: presented.scheme,
+      accessToken: presented.token,
+      dpop: req.raw.headersDistinct?.dpop ?? (req.headers.dpop !== undefined ? [String(req.headers.dpop)] : undefined),
+    }, token, { now: ctx.now(), replay: ctx.storage.replay, ...(nonce ? { nonce } : {}) });
+  } catch (err) {
+    if (!(err instanceof DpopResourceError)) throw err;
+    const reason = err.error === 'use_dpop_nonce' ? 'ERR_DPOP_NONCE' : err.error === 'invalid_dpop_proof' ? 'ERR_DPOP_PROOF' : 'ERR_DPOP_BINDING';
+    throw new GatewayDenial(err.error, err.description, reason, { status: 401, challenge: err.challenge, ...(err.nonce !== undefined ? { dpopNonce: err.nonce } : {}) });
+  }
+  ex.token = token;
+  return token;
+}
+
+/** The URL the client addressed (the DPoP proof's htu): the route's public base, or the issuer's origin, plus the path. */
+function publicRequestUrl(env: RouteEnv, target: Target): string {
+  if (env.route.public_base_url) return `${env.publicBase}${target.path}`;
+  return `${new URL(env.ctx.config.issuer).origin}${env.route.prefix}${target.path}`;
 }
 
 function upstreamHeaders(env: RouteEnv, req: FastifyRequest, token: VerifiedAccessToken | undefined, method: string, pathAndQuery: string, fhir: boolean, clientHeaders = true): Record<string, string> {
@@ -284,6 +311,7 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   rewriteBundleUrls(parsed, env);
 
   await record(env, ex, { accessed: true, outcome: res.status < 400 ? 'success' : 'error', ...(res.status >= 400 ? { reason: `upstream_${res.status}` } : {}), status: res.status });
+  recordGatewayDecision('allowed');
   for (const [name, value] of Object.entries(res.headers)) {
     if (name === 'content-type' || name === 'content-encoding') continue;
     reply.header(name, name === 'location' || name === 'content-location' ? rewriteUrl(value, env) : value);
@@ -312,6 +340,7 @@ async function handleHttp(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   const res = await upstream.send({ method: req.method, pathAndQuery, headers, ...(raw ? { body: raw } : {}) });
   ex.draft.upstreamStatus = res.status;
   await record(env, ex, { accessed: true, outcome: res.status < 400 ? 'success' : 'error', ...(res.status >= 400 ? { reason: `upstream_${res.status}` } : {}), status: res.status });
+  recordGatewayDecision('allowed');
   for (const [name, value] of Object.entries(res.headers)) {
     reply.header(name, name === 'location' || name === 'content-location' ? rewriteUrl(value, env) : value);
   }
@@ -322,8 +351,16 @@ async function record(env: RouteEnv, ex: Exchange, result: { accessed: boolean; 
   await env.ctx.audit.record(gatewayEvent({ ...ex.draft, ...(ex.token ? { token: ex.token } : {}) }, result));
 }
 
+/** caduceus_gateway_decisions_total: counted once per request, after its ledger event is written (or failed). */
+function denialOutcome(d: GatewayDenial): GatewayOutcome {
+  if (d.error === 'invalid_token' || d.error === 'invalid_dpop_proof' || d.error === 'use_dpop_nonce') return 'invalid_token';
+  if (d.error === 'insufficient_scope') return 'insufficient_scope';
+  if (d.error === 'bad_gateway') return 'upstream_error';
+  return d.status >= 500 ? 'error' : 'denied';
+}
+
 const ISSUE_CODE: Record<string, string> = {
-  invalid_request: 'invalid', invalid_token: 'login', insufficient_scope: 'forbidden', access_denied: 'forbidden',
+  invalid_request: 'invalid', invalid_token: 'login', invalid_dpop_proof: 'login', use_dpop_nonce: 'login', insufficient_scope: 'forbidden', access_denied: 'forbidden',
   bad_gateway: 'transient', temporarily_unavailable: 'transient', server_error: 'exception',
 };
 
@@ -346,8 +383,12 @@ async function deny(ex: Exchange, env: RouteEnv, reply: FastifyReply, d: Gateway
   } catch {
     return unavailable(env, reply);
   }
+  recordGatewayDecision(denialOutcome(d));
   const realm = env.route.audience;
-  if (d.status === 401) {
+  if (d.challenge) {
+    reply.header('www-authenticate', d.challenge);
+    if (d.dpopNonce !== undefined) reply.header('dpop-nonce', d.dpopNonce);
+  } else if (d.status === 401) {
     const missing = d.reason === 'ERR_TOKEN_MISSING' || d.reason === 'ERR_TOKEN_SCHEME';
     reply.header('www-authenticate', bearerChallenge(realm, missing ? undefined : { error: d.error, description: d.description }));
   } else if (d.error === 'insufficient_scope') {
@@ -359,6 +400,7 @@ async function deny(ex: Exchange, env: RouteEnv, reply: FastifyReply, d: Gateway
 
 /** "No audit, no access" (src/audit/events.ts AuditSink contract): nothing of the upstream answer leaves. */
 function unavailable(env: RouteEnv, reply: FastifyReply): FastifyReply {
+  recordGatewayDecision('error');
   reply.removeHeader('location');
   reply.removeHeader('content-location');
   reply.removeHeader('etag');

@@ -4,7 +4,9 @@
 // Contract: an entry is served until min(stored + maxAgeMs, token exp) and never after, so a
 // revocation takes effect at the gateway within maxAgeMs (requirements R-6, FAPI 2.0 RS
 // "revocation status"). At most maxEntries entries; the oldest is evicted first. Concurrent
-// look-ups of one jti share a single status query.
+// look-ups of one jti share a single status query. Each look-up counts as a hit or a miss in
+// caduceus_cache_requests_total{cache="token_status"} (a shared pending query counts as a hit).
+import { recordCacheLookup } from '../ops/metrics.js';
 
 export interface TokenStatus {
   active: boolean;
@@ -36,9 +38,13 @@ export class TokenStatusCache {
   async get(jti: string, tokenExpiresAtMs: number, load: () => Promise<TokenStatus>): Promise<TokenStatus> {
     const now = this.clock();
     const hit = this.#entries.get(jti);
-    if (hit && hit.expiresAt > now) return hit.status;
+    if (hit && hit.expiresAt > now) {
+      recordCacheLookup('token_status', true);
+      return hit.status;
+    }
     if (hit) this.#entries.delete(jti);
     const pending = this.#pending.get(jti);
+    recordCacheLookup('token_status', pending !== undefined);
     if (pending) return pending;
     const loading = load().then((status) => {
       this.#store(jti, status, tokenExpiresAtMs, now);

@@ -7,7 +7,8 @@
 // status asked, through the bounded TokenStatusCache.
 //
 // Deliberately not checked here: scopes and patient context (src/gateway/fhir-policy.ts and
-// http-policy.ts), sender constraint (DPoP, not supported yet), and `iat` freshness beyond exp.
+// http-policy.ts), sender constraint (DPoP: src/oauth/dpop/resource.ts, called by the gateway with
+// the `cnf` kept here), and `iat` freshness beyond exp.
 import { decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWTPayload } from 'jose';
 import { createHash } from 'node:crypto';
 import type { AppContext } from '../server/context.js';
@@ -28,6 +29,8 @@ export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 // Claims copied into identity headers and the ledger: printable, no control characters.
 const PRINTABLE = /^[\x20-\x7E]{1,512}$/;
 const SCOPE_CLAIM = /^[\x20-\x7E]{0,8192}$/;
+// RFC 7638 SHA-256 thumbprint, base64url.
+const JKT = /^[A-Za-z0-9_-]{43}$/;
 
 export interface VerifiedAccessToken {
   subject: string;
@@ -40,6 +43,8 @@ export interface VerifiedAccessToken {
   patient?: string;
   /** Epoch seconds. */
   expiresAt: number;
+  /** RFC 9449 §6.1: the DPoP key thumbprint the token is bound to, when it is bound. */
+  cnf?: { jkt: string };
 }
 
 export interface TokenVerifierOptions {
@@ -179,6 +184,15 @@ function readClaims(payload: JWTPayload): VerifiedAccessToken {
   const clientId = payload.client_id;
   const scope = payload.scope ?? '';
   const patient = payload.patient;
+  // A confirmation the gateway cannot honour (not a DPoP jkt) is refused rather than ignored:
+  // ignoring it would accept a sender-constrained token as a bearer token.
+  const cnf = payload.cnf;
+  let jkt: string | undefined;
+  if (cnf !== undefined) {
+    const value = cnf !== null && typeof cnf === 'object' ? (cnf as { jkt?: unknown }).jkt : undefined;
+    if (typeof value !== 'string' || !JKT.test(value)) throw invalidToken('the access token claims are not valid', 'ERR_TOKEN_CLAIMS');
+    jkt = value;
+  }
   if (typeof sub !== 'string' || !PRINTABLE.test(sub) || typeof jti !== 'string' || !PRINTABLE.test(jti)
     || typeof clientId !== 'string' || !PRINTABLE.test(clientId) || typeof exp !== 'number'
     || typeof scope !== 'string' || !SCOPE_CLAIM.test(scope)
@@ -187,7 +201,7 @@ function readClaims(payload: JWTPayload): VerifiedAccessToken {
   }
   return {
     subject: sub, clientId, jti, grantId: grantIdOfJti(jti), scopes: splitScopeClaim(scope), expiresAt: exp,
-    ...(patient !== undefined ? { patient } : {}),
+    ...(patient !== undefined ? { patient } : {}), ...(jkt !== undefined ? { cnf: { jkt } } : {}),
   };
 }
 
