@@ -97,6 +97,7 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
   registerInteractionRoutes(app, ctx);
   registerAccountRoutes(app, ctx);
   registerAuditRoutes(app, ctx);
+  (await import('../demo/routes.js')).registerDemoRoutes(app, ctx); // /demo walkthrough: dev stack only (src/demo/registry.ts)
   // PHI gateway routes (deny by default; each route is its own encapsulated plugin).
   registerSmartConfiguration(app, ctx);
   if (ctx.config.gateway.routes.length) await registerGateway(app, ctx, ctx.config.gateway);

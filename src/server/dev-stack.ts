@@ -12,6 +12,7 @@ import type { CaduceusConfig } from '../config/schema.js';
 import { addClient } from '../admin/clients.js';
 import { addUser } from '../admin/users.js';
 import type { AppContext } from './context.js';
+import { enableDemoWalkthrough, WALKTHROUGH_CALLBACK_PATH } from '../demo/registry.js';
 
 export interface DevStackOptions {
   dataDir: string;
@@ -39,6 +40,9 @@ export interface DemoCredentials {
   cc_client_id: string;
   cc_client_secret: string;
   cc_scope: string;
+  /** The /demo walkthrough's own confidential client (redirect_uri ${issuer}/demo/callback). */
+  walkthrough_client_id?: string;
+  walkthrough_client_secret?: string;
 }
 
 export const DEMO_REDIRECT_URI = 'https://app.example.test/cb';
@@ -85,11 +89,21 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
   const file = join(resolve(dataDir), 'demo-credentials.json');
   const issuer = ctx.config.issuer;
   const resource = `${issuer}/fhir`;
+  const deps = { storage: ctx.storage, masterKey: ctx.masterKey, audit: ctx.audit, now: ctx.now, actor: 'dev-stack' };
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials;
-    if (saved.issuer === issuer && (await ctx.storage.clients.get(saved.client_id))) return { ...saved, ca_file: caFile };
+    if (saved.issuer === issuer && (await ctx.storage.clients.get(saved.client_id))) {
+      let credentials = saved;
+      if (!saved.walkthrough_client_id || !saved.walkthrough_client_secret || !(await ctx.storage.clients.get(saved.walkthrough_client_id))) {
+        // A data folder from before the /demo page: add its client and keep the other credentials.
+        credentials = { ...saved, ...(await addWalkthroughClient(deps, issuer, randomBytes(3).toString('hex'))) };
+        writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
+        chmodSync(file, 0o600);
+      }
+      enableWalkthrough(ctx, credentials);
+      return { ...credentials, ca_file: caFile };
+    }
   }
-  const deps = { storage: ctx.storage, masterKey: ctx.masterKey, audit: ctx.audit, now: ctx.now, actor: 'dev-stack' };
   const suffix = randomBytes(3).toString('hex');
   const app = await addClient(deps, {
     client_id: `demo-app-${suffix}`, name: 'Demo Patient App', grant_types: ['authorization_code', 'refresh_token'],
@@ -106,9 +120,29 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
   const credentials: DemoCredentials = {
     issuer, ca_file: caFile, client_id: app.client.clientId, client_secret: app.secret!, redirect_uri: DEMO_REDIRECT_URI,
     scope: DEMO_SCOPE, username, password, resource, cc_client_id: backend.client.clientId, cc_client_secret: backend.secret!,
-    cc_scope: DEMO_CC_SCOPE,
+    cc_scope: DEMO_CC_SCOPE, ...(await addWalkthroughClient(deps, issuer, suffix)),
   };
+  enableWalkthrough(ctx, credentials);
   writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
   chmodSync(file, 0o600);
   return credentials;
+}
+
+/** The confidential client the /demo page (src/demo/) uses in process; development stack only. */
+async function addWalkthroughClient(deps: Parameters<typeof addClient>[0], issuer: string, suffix: string): Promise<{ walkthrough_client_id: string; walkthrough_client_secret: string }> {
+  const resource = `${issuer}/fhir`;
+  const { client, secret } = await addClient(deps, {
+    client_id: `demo-walkthrough-${suffix}`, name: 'Caduceus Demo Walkthrough', grant_types: ['authorization_code', 'refresh_token'],
+    redirect_uris: [`${issuer}${WALKTHROUGH_CALLBACK_PATH}`], scope: DEMO_SCOPE, resources: [resource],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }, [resource]);
+  return { walkthrough_client_id: client.clientId, walkthrough_client_secret: secret! };
+}
+
+function enableWalkthrough(ctx: AppContext, credentials: DemoCredentials): void {
+  if (!credentials.walkthrough_client_id || !credentials.walkthrough_client_secret) return;
+  enableDemoWalkthrough(ctx, {
+    clientId: credentials.walkthrough_client_id, clientSecret: credentials.walkthrough_client_secret,
+    redirectUri: `${credentials.issuer}${WALKTHROUGH_CALLBACK_PATH}`, scope: DEMO_SCOPE, resource: `${credentials.issuer}/fhir`,
+  });
 }

@@ -178,7 +178,9 @@ describe('caduceus audit verify --export (offline)', () => {
   });
 
   it('exits 1 when one exported line is edited, naming the range that holds it', async () => {
-    const target = 12;
+    // A line in the middle of the export whose outcome can be flipped.
+    const target = lines.findIndex((l, i) => i >= 5 && l.includes('"outcome":"success"'));
+    expect(target).toBeGreaterThan(0);
     const edited = [...lines];
     edited[target] = edited[target]!.replace('"outcome":"success"', '"outcome":"error"');
     expect(edited[target]).not.toBe(lines[target]);
