@@ -2,22 +2,18 @@
 // authorise with PKCE through login and consent, see the token's claims (patient, no PHI), call the
 // gateway (own read 200, cross-patient 403) and see the ledger entries of the flow.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { SCREENSHOTS, launchChromium } from '../support/chromium.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = join(process.cwd(), 'test-results', 'screenshots');
 
 let stack: TestStack;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does this)`);
   stack = await startTestStack();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-background-networking'] });
-  mkdirSync(SCREENSHOTS, { recursive: true });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -2,23 +2,19 @@
 // This proves the pages work under their CSP (no inline script), with __Host- cookies, and that
 // the 303 back to the client is not blocked.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { SCREENSHOTS, launchChromium } from '../support/chromium.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { authorizationUrl, relyingParty } from '../support/flows.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOTS = join(process.cwd(), 'test-results', 'screenshots');
 
 let stack: TestStack;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does this)`);
   stack = await startTestStack();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-background-networking'] });
-  mkdirSync(SCREENSHOTS, { recursive: true });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

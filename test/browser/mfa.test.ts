@@ -4,17 +4,15 @@
 // (`script-src 'self'`, no inline script) and that the redirect back to the client is not blocked.
 // Screenshots go to test-results/screenshots/.
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { searchEvents } from '../../src/audit/search.js';
 import { addUser } from '../../src/admin/users.js';
 import { base32Decode, totp } from '../../src/interaction/mfa/totp.js';
+import { SCREENSHOTS, launchChromium } from '../support/chromium.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { authorizationUrl, relyingParty, type Rp } from '../support/flows.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = join(process.cwd(), 'test-results', 'screenshots');
 const PASSWORD = 'correct horse battery staple';
 
 let stack: TestStack;
@@ -24,7 +22,6 @@ let browser: Browser;
 let clock = Math.floor(Date.now() / 30_000) * 30_000 + 10_000;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does this)`);
   // WebAuthn refuses IP addresses as relying party IDs: this stack's issuer is https://localhost:PORT.
   stack = await startTestStack({
     context: { now: () => clock },
@@ -39,8 +36,7 @@ beforeAll(async () => {
     },
   });
   rp = await relyingParty(stack);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-background-networking'] });
-  mkdirSync(SCREENSHOTS, { recursive: true });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
