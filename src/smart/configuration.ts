@@ -16,6 +16,7 @@ export const SMART_CAPABILITIES = [
   'permission-offline',
   'permission-patient',
   'permission-v2',
+  'sso-openid-connect',
 ] as const;
 
 export function smartConfiguration(ctx: AppContext): Record<string, unknown> {

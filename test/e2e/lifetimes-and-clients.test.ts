@@ -132,3 +132,18 @@ describe('backend services', () => {
     }
   });
 });
+
+describe('SMART fhirUser', () => {
+  test('an ID token for the fhirUser scope carries the absolute URL of the user\'s FHIR resource, and only then', async () => {
+    const deps = { storage: stack.ctx.storage, masterKey: stack.ctx.masterKey, audit: stack.ctx.audit, now: stack.ctx.now, actor: 'test' };
+    const { secret } = await addClient(deps, {
+      client_id: 'smart-app', name: 'SMART App', grant_types: ['authorization_code'], redirect_uris: [stack.demo.redirect_uri],
+      scope: 'openid fhirUser patient/Patient.rs', resources: [stack.demo.resource], token_endpoint_auth_method: 'client_secret_basic',
+    }, [stack.demo.resource]);
+    const smart: Rp = { ...rp, client: { client_id: 'smart-app' }, auth: oauth.ClientSecretBasic(secret!), stack: { ...stack, demo: { ...stack.demo, client_id: 'smart-app', scope: 'openid fhirUser patient/Patient.rs' } } };
+    const withScope = await codeFlow(smart);
+    expect(decodeJwt(withScope.tokens.id_token!).fhirUser).toBe(`${stack.demo.resource}/Patient/demo-1`);
+    const without = await codeFlow(smart, { scope: 'openid patient/Patient.rs' });
+    expect(decodeJwt(without.tokens.id_token!).fhirUser).toBeUndefined();
+  });
+});

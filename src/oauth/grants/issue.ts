@@ -39,6 +39,16 @@ export async function patientInContext(ctx: AppContext, userId: string, scopes: 
   return m?.[1];
 }
 
+/**
+ * SMART App Launch 2.2 (scopes-and-launch-context, fhirUser): the ID token's fhirUser claim is the
+ * absolute URL of the user's FHIR resource on the resource server, e.g. https://ehr/fhir/Patient/123.
+ */
+export async function fhirUserUrl(ctx: AppContext, userId: string, fhirBase: string): Promise<string | undefined> {
+  const user = await ctx.storage.users.getById(userId);
+  if (!user?.fhirUser || !/^(Patient|Practitioner|RelatedPerson|Person)\/[A-Za-z0-9.-]{1,64}$/.test(user.fhirUser)) return undefined;
+  return `${fhirBase.replace(/\/$/, '')}/${user.fhirUser}`;
+}
+
 export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): Promise<{ response: TokenResponse; jti: string }> {
   const scope = formatScope(input.scopes);
   const patient = await patientInContext(ctx, input.data.userId, input.scopes);
@@ -76,6 +86,7 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
       accessToken: at.token,
       amr: input.data.amr,
       acr: input.data.acr,
+      fhirUser: input.scopes.includes('fhirUser') ? await fhirUserUrl(ctx, input.data.userId, input.data.resource) : undefined,
     });
   }
   return { response, jti: at.jti };

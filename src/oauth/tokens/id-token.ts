@@ -15,6 +15,8 @@ export async function issueIdToken(
     /** RFC 8176 methods of the login (e.g. ["pwd", "otp"]); ["pwd"] when not known (codes from before MFA). */
     amr?: readonly string[];
     /** The authentication context class reached (src/interaction/mfa/acr.ts); left out when not known. */
+    /** SMART fhirUser: absolute URL of the user's FHIR resource (an identifier, not demographics). */
+    fhirUser?: string;
     acr?: string;
   },
 ): Promise<string> {
@@ -30,6 +32,7 @@ export async function issueIdToken(
     amr: input.amr && input.amr.length > 0 ? [...input.amr] : ['pwd'],
   };
   if (input.acr !== undefined) claims.acr = input.acr;
+  if (input.fhirUser !== undefined) claims.fhirUser = input.fhirUser;
   if (input.nonce !== undefined) claims.nonce = input.nonce;
   if (input.accessToken) claims.at_hash = atHash(input.accessToken);
   return signJwt(ctx, 'JWT', claims);
