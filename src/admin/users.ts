@@ -46,9 +46,11 @@ export async function setUserDisabled(deps: Omit<AdminDeps, 'masterKey'>, userna
   const user = await deps.storage.users.getByUsername(username);
   if (!user) return false;
   await deps.storage.users.setDisabled(user.id, disabled);
+  // A disabled account keeps no access: every grant goes, with its refresh and access tokens.
+  const revoked = disabled ? await deps.storage.grants.revokeByUser(user.id, deps.now(), 'user_disabled') : [];
   await deps.audit.record({
     type: 'user.changed', actor: { userId: deps.actor }, outcome: 'success', action: disabled ? 'disable' : 'enable', resource: user.id,
-    changes: [{ field: 'disabled', before: user.disabled, after: disabled }],
+    changes: [{ field: 'disabled', before: user.disabled, after: disabled }], details: { grants_revoked: revoked.length },
   });
   return true;
 }

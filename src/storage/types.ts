@@ -150,6 +150,8 @@ export interface GrantStore {
   revoke(grantId: string, now: number, reason: string): Promise<boolean>;
   /** Revokes every active grant made under this consent, and their tokens, in one transaction; resolves the grant ids it revoked. */
   revokeByConsent(consentId: string, now: number, reason: string): Promise<string[]>;
+  /** Revokes every active grant of a user and their tokens (account disabled); resolves the revoked grant ids. */
+  revokeByUser(userId: string, now: number, reason: string): Promise<string[]>;
 }
 
 export interface RefreshTokenRecord {

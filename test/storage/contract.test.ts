@@ -499,6 +499,21 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
       expect((await storage.accessTokens.get(access.jti))?.revokedAt).toBe(T0 + 9);
       expect(await storage.grants.revokeByConsent(consentId, T0 + 10, 'consent_revoked')).toEqual([]);
     });
+    it('revokes every active grant of a user with their tokens and resolves their ids', async () => {
+      const userId = uid('user');
+      const first = makeGrant({ userId });
+      const second = makeGrant({ userId });
+      const unrelated = makeGrant();
+      for (const g of [first, second, unrelated]) await storage.grants.create(g);
+      const token = makeRefresh({ grantId: second.grantId });
+      await storage.refreshTokens.save(token);
+      const revoked = await storage.grants.revokeByUser(userId, T0 + 9, 'user_disabled');
+      expect([...revoked].sort()).toEqual([first.grantId, second.grantId].sort());
+      expect(await storage.grants.get(second.grantId)).toMatchObject({ revokedAt: T0 + 9, revokedReason: 'user_disabled' });
+      expect(await storage.grants.get(unrelated.grantId)).toEqual(unrelated);
+      expect((await storage.refreshTokens.get(token.digest))?.revokedAt).toBe(T0 + 9);
+      expect(await storage.grants.revokeByUser(userId, T0 + 10, 'user_disabled')).toEqual([]);
+    });
   });
 
   describe('RefreshTokenStore', () => {

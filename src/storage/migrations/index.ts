@@ -6,6 +6,7 @@ import { migration001Core } from './001-core.js';
 import { migration002Ledger } from './002-ledger.js';
 import { migration003Identity } from './003-identity.js';
 import { migration004Par } from './004-par.js';
+import { migration005GrantsByUser } from './005-grants-by-user.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -21,6 +22,7 @@ export const migrations: readonly Migration[] = [
   migration002Ledger,
   migration003Identity,
   migration004Par,
+  migration005GrantsByUser,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -35,6 +35,17 @@ async function revokeTokensOf(tx: SqlExecutor, grantIds: string, params: (string
 }
 
 export function createGrantStore(sql: SqlDriver): GrantStore {
+  /** Revokes every active grant with column = value, and the tokens of all its grants, in one transaction. */
+  const revokeAllWhere = (column: 'consent_id' | 'user_id', value: string, now: number, reason: string): Promise<string[]> =>
+    sql.transaction(async (tx) => {
+      const revoked = await tx.all<{ grant_id: string }>(
+        `UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE ${column} = $3 AND revoked_at IS NULL RETURNING grant_id`,
+        [now, reason, value],
+      );
+      await revokeTokensOf(tx, `SELECT grant_id FROM grants WHERE ${column} = $2`, [now, value]);
+      return revoked.map((row) => row.grant_id);
+    });
+
   return {
     async create(grant) {
       await insertNew(sql, 'grants', {
@@ -68,14 +79,10 @@ export function createGrantStore(sql: SqlDriver): GrantStore {
       });
     },
     revokeByConsent(consentId, now, reason) {
-      return sql.transaction(async (tx) => {
-        const revoked = await tx.all<{ grant_id: string }>(
-          'UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE consent_id = $3 AND revoked_at IS NULL RETURNING grant_id',
-          [now, reason, consentId],
-        );
-        await revokeTokensOf(tx, 'SELECT grant_id FROM grants WHERE consent_id = $2', [now, consentId]);
-        return revoked.map((row) => row.grant_id);
-      });
+      return revokeAllWhere('consent_id', consentId, now, reason);
+    },
+    revokeByUser(userId, now, reason) {
+      return revokeAllWhere('user_id', userId, now, reason);
     },
   };
 }
