@@ -27,6 +27,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors/oauth-error.js';
 import { grantIdOfJti, type AccessTokenClaims } from '../oauth/tokens/access-token.js';
 import { findToken } from '../oauth/tokens/lookup.js';
+import { DpopResourceError, verifyDpopForResource } from '../oauth/dpop/resource.js';
+import { serverNoncePolicy } from '../oauth/dpop/server.js';
 import type { AppContext } from '../server/context.js';
 import type { AuditEventInput } from './events.js';
 import { NoteSigner } from './note.js';
@@ -49,8 +51,8 @@ interface AuditReader {
 
 const readers = new WeakMap<FastifyRequest, AuditReader>();
 
-/** RFC 6750 §2.1 credentials: "Bearer" 1*SP b64token. */
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+/** RFC 6750 §2.1 credentials: "Bearer" 1*SP b64token (or "DPoP", RFC 9449 §7.1). */
+const BEARER = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)$/i;
 
 function challenge(realm: string, fields: Record<string, string>): string {
   return `Bearer ${Object.entries({ realm, ...fields }).map(([k, v]) => `${k}="${v}"`).join(', ')}`;
@@ -80,9 +82,24 @@ function requireAuditReader(ctx: AppContext) {
       deny(reply, 401, undefined, 'a bearer access token with the audit.read scope is required');
       return;
     }
-    const found = await findToken(ctx, match[1]!, 'access_token');
+    const token = match[2]!;
+    const found = await findToken(ctx, token, 'access_token');
     if (found.kind !== 'access_token' || !found.active) {
       deny(reply, 401, 'invalid_token', 'the access token is not active');
+      return;
+    }
+    // RFC 9449 §7: a DPoP-bound token needs a proof of possession for this request.
+    try {
+      const nonce = serverNoncePolicy(ctx);
+      await verifyDpopForResource({
+        method: req.method, url: `${ctx.config.issuer}${req.url.split('?')[0]}`, scheme: match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer',
+        accessToken: token, dpop: req.raw.headersDistinct?.dpop,
+      }, found.claims, { now: ctx.now(), replay: ctx.storage.replay, ...(nonce ? { nonce } : {}) });
+    } catch (err) {
+      if (!(err instanceof DpopResourceError)) throw err;
+      if (err.nonce !== undefined) reply.header('dpop-nonce', err.nonce);
+      void reply.code(err.status).header('www-authenticate', err.challenge).header('cache-control', 'no-store')
+        .send({ error: err.error, error_description: err.description });
       return;
     }
     const claims: AccessTokenClaims = found.claims;

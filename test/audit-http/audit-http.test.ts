@@ -196,3 +196,31 @@ describe('admin endpoints', () => {
     expect((await get('/audit/events?type=client.changed', bearer)).status).toBe(200);
   });
 });
+
+describe('DPoP-bound reader tokens', () => {
+  it('needs a proof of possession: the bound token as plain Bearer is refused, with a proof it reads', async () => {
+    const { dpopKey, proof } = await import('../dpop/proofs.js');
+    const { createHash } = await import('node:crypto');
+    const key = await dpopKey();
+    const tokenUrl = `${stack.issuer}/token`;
+    const res = await fetch(tokenUrl, {
+      method: 'POST', dispatcher,
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded', dpop: await proof(key, 'POST', tokenUrl),
+        authorization: `Basic ${Buffer.from(`auditor:${secrets.get('auditor')}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ grant_type: 'client_credentials' }).toString(),
+    });
+    const body = (await res.json()) as { access_token: string; token_type: string };
+    expect(res.status).toBe(200);
+    expect(body.token_type).toBe('DPoP');
+    const asBearer = await get('/audit/events?type=client.changed', body.access_token);
+    expect(asBearer.status).toBe(401);
+    const url = `${stack.issuer}/audit/events`;
+    const ath = createHash('sha256').update(body.access_token).digest('base64url');
+    const withProof = await fetch(`${url}?type=client.changed`, {
+      dispatcher, headers: { authorization: `DPoP ${body.access_token}`, dpop: await proof(key, 'GET', url, { ath }) },
+    });
+    expect(withProof.status).toBe(200);
+  });
+});
