@@ -7,7 +7,7 @@
 // /fhir go through the application itself (Fastify inject), so every check, hook and ledger event
 // runs exactly as for an outside client.
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { searchEvents } from '../audit/search.js';
 import type { AuditEvent } from '../audit/events.js';
 import { randomToken } from '../crypto/random.js';

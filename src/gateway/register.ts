@@ -252,7 +252,7 @@ function rewriteBundleUrls(body: unknown, env: RouteEnv): void {
 }
 
 async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, reply: FastifyReply, target: Target): Promise<FastifyReply> {
-  const { ctx, route, upstream } = env;
+  const { route, upstream } = env;
   const body = readBody(req, true);
   const form = body instanceof URLSearchParams ? body : undefined;
   const classified = classifyFhirRequest({ method: req.method, path: target.path, query: target.query, body });

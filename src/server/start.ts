@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { loadMasterKey } from '../crypto/master-key.js';
+import { temporarilyUnavailable } from '../errors/oauth-error.js';
 import { digestClientSecret } from '../crypto/client-secret.js';
 import { openStorage } from '../storage/index.js';
 import { unsafeWarnings } from '../config/load.js';
@@ -97,7 +98,6 @@ function failClosed(sink: AuditSink): AuditSink {
       try {
         await sink.record(event);
       } catch (err) {
-        const { temporarilyUnavailable } = await import('../errors/oauth-error.js');
         throw temporarilyUnavailable(`audit: ${(err as Error).message}`);
       }
     },

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as oauth from 'oauth4webapi';
 import { testAdapters, type TestDatabase } from '../storage/databases.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
-import { authorizationUrl, codeFlow, frontChannel, introspect, post, refresh, relyingParty, revoke, type Rp } from '../support/flows.js';
+import { codeFlow, frontChannel, introspect, post, refresh, relyingParty, revoke, type Rp } from '../support/flows.js';
 import { Browser } from '../support/browserless.js';
 
 const adapters = await testAdapters();

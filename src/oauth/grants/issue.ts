@@ -4,13 +4,15 @@ import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken, type RefreshGrantData } from '../tokens/refresh-token.js';
 import { formatScope } from '../checks/scope.js';
 import type { AppContext } from '../../server/context.js';
-import type { ClientRecord } from '../../storage/types.js';
+import type { ClientRecord, UserRecord } from '../../storage/types.js';
 import type { TokenResponse } from './types.js';
 
 export interface UserTokenInput {
   client: ClientRecord;
   grantId: string;
   data: RefreshGrantData;
+  /** The user, when the caller has already read it. */
+  user?: UserRecord;
   /** Scopes for this access token (may be narrower than data.scope on refresh). */
   scopes: string[];
   /** Keep the family's absolute expiry on rotation. */
@@ -32,26 +34,25 @@ export type BoundRefreshGrantData = RefreshGrantData & { dpopJkt?: string };
  * A user linked to a FHIR Patient who is granted patient/ scopes has that patient as context.
  * Only the id travels (e.g. "123" for Patient/123).
  */
-export async function patientInContext(ctx: AppContext, userId: string, scopes: readonly string[]): Promise<string | undefined> {
+export function patientInContext(user: UserRecord | undefined, scopes: readonly string[]): string | undefined {
   if (!scopes.some((s) => s.startsWith('patient/'))) return undefined;
-  const user = await ctx.storage.users.getById(userId);
-  const m = /^Patient\/([A-Za-z0-9.-]{1,64})$/.exec(user?.fhirUser ?? '');
-  return m?.[1];
+  return /^Patient\/([A-Za-z0-9.-]{1,64})$/.exec(user?.fhirUser ?? '')?.[1];
 }
 
 /**
  * SMART App Launch 2.2 (scopes-and-launch-context, fhirUser): the ID token's fhirUser claim is the
  * absolute URL of the user's FHIR resource on the resource server, e.g. https://ehr/fhir/Patient/123.
  */
-export async function fhirUserUrl(ctx: AppContext, userId: string, fhirBase: string): Promise<string | undefined> {
-  const user = await ctx.storage.users.getById(userId);
+export function fhirUserUrl(user: UserRecord | undefined, fhirBase: string): string | undefined {
   if (!user?.fhirUser || !/^(Patient|Practitioner|RelatedPerson|Person)\/[A-Za-z0-9.-]{1,64}$/.test(user.fhirUser)) return undefined;
   return `${fhirBase.replace(/\/$/, '')}/${user.fhirUser}`;
 }
 
 export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): Promise<{ response: TokenResponse; jti: string }> {
   const scope = formatScope(input.scopes);
-  const patient = await patientInContext(ctx, input.data.userId, input.scopes);
+  // One read of the user for every identifier the tokens may carry (the refresh grant passes it in).
+  const user = input.user ?? await ctx.storage.users.getById(input.data.userId);
+  const patient = patientInContext(user, input.scopes);
   const at = await issueAccessToken(ctx, {
     clientId: input.client.clientId,
     subject: input.data.userId,
@@ -86,7 +87,7 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
       accessToken: at.token,
       amr: input.data.amr,
       acr: input.data.acr,
-      fhirUser: input.scopes.includes('fhirUser') ? await fhirUserUrl(ctx, input.data.userId, input.data.resource) : undefined,
+      fhirUser: input.scopes.includes('fhirUser') ? fhirUserUrl(user, input.data.resource) : undefined,
     });
   }
   return { response, jti: at.jti };

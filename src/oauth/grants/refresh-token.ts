@@ -51,6 +51,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
 
   const { response, jti } = await issueUserTokens(ctx, {
     client,
+    user,
     grantId: record.grantId,
     data,
     scopes,
