@@ -1,7 +1,7 @@
 // Security events reach the tamper-evident ledger before the response, with the fields an
 // auditor needs; if the ledger cannot write, requests fail closed ("no audit, no access").
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { testAdapters, type TestDatabase } from '../storage/databases.js';
+import { testAdapters } from '../storage/databases.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { codeFlow, post, refresh, relyingParty, type Rp } from '../support/flows.js';
 import { searchEvents } from '../../src/audit/search.js';
@@ -11,18 +11,13 @@ import type { AuditSink } from '../../src/audit/events.js';
 const adapters = await testAdapters();
 
 describe.each(adapters)('audit events on $name', (adapter) => {
-  let db: TestDatabase;
   let stack: TestStack;
   let rp: Rp;
   beforeAll(async () => {
-    db = await adapter.open();
-    stack = await startTestStack({ storage: db.url });
+    stack = await startTestStack({ adapter });
     rp = await relyingParty(stack);
   });
-  afterAll(async () => {
-    await stack?.close();
-    await db?.cleanup();
-  });
+  afterAll(async () => stack?.close());
 
   test('a code flow leaves login, consent, code, token and refresh events that link to one grant, and the ledger verifies', async () => {
     const flow = await codeFlow(rp, { extra: { prompt: 'consent' } });

@@ -2,7 +2,7 @@
 // SQLite and on PostgreSQL.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as oauth from 'oauth4webapi';
-import { testAdapters, type TestDatabase } from '../storage/databases.js';
+import { testAdapters } from '../storage/databases.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { codeFlow, frontChannel, introspect, post, refresh, relyingParty, revoke, type Rp } from '../support/flows.js';
 import { Browser } from '../support/browserless.js';
@@ -10,19 +10,14 @@ import { Browser } from '../support/browserless.js';
 const adapters = await testAdapters();
 
 describe.each(adapters)('authorization code flow on $name', (adapter) => {
-  let db: TestDatabase;
   let stack: TestStack;
   let rp: Rp;
 
   beforeAll(async () => {
-    db = await adapter.open();
-    stack = await startTestStack({ storage: db.url });
+    stack = await startTestStack({ adapter });
     rp = await relyingParty(stack);
   });
-  afterAll(async () => {
-    await stack?.close();
-    await db?.cleanup();
-  });
+  afterAll(async () => stack?.close());
 
   test('a user signs in, consents and the client gets an RFC 9068 access token, a refresh token and an ID token', async () => {
     const flow = await codeFlow(rp);

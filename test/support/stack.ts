@@ -8,6 +8,7 @@ import { Agent, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { readFileSync } from 'node:fs';
 import { devConfig, seedDemo, type DemoCredentials } from '../../src/server/dev-stack.js';
 import { startDemoFhirServer } from '../../src/fhir-demo/index.js';
+import type { TestAdapter } from '../storage/databases.js';
 import { createContext, startServer, type ContextOptions } from '../../src/server/start.js';
 import type { AppContext } from '../../src/server/context.js';
 import type { CaduceusConfig } from '../../src/config/schema.js';
@@ -32,7 +33,10 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-export async function startTestStack(opts: { storage?: string; configure?: (c: CaduceusConfig) => void; context?: ContextOptions } = {}): Promise<TestStack> {
+export async function startTestStack(opts: { adapter?: TestAdapter; storage?: string; configure?: (c: CaduceusConfig) => void; context?: ContextOptions } = {}): Promise<TestStack> {
+  // A fresh database of the adapter, dropped again by close().
+  const db = opts.adapter ? await opts.adapter.open() : undefined;
+  if (db) opts = { ...opts, storage: db.url };
   const dataDir = mkdtempSync(join(tmpdir(), 'caduceus-stack-'));
   const port = await freePort();
   const fhir = await startDemoFhirServer({ port: 0 });
@@ -48,6 +52,7 @@ export async function startTestStack(opts: { storage?: string; configure?: (c: C
       await server.close();
       await ctx.close();
       await fhir.close();
+      await db?.cleanup();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
