@@ -1,12 +1,13 @@
 // User administration: opaque random subject ids (never an e-mail, name or MRN), argon2id
-// password hashes, a role (patient, practitioner, administrator). Changes are audited without the
-// password.
+// password hashes, a role (patient, practitioner, administrator), and for practitioners a patient
+// panel and the break-glass permission. Changes are audited without the password.
 import { hashPassword } from '../crypto/password.js';
 import { randomToken } from '../crypto/random.js';
-import { REDACTED } from '../audit/events.js';
+import { REDACTED, type AuditChange } from '../audit/events.js';
 import { ConfigError } from '../config/schema.js';
 import { InternalError } from '../errors/internal-error.js';
 import { USER_ROLES, isClinicalScope, isUserRole, roleOf } from '../interaction/role-policy.js';
+import { FHIR_ID } from '../smart/launch-context.js';
 import type { UserRecord, UserRole } from '../storage/types.js';
 import type { AdminDeps } from './clients.js';
 
@@ -66,9 +67,18 @@ export async function setUserRole(deps: Omit<AdminDeps, 'masterKey'>, username: 
   if (!user) return undefined;
   const before = roleOf(user);
   await deps.storage.users.setRole(user.id, role);
+  // A patient panel and the break-glass permission belong to practitioners only: they go with the role.
+  const changes: AuditChange[] = [{ field: 'role', before, after: role }];
+  if (role !== 'practitioner' && (user.patientPanel ?? []).length > 0) {
+    await deps.storage.users.setPatientPanel(user.id, []);
+    changes.push({ field: 'patient_panel', before: user.patientPanel, after: [] });
+  }
+  if (role !== 'practitioner' && user.breakGlass === true) {
+    await deps.storage.users.setBreakGlass(user.id, false);
+    changes.push({ field: 'break_glass', before: true, after: false });
+  }
   await deps.audit.record({
-    type: 'user.changed', actor: { userId: deps.actor }, outcome: 'success', action: 'set_role', resource: user.id,
-    changes: [{ field: 'role', before, after: role }],
+    type: 'user.changed', actor: { userId: deps.actor }, outcome: 'success', action: 'set_role', resource: user.id, changes,
   });
   let consentsRevoked = 0;
   if (role === 'administrator') {
@@ -84,7 +94,70 @@ export async function setUserRole(deps: Omit<AdminDeps, 'masterKey'>, username: 
       consentsRevoked += 1;
     }
   }
-  return { user: { ...user, role }, consentsRevoked };
+  const cleared = role === 'practitioner' ? {} : { patientPanel: [], breakGlass: false };
+  return { user: { ...user, role, ...cleared }, consentsRevoked };
+}
+
+/**
+ * Parses a patient panel given as FHIR ids or Patient/ references, comma separated ("Patient/1,2");
+ * blanks are dropped, duplicates kept once. An empty text is the empty panel.
+ */
+export function parsePatientPanel(text: string): string[] {
+  const ids: string[] = [];
+  for (const item of text.split(',')) {
+    const trimmed = item.trim();
+    if (trimmed === '') continue;
+    const id = trimmed.replace(/^Patient\//, '');
+    if (!FHIR_ID.test(id)) {
+      throw new ConfigError([`patients: "${trimmed.slice(0, 80)}" is not a FHIR Patient id or Patient/ reference (letters, digits, "-" and ".", at most 64)`]);
+    }
+    if (!ids.includes(id)) ids.push(id);
+  }
+  return ids;
+}
+
+function onlyPractitioners(user: UserRecord, what: string): void {
+  const role = roleOf(user);
+  if (role !== 'practitioner') {
+    throw new ConfigError([`${user.username} is ${role === 'administrator' ? 'an' : 'a'} ${role}: only practitioners can hold ${what} (caduceus user set-role ${user.username} practitioner)`]);
+  }
+}
+
+/**
+ * Replaces a practitioner's patient panel: the patients they may pick at launch (FHIR ids, from
+ * parsePatientPanel). Any role's panel may be cleared; only a practitioner may be given one.
+ * Resolves undefined for an unknown user.
+ */
+export async function setUserPatientPanel(deps: Omit<AdminDeps, 'masterKey'>, username: string, patients: readonly string[]): Promise<{ before: string[]; after: string[] } | undefined> {
+  const after = parsePatientPanel(patients.join(','));
+  const user = await deps.storage.users.getByUsername(username);
+  if (!user) return undefined;
+  if (after.length > 0) onlyPractitioners(user, 'a patient panel');
+  const before = user.patientPanel ?? [];
+  await deps.storage.users.setPatientPanel(user.id, after);
+  await deps.audit.record({
+    type: 'user.changed', actor: { userId: deps.actor }, outcome: 'success', action: 'set_patient_panel', resource: user.id,
+    changes: [{ field: 'patient_panel', before, after }],
+  });
+  return { before, after };
+}
+
+/**
+ * Grants or withdraws the break-glass (emergency access) permission, 45 CFR 164.312(a)(2)(ii).
+ * Anyone's may be withdrawn; only a practitioner may be granted it. Resolves undefined for an
+ * unknown user.
+ */
+export async function setUserBreakGlass(deps: Omit<AdminDeps, 'masterKey'>, username: string, allowed: boolean): Promise<{ before: boolean; after: boolean } | undefined> {
+  const user = await deps.storage.users.getByUsername(username);
+  if (!user) return undefined;
+  if (allowed) onlyPractitioners(user, 'the break-glass permission');
+  const before = user.breakGlass === true;
+  await deps.storage.users.setBreakGlass(user.id, allowed);
+  await deps.audit.record({
+    type: 'user.changed', actor: { userId: deps.actor }, outcome: 'success', action: 'set_break_glass', resource: user.id,
+    changes: [{ field: 'break_glass', before, after: allowed }],
+  });
+  return { before, after: allowed };
 }
 
 /**

@@ -27,7 +27,13 @@ export type AuditEventType =
   | 'user.changed'
   | 'key.rotated'
   | 'key.created'
-  | 'audit.read';
+  | 'audit.read'
+  /** An EHR created a SMART launch context (src/smart/launch-endpoint.ts). */
+  | 'launch.created'
+  /** Emergency access granted (45 CFR 164.312(a)(2)(ii)); its uses are flagged on phi.* events. */
+  | 'breakglass.granted'
+  | 'breakglass.notify_failed'
+  | 'breakglass.reviewed';
 
 export type AuditOutcome = 'success' | 'denied' | 'error';
 

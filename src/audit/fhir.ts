@@ -116,6 +116,10 @@ const CATEGORY: Record<AuditEventType, Category> = {
   'key.created': 'config',
   'user.changed': 'user-config',
   'audit.read': 'audit-read',
+  'launch.created': 'authz',
+  'breakglass.granted': 'alert',
+  'breakglass.notify_failed': 'alert',
+  'breakglass.reviewed': 'config',
 };
 
 const TYPE_CODING: Record<Category, Coding> = {

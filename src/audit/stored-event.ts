@@ -31,6 +31,10 @@ export const AUDIT_EVENT_TYPES = {
   'key.rotated': true,
   'key.created': true,
   'audit.read': true,
+  'launch.created': true,
+  'breakglass.granted': true,
+  'breakglass.notify_failed': true,
+  'breakglass.reviewed': true,
 } as const satisfies Record<AuditEventType, true>;
 
 const OUTCOMES: Record<AuditOutcome, true> = { success: true, denied: true, error: true };

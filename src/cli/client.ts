@@ -6,7 +6,7 @@
 // (src/crypto/client-secret.ts): neither the secret nor the digest is ever shown again.
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { addClient, describeClient, removeClient, type NewClientInput } from '../admin/clients.js';
+import { addClient, describeClient, removeClient, updateClientSessionLimits, type NewClientInput, type SessionLimitsChange } from '../admin/clients.js';
 import { ConfigError } from '../config/schema.js';
 import type { ClientPolicyRecord } from '../storage/types.js';
 import { parseFlags, requireFlag } from './args.js';
@@ -31,6 +31,8 @@ const FLAG_OF_FIELD: Record<string, string> = {
   jwks: '--jwks-file',
   dpop_bound_access_tokens: '--require-dpop',
   require_pushed_authorization_requests: '--require-par',
+  'session.idle_timeout': '--session-idle',
+  'session.absolute_timeout': '--session-absolute',
 };
 
 const TARGET_FLAGS = {
@@ -66,11 +68,13 @@ export function onePositional(positionals: string[], what: string, usage: string
 
 export const clientCommand: CliCommand = {
   name: 'client',
-  summary: 'add, list, show or remove OAuth clients',
+  summary: 'add, update, list, show or remove OAuth clients',
   help: `Usage:
   caduceus client add --id ID --name NAME --grant GRANT [--grant GRANT…] --auth METHOD
                       [--redirect-uri URI…] [--scope "SCOPES"] [--resource URI…]
-                      [--jwks-uri URL | --jwks-file FILE] [--require-dpop] [--require-par] [--json]
+                      [--jwks-uri URL | --jwks-file FILE] [--require-dpop] [--require-par]
+                      [--session-idle SECONDS] [--session-absolute SECONDS] [--json]
+  caduceus client update ID [--session-idle SECONDS|none] [--session-absolute SECONDS|none] [--json]
   caduceus client list [--json]
   caduceus client show ID [--json]
   caduceus client remove ID
@@ -78,6 +82,8 @@ export const clientCommand: CliCommand = {
 add      registers a client. For client_secret_basic and client_secret_post the server generates a
          256-bit secret and prints it once: Caduceus keeps only a keyed digest, so it cannot be
          shown again (remove and re-add the client to replace it).
+update   changes the session limits of a client added with "client add"; a limit not given is kept,
+         "none" clears it.
 list     lists every client (from the configuration file and from this command).
 show     prints one client's metadata (never its secret or the secret's digest).
 remove   deletes a client added with "client add". Clients declared in the configuration file are
@@ -100,6 +106,12 @@ Options of add (repeat the ones marked … once per value):
   --require-par       authorization requests must be pushed to /par first (RFC 9126 §6
                       require_pushed_authorization_requests)
 
+Options of add and update (automatic logoff, 45 CFR 164.312(a)(2)(iii)):
+  --session-idle SECONDS      a session unused for this long signs in again before this client
+                              gets a code; capped by the global session.idle_timeout
+  --session-absolute SECONDS  a session older than this signs in again for this client; capped
+                              by the global session.absolute_timeout
+
 Common options:
 ${TARGET_FLAGS.config}
 ${TARGET_FLAGS.data}
@@ -110,13 +122,15 @@ Every change is recorded in the audit ledger with the operator as cli:USERNAME.
 Exit status: 0 done, 1 failed (invalid client, unknown client), 2 usage error.
 `,
   async run(argv, io) {
-    const { sub, rest } = splitSubcommand(argv, ['add', 'list', 'show', 'remove'], 'client');
+    const { sub, rest } = splitSubcommand(argv, ['add', 'list', 'show', 'remove', 'update'], 'client');
     switch (sub) {
       case undefined:
         io.stdout(clientCommand.help);
         return EXIT_OK;
       case 'add':
         return runAdd(rest, io);
+      case 'update':
+        return runUpdate(rest, io);
       case 'list':
         return runList(rest, io);
       case 'show':
@@ -140,6 +154,8 @@ async function runAdd(argv: string[], io: CliIo): Promise<number> {
     'jwks-file': { type: 'string' },
     'require-dpop': { type: 'boolean' },
     'require-par': { type: 'boolean' },
+    'session-idle': { type: 'string' },
+    'session-absolute': { type: 'string' },
   });
   if (values.help) {
     io.stdout(clientCommand.help);
@@ -172,6 +188,11 @@ async function runAdd(argv: string[], io: CliIo): Promise<number> {
     ...(values['require-dpop'] ? { dpop_bound_access_tokens: true } : {}),
     ...(values['require-par'] ? { require_pushed_authorization_requests: true } : {}),
   };
+  const idle = sessionSeconds(values['session-idle'], 'session-idle', false) ?? undefined;
+  const absolute = sessionSeconds(values['session-absolute'], 'session-absolute', false) ?? undefined;
+  if (idle !== undefined || absolute !== undefined) {
+    input.session = { ...(idle !== undefined ? { idle_timeout: idle } : {}), ...(absolute !== undefined ? { absolute_timeout: absolute } : {}) };
+  }
   if (jwksFile !== undefined) {
     try {
       input.jwks = readJwksFile(jwksFile);
@@ -197,7 +218,7 @@ async function runAdd(argv: string[], io: CliIo): Promise<number> {
       io.stdout(`Client ${client.clientId} created.
 
   client_id:      ${client.clientId}
-${requirements(policy)}${secret !== undefined ? `  client_secret:  ${secret}
+${requirements(policy)}${sessionLine(policy)}${secret !== undefined ? `  client_secret:  ${secret}
 
 This secret is shown only this once: Caduceus stores only a keyed digest of it and cannot show
 it again. Put it in the client's secret store now.
@@ -205,6 +226,52 @@ it again. Put it in the client's secret store now.
 No client secret: this client authenticates with ${client.tokenEndpointAuthMethod}.
 `}`);
     }
+    return EXIT_OK;
+  });
+}
+
+async function runUpdate(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    'session-idle': { type: 'string' },
+    'session-absolute': { type: 'string' },
+  }, true);
+  if (values.help) {
+    io.stdout(clientCommand.help);
+    return EXIT_OK;
+  }
+  const clientId = onePositional(positionals, 'client id', 'caduceus client update ID --session-idle SECONDS');
+  const change: SessionLimitsChange = {};
+  const idle = sessionSeconds(values['session-idle'], 'session-idle', true);
+  const absolute = sessionSeconds(values['session-absolute'], 'session-absolute', true);
+  if (idle !== undefined) change.idle_timeout = idle;
+  if (absolute !== undefined) change.absolute_timeout = absolute;
+  if (idle === undefined && absolute === undefined) {
+    throw new UsageError('nothing to change: give --session-idle SECONDS and/or --session-absolute SECONDS ("none" clears a limit)');
+  }
+  return withAdminContext(values, io, async (ctx) => {
+    const client = await ctx.storage.clients.get(clientId);
+    if (!client) {
+      io.stderr(`caduceus client: no client "${clientId}" (see caduceus client list)\n`);
+      return EXIT_FAILURE;
+    }
+    if (client.source === 'config') {
+      io.stderr(`caduceus client: ${clientId} is declared in the configuration file; set its session limits under "clients[].session" there and restart\n`);
+      return EXIT_FAILURE;
+    }
+    const deps = { storage: ctx.storage, masterKey: ctx.masterKey, audit: ctx.audit, now: ctx.now, actor: cliActor() };
+    let updated: Awaited<ReturnType<typeof updateClientSessionLimits>>;
+    try {
+      updated = await updateClientSessionLimits(deps, clientId, change);
+    } catch (err) {
+      if (err instanceof ConfigError) return reportInvalidClient(io, err, 'update');
+      throw err;
+    }
+    if (!updated) {
+      io.stderr(`caduceus client: no client "${clientId}" (see caduceus client list)\n`);
+      return EXIT_FAILURE;
+    }
+    if (values.json) io.stdout(`${JSON.stringify(describeClient(updated.client, updated.policy))}\n`);
+    else io.stdout(`Client ${clientId} updated.\n${sessionLine(updated.policy) || '  session:        the global limits only\n'}`);
     return EXIT_OK;
   });
 }
@@ -288,6 +355,29 @@ function requirements(policy: ClientPolicyRecord): string {
   return list.length ? `  requires:       ${list.join(', ')}\n` : '';
 }
 
+/** The "session:" line of `client add|update`, empty when the client has no session limit of its own. */
+function sessionLine(policy: ClientPolicyRecord): string {
+  const list = [
+    policy.sessionIdleTimeout !== undefined ? `idle ${policy.sessionIdleTimeout} s` : '',
+    policy.sessionAbsoluteTimeout !== undefined ? `absolute ${policy.sessionAbsoluteTimeout} s` : '',
+  ].filter(Boolean);
+  return list.length ? `  session:        ${list.join(', ')} (each capped by the global session limit)\n` : '';
+}
+
+/**
+ * The value of --session-idle / --session-absolute: a positive whole number of seconds, or, for
+ * `update` (allowNone), "none" to clear the limit (null). Undefined when the flag is absent.
+ */
+function sessionSeconds(value: string | undefined, flag: string, allowNone: boolean): number | null | undefined {
+  if (value === undefined) return undefined;
+  if (allowNone && value === 'none') return null;
+  const seconds = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+    throw new UsageError(`--${flag} ${value}: not a whole number of seconds greater than 0; give one, e.g. --${flag} ${flag === 'session-idle' ? 300 : 3600}${allowNone ? ', or "none" to clear the limit' : ''}`);
+  }
+  return seconds;
+}
+
 /** Reads a JWKS of public keys; private key material is refused (it must never reach the server). */
 function readJwksFile(path: string): { keys: Record<string, unknown>[] } {
   let parsed: unknown;
@@ -309,13 +399,13 @@ function readJwksFile(path: string): { keys: Record<string, unknown>[] } {
 }
 
 /** Prints why the client was refused, each problem with the flag that sets the field, e.g. "redirect_uris[0] (--redirect-uri): …". */
-function reportInvalidClient(io: CliIo, err: ConfigError): number {
+function reportInvalidClient(io: CliIo, err: ConfigError, sub: 'add' | 'update' = 'add'): number {
   const problems = err.problems.map((p) => {
-    const field = /^([a-z_]+)/.exec(p)?.[1];
-    const flag = field === undefined ? undefined : FLAG_OF_FIELD[field];
+    const field = /^([a-z_]+)(\.[a-z_]+)?/.exec(p);
+    const flag = field === null ? undefined : FLAG_OF_FIELD[field[0]] ?? FLAG_OF_FIELD[field[1]!];
     return flag === undefined ? p : p.replace(/^([^:]*):/, `$1 (${flag}):`);
   });
-  io.stderr(`caduceus client add: the client was not added:\n${problems.map((p) => `  - ${p}\n`).join('')}`);
+  io.stderr(`caduceus client ${sub}: the client was not ${sub === 'add' ? 'added' : 'changed'}:\n${problems.map((p) => `  - ${p}\n`).join('')}`);
   return EXIT_FAILURE;
 }
 

@@ -12,8 +12,9 @@ import { auditCommand } from './audit.js';
 import { checkCommand } from './check.js';
 import { probeCommand } from './probe.js';
 import { reportCommand } from './report.js';
+import { breakglassCommand } from './breakglass.js';
 
-export const COMMANDS: CliCommand[] = [devCommand, serveCommand, clientCommand, userCommand, keysCommand, migrateCommand, auditCommand, checkCommand, probeCommand, reportCommand];
+export const COMMANDS: CliCommand[] = [devCommand, serveCommand, clientCommand, userCommand, keysCommand, migrateCommand, auditCommand, checkCommand, probeCommand, reportCommand, breakglassCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,9 +1,9 @@
-// `caduceus user add|list|disable|enable|set-role|reset-mfa`: end-user accounts. Hashing
-// (argon2id), validation and auditing live in src/admin/users.ts.
+// `caduceus user add|list|disable|enable|set-role|reset-mfa|set-panel|set-break-glass`: end-user
+// accounts. Hashing (argon2id), validation and auditing live in src/admin/users.ts.
 //
 // The password is read from standard input only: on the command line it would be visible to every
 // local user in the process list and kept in shell history. A --password flag is refused.
-import { addUser, resetUserMfa, setUserDisabled, setUserRole } from '../admin/users.js';
+import { addUser, parsePatientPanel, resetUserMfa, setUserBreakGlass, setUserDisabled, setUserPatientPanel, setUserRole } from '../admin/users.js';
 import { roleOf } from '../interaction/role-policy.js';
 import type { UserRecord } from '../storage/types.js';
 import { parseFlags, requireFlag } from './args.js';
@@ -21,12 +21,15 @@ export const userCommand: CliCommand = {
   caduceus user enable USERNAME
   caduceus user set-role USERNAME ROLE
   caduceus user reset-mfa USERNAME
+  caduceus user set-panel USERNAME [Patient/1,2,…]
+  caduceus user set-break-glass USERNAME on|off
 
 add        creates an account. The password is read from standard input (one trailing newline is
            dropped), never from the command line; at least 12 characters. It is stored as an
            argon2id hash.
-list       lists accounts: id, username, disabled, fhirUser (the text table also shows the role;
-           never the password hash).
+list       lists accounts: id, username, disabled, fhirUser, role, patient panel and break-glass
+           permission (the text table shows the panel's size; --json its FHIR Patient ids).
+           Never the password hash.
 disable    blocks sign-in, existing sessions and refresh tokens of the account. Access tokens
            already issued stay valid until they expire (tokens.access_token_ttl).
 enable     allows sign-in again.
@@ -34,6 +37,14 @@ set-role   changes the role. Making an account administrator also revokes its co
            hold clinical scopes (patient/, user/, system/, launch) and their tokens.
 reset-mfa  removes the account's authenticator apps, passkeys and recovery codes (lost device).
            If the role requires MFA (mfa.required_roles), the user sets one up at next sign-in.
+set-panel  replaces a practitioner's patient panel: the patients they may pick when an app asks
+           for a patient (FHIR ids or Patient/ references, comma separated). Without a list, or
+           with an empty one, the panel is cleared. Only practitioners can have a panel.
+set-break-glass
+           grants (on) or withdraws (off) the permission to request emergency access to a
+           patient outside the panel, after two-step verification and with a stated reason
+           (45 CFR 164.312(a)(2)(ii); see caduceus breakglass). Only practitioners can hold it.
+           Changing a practitioner's role to another clears the panel and the permission.
 
 Roles: patient (default), practitioner, administrator. Practitioners and administrators must use
 a second factor at sign-in by default (mfa.required_roles); administrators can never be granted
@@ -56,7 +67,7 @@ Exit status: 0 done, 1 failed (invalid input, unknown user), 2 usage error.
     if (argv.some((a) => a === '--password' || a.startsWith('--password='))) {
       throw new UsageError("--password is not accepted: a password on the command line leaks into the process list and shell history; pipe it on standard input instead, e.g. printf '%s' \"$PASSWORD\" | caduceus user add --username NAME");
     }
-    const { sub, rest } = splitSubcommand(argv, ['add', 'list', 'disable', 'enable', 'set-role', 'reset-mfa'], 'user');
+    const { sub, rest } = splitSubcommand(argv, ['add', 'list', 'disable', 'enable', 'set-role', 'reset-mfa', 'set-panel', 'set-break-glass'], 'user');
     switch (sub) {
       case undefined:
         io.stdout(userCommand.help);
@@ -69,15 +80,24 @@ Exit status: 0 done, 1 failed (invalid input, unknown user), 2 usage error.
         return runSetRole(rest, io);
       case 'reset-mfa':
         return runResetMfa(rest, io);
+      case 'set-panel':
+        return runSetPanel(rest, io);
+      case 'set-break-glass':
+        return runSetBreakGlass(rest, io);
       default:
         return runSetDisabled(rest, io, sub === 'disable');
     }
   },
 };
 
-/** The public view of an account: never the password hash. */
-function describeUser(u: UserRecord): { id: string; username: string; disabled: boolean; fhirUser: string | null; created_at: string } {
-  return { id: u.id, username: u.username, disabled: u.disabled, fhirUser: u.fhirUser, created_at: new Date(u.createdAt).toISOString() };
+/** The public view of an account: never the password hash; the panel as FHIR Patient ids only. */
+function describeUser(u: UserRecord): {
+  id: string; username: string; disabled: boolean; fhirUser: string | null; created_at: string; role: string; patient_panel: string[]; break_glass: boolean;
+} {
+  return {
+    id: u.id, username: u.username, disabled: u.disabled, fhirUser: u.fhirUser, created_at: new Date(u.createdAt).toISOString(),
+    role: roleOf(u), patient_panel: u.patientPanel ?? [], break_glass: u.breakGlass === true,
+  };
 }
 
 async function runAdd(argv: string[], io: CliIo): Promise<number> {
@@ -113,8 +133,10 @@ async function runList(argv: string[], io: CliIo): Promise<number> {
     } else if (users.length === 0) {
       io.stdout('No users.\n');
     } else {
-      const rows = records.map((u) => [u.id, u.username, u.disabled ? 'yes' : 'no', u.fhirUser ?? '-', roleOf(u)]);
-      io.stdout(formatTable(['ID', 'USERNAME', 'DISABLED', 'FHIR_USER', 'ROLE'], rows));
+      const rows = records.map((u) => [
+        u.id, u.username, u.disabled ? 'yes' : 'no', u.fhirUser ?? '-', roleOf(u), String((u.patientPanel ?? []).length), u.breakGlass ? 'yes' : 'no',
+      ]);
+      io.stdout(formatTable(['ID', 'USERNAME', 'DISABLED', 'FHIR_USER', 'ROLE', 'PANEL', 'BREAK_GLASS'], rows));
     }
     return EXIT_OK;
   });
@@ -177,6 +199,54 @@ async function runResetMfa(argv: string[], io: CliIo): Promise<number> {
     }
     if (values.json) io.stdout(`${JSON.stringify({ username, factors_removed: result.factors, recovery_codes_removed: result.recoveryCodes })}\n`);
     else io.stdout(`Removed ${result.factors} second factor(s) and ${result.recoveryCodes} recovery code(s) of ${username}.\n`);
+    return EXIT_OK;
+  });
+}
+
+async function runSetPanel(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {}, true);
+  if (values.help) {
+    io.stdout(userCommand.help);
+    return EXIT_OK;
+  }
+  if (positionals.length < 1 || positionals.length > 2 || positionals[0] === '') {
+    throw new UsageError('expected a username and an optional list of patients: caduceus user set-panel USERNAME [Patient/1,2,…]');
+  }
+  const [username, list = ''] = positionals as [string, string?];
+  const patients = parsePatientPanel(list);
+  return withAdminContext(values, io, async (ctx) => {
+    const deps = { storage: ctx.storage, audit: ctx.audit, now: ctx.now, actor: cliActor() };
+    const result = await setUserPatientPanel(deps, username, patients);
+    if (!result) {
+      io.stderr(`caduceus user: no user "${username}" (see caduceus user list)\n`);
+      return EXIT_FAILURE;
+    }
+    if (values.json) io.stdout(`${JSON.stringify({ username, patient_panel: result.after })}\n`);
+    else if (result.after.length === 0) io.stdout(`Patient panel of ${username} cleared.\n`);
+    else io.stdout(`Patient panel of ${username}: ${result.after.length} patient(s): ${result.after.map((p) => `Patient/${p}`).join(', ')}.\n`);
+    return EXIT_OK;
+  });
+}
+
+async function runSetBreakGlass(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {}, true);
+  if (values.help) {
+    io.stdout(userCommand.help);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 2 || (positionals[1] !== 'on' && positionals[1] !== 'off')) {
+    throw new UsageError('expected a username and on or off: caduceus user set-break-glass USERNAME on|off');
+  }
+  const [username, state] = positionals as [string, 'on' | 'off'];
+  return withAdminContext(values, io, async (ctx) => {
+    const deps = { storage: ctx.storage, audit: ctx.audit, now: ctx.now, actor: cliActor() };
+    const result = await setUserBreakGlass(deps, username, state === 'on');
+    if (!result) {
+      io.stderr(`caduceus user: no user "${username}" (see caduceus user list)\n`);
+      return EXIT_FAILURE;
+    }
+    if (values.json) io.stdout(`${JSON.stringify({ username, break_glass: result.after })}\n`);
+    else io.stdout(`${username} ${result.after ? 'may now request' : 'can no longer request'} emergency (break-glass) access.\n`);
     return EXIT_OK;
   });
 }

@@ -27,6 +27,25 @@ const redirectUri = z.string().superRefine((v, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: `${problem}` });
 });
 
+const clientLimit = (example: number) => {
+  const message = `must be a whole number of seconds greater than 0, e.g. ${example}; leave it out to use the global session limit`;
+  return z.number({ message }).int({ message }).positive({ message }).optional();
+};
+
+/**
+ * 45 CFR 164.312(a)(2)(iii) automatic logoff for one client, stricter than `session.*`: a session
+ * idle or old beyond these signs in again before this client gets a code. A value above the
+ * global limit is capped by it (src/interaction/client-session-policy.ts), never refused.
+ */
+export const clientSessionSchema = z.strictObject({
+  idle_timeout: clientLimit(300),
+  absolute_timeout: clientLimit(3600),
+}, { message: 'must be a mapping with idle_timeout and/or absolute_timeout in seconds, e.g. {idle_timeout: 300}' }).superRefine((s, ctx) => {
+  if (s.idle_timeout !== undefined && s.absolute_timeout !== undefined && s.idle_timeout > s.absolute_timeout) {
+    ctx.addIssue({ code: 'custom', path: ['idle_timeout'], message: `must not exceed this client's session.absolute_timeout (${s.absolute_timeout}); lower it or raise absolute_timeout` });
+  }
+});
+
 export const clientSchema = z.strictObject({
   client_id: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, { message: 'use 3-128 letters, digits, ".", "_", "~" or "-"' }),
   name: z.string().min(1).max(200),
@@ -47,6 +66,8 @@ export const clientSchema = z.strictObject({
   dpop_bound_access_tokens: z.boolean().default(false),
   /** RFC 9126 §6: this client's authorization requests must come through PAR. */
   require_pushed_authorization_requests: z.boolean().default(false),
+  /** Per-client automatic logoff, capped by the global `session.*` limits. */
+  session: clientSessionSchema.optional(),
 }).superRefine((c, ctx) => {
   if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'authorization_code clients need at least one redirect URI' });
@@ -136,6 +157,22 @@ export const configSchema = z.strictObject({
     /** Roles that must use a second factor (the 2025 NPRM to 45 CFR 164.312(d)); other roles may. */
     required_roles: z.array(z.enum(['patient', 'practitioner', 'administrator'])).default(['practitioner', 'administrator']),
   }).default({ required_roles: ['practitioner', 'administrator'] }),
+  /** Emergency access (45 CFR 164.312(a)(2)(ii)): src/breakglass/. */
+  breakglass: z.strictObject({
+    /** Lifetime of a break-glass access token; no refresh token is ever issued. */
+    token_ttl_seconds: seconds(900, 3600),
+    /** Notified in real time of every emergency access (POST, JSON, identifiers only). https, or http on loopback. */
+    webhook_url: z.string().refine((v) => {
+      if (!URL.canParse(v)) return false;
+      const u = new URL(v);
+      return u.protocol === 'https:' || (u.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname));
+    }, { message: 'use an https:// URL (http:// only on 127.0.0.1, [::1] or localhost)' }).optional(),
+  }).default({ token_ttl_seconds: 900 }),
+  /** SMART App Launch (src/smart/). */
+  smart: z.strictObject({
+    /** smart_style_url returned in token responses of standalone launches (an https URL of a SMART style JSON). */
+    style_url: z.string().refine((v) => URL.canParse(v) && new URL(v).protocol === 'https:', { message: 'use an absolute https:// URL' }).optional(),
+  }).default({}),
   consent: z.strictObject({
     /** Version of the consent text shown; stored with every consent record. */
     text_version: z.string().default('2026-11-01'),

@@ -24,7 +24,11 @@ export type DigestPurpose =
   | 'csrf'
   | 'access-token'
   /** Seed of the Ed25519 checkpoint signing key of the audit ledger (separate from token keys). */
-  | 'audit-checkpoint';
+  | 'audit-checkpoint'
+  /** SMART EHR launch values (src/smart/launch-context.ts). */
+  | 'smart-launch'
+  /** HMAC key that signs break-glass webhook bodies (src/breakglass/notify.ts); shared with the receiver. */
+  | 'breakglass-webhook';
 
 const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'refresh-token',
@@ -35,6 +39,8 @@ const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'csrf',
   'access-token',
   'audit-checkpoint',
+  'smart-launch',
+  'breakglass-webhook',
 ]);
 
 // RFC 5869 §3.1: the salt is optional; the input key is already uniformly random, so a fixed,

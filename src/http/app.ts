@@ -17,6 +17,7 @@ import { registerAuditRoutes } from '../audit/http.js';
 import { STYLESHEET } from '../interaction/html.js';
 import { registerGateway } from '../gateway/index.js';
 import { registerSmartConfiguration } from '../smart/configuration.js';
+import { registerLaunchEndpoint } from '../smart/launch-endpoint.js';
 import { errorPage } from '../interaction/pages.js';
 import type { AppContext } from '../server/context.js';
 import { registerOps } from '../ops/http.js';
@@ -91,6 +92,7 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
   registerAuthorizationEndpoint(app, ctx);
   registerTokenEndpoint(app, ctx);
   registerParEndpoint(app, ctx);
+  registerLaunchEndpoint(app, ctx);
   registerIntrospectionEndpoint(app, ctx);
   registerRevocationEndpoint(app, ctx);
   registerUserinfoEndpoint(app, ctx);

@@ -5,18 +5,30 @@ import { randomToken } from '../crypto/random.js';
 import { clientRedirect } from '../oauth/authorization-request.js';
 import { issueAuthorizationCode } from '../oauth/tokens/authorization-code.js';
 import type { AppContext } from '../server/context.js';
+import type { LaunchContext } from '../storage/types.js';
 import type { Interaction } from './interaction-state.js';
 import { acrFor } from './mfa/acr.js';
+
+export const newGrantId = (): string => `g_${randomToken(18)}`;
 
 export async function completeAuthorization(
   ctx: AppContext,
   interaction: Interaction,
-  input: { userId: string; authTime: number; amr: readonly string[]; consentId: string; scopes: string[]; requestId: string; sourceAddress: string },
+  input: {
+    userId: string; authTime: number; amr: readonly string[]; consentId: string; scopes: string[]; requestId: string; sourceAddress: string;
+    /** SMART launch context of the grant (patient, encounter, …), identifiers only. */
+    launchContext?: LaunchContext | null;
+    /** A grant id chosen before (break-glass records it first); a new one otherwise. */
+    grantId?: string;
+  },
 ): Promise<string> {
   const { request } = interaction;
-  const grantId = `g_${randomToken(18)}`;
+  const grantId = input.grantId ?? newGrantId();
   const now = ctx.now();
-  await ctx.storage.grants.create({ grantId, clientId: request.clientId, userId: input.userId, consentId: input.consentId, createdAt: now, revokedAt: null, revokedReason: null });
+  await ctx.storage.grants.create({
+    grantId, clientId: request.clientId, userId: input.userId, consentId: input.consentId, createdAt: now, revokedAt: null, revokedReason: null,
+    launchContext: input.launchContext ?? null, lastUsedAt: null,
+  });
   const code = await issueAuthorizationCode(ctx, request.clientId, grantId, {
     userId: input.userId,
     redirectUri: request.redirectUri,
@@ -32,6 +44,7 @@ export async function completeAuthorization(
   await ctx.storage.interactions.remove(interaction.id);
   await ctx.audit.record({
     type: 'authz.code_issued', actor: { userId: input.userId, clientId: request.clientId }, outcome: 'success',
+    ...(input.launchContext?.patient !== undefined ? { patient: `Patient/${input.launchContext.patient}` } : {}),
     resource: request.resource, scopes: { requested: request.scope.split(' '), granted: input.scopes }, grantId,
     consentId: input.consentId, requestId: input.requestId, sourceAddress: input.sourceAddress,
   });

@@ -81,9 +81,28 @@ ol.steps{padding-left:1.25rem;margin:.25rem 0}
 ol.codes{list-style:none;padding:0;margin:1rem 0;display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:.5rem}
 ol.codes li{font-family:ui-monospace,monospace;font-size:1.05rem;background:#f3f5f8;border-radius:8px;padding:.5rem;text-align:center}
 details{margin-top:1.5rem;border-top:1px solid #dde3ea;padding-top:1rem}
+fieldset.picker{border:1px solid #dde3ea;border-radius:8px;padding:.5rem .75rem;margin:.75rem 0}
+fieldset.picker legend{font-weight:600;padding:0 .25rem}
+label.choice{display:flex;gap:.6rem;align-items:center;font-weight:400;min-height:44px;margin:0;border-bottom:1px solid #eef1f4}
+label.choice:last-child{border-bottom:0}
+label.choice input{width:1.2rem;height:1.2rem;margin:0}
+textarea{width:100%;box-sizing:border-box;font:inherit;padding:.6rem;border:1px solid #9aa7b5;border-radius:8px}
+.patient-context{background:#f3f5f8;border-radius:8px;padding:.6rem .75rem}
+details.break-glass summary{color:#a3231a}
 summary{cursor:pointer;color:#0b5cab;font-weight:600;min-height:44px;display:flex;align-items:center}
 ul.factors{list-style:none;padding:0;margin:0}
 ul.factors li{border:1px solid #dde3ea;border-radius:8px;padding:.6rem .75rem;margin:.5rem 0}
 .divider{display:flex;align-items:center;gap:.75rem;color:#4a5868;margin:1.5rem 0 .5rem}
 .divider::before,.divider::after{content:"";flex:1;border-top:1px solid #dde3ea}
+.danger{background:#fff;color:#a3231a;border-color:#a3231a}
+ul.apps,ul.revoked{list-style:none;padding:0;margin:0}
+li.app{border:1px solid #dde3ea;border-radius:10px;padding:.75rem 1rem 1rem;margin:.75rem 0}
+li.app h2{margin:0 0 .5rem;overflow-wrap:anywhere}
+dl.facts{display:grid;grid-template-columns:auto minmax(0,1fr);gap:.25rem .75rem;margin:0 0 .75rem;font-size:.95rem}
+dl.facts dt{font-weight:600;color:#4a5868}
+dl.facts dd{margin:0;overflow-wrap:anywhere}
+.facts-label{font-weight:600;color:#4a5868;font-size:.95rem;margin:.5rem 0 0}
+li.app ul.scopes li{font-size:.95rem;margin:.5rem 0;padding:.1rem 0 .1rem .75rem;border:0;border-left:3px solid #c4dbf3;border-radius:0}
+li.app .actions{margin-top:.75rem}
+ul.revoked li{padding:.5rem 0;border-bottom:1px solid #dde3ea;overflow-wrap:anywhere}
 `;

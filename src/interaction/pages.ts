@@ -2,7 +2,6 @@
 // and the conformance driver read): the login button says "Sign in", consent says Allow / Deny.
 import { html, page, type Raw } from './html.js';
 import { describeScope } from './scope-descriptions.js';
-import type { ConsentRecord } from '../storage/types.js';
 
 export function loginPage(input: { action: string; csrf: string; clientName: string; error?: string }): string {
   return page('Sign in', html`
@@ -19,22 +18,63 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 </form>`);
 }
 
-export function consentPage(input: { action: string; csrf: string; clientName: string; scopes: string[]; resourceName: string }): string {
+export interface ConsentPageInput {
+  action: string;
+  csrf: string;
+  clientName: string;
+  scopes: string[];
+  resourceName: string;
+  /** Requested scopes this account cannot hold (scopes ∩ role): listed, never offered. */
+  removedScopes?: string[];
+  /** The patient in context, when settled (EHR launch or the user's own record). */
+  patient?: { id: string; own: boolean };
+  /** The practitioner's patient picker, and break-glass when the account has it. */
+  picker?: { patients: string[]; breakGlass: boolean; ttlMinutes: number };
+  error?: string;
+}
+
+export function consentPage(input: ConsentPageInput): string {
   const items: Raw[] = input.scopes.map((s, i) => html`
 <li><label for="scope-${i}"><input type="checkbox" id="scope-${i}" name="scope" value="${s}" checked>
 <span>${describeScope(s)}<br><span class="scope-name">${s}</span></span></label></li>`);
+  const removed = input.removedScopes?.length
+    ? html`<p class="muted">Not available to your account, so not granted: <span class="scope-name">${input.removedScopes.join(' ')}</span></p>` : '';
+  const patient = input.patient
+    ? html`<p class="patient-context">${input.patient.own ? 'For your own health record' : 'For the patient opened in your EHR'}: <strong>Patient ${input.patient.id}</strong></p>` : '';
+  const picker = input.picker?.patients.length ? html`
+<fieldset class="picker"><legend>Choose the patient</legend>
+${input.picker.patients.map((id, i) => html`<label for="patient-${i}" class="choice"><input type="radio" id="patient-${i}" name="patient" value="${id}"${input.picker!.patients.length === 1 ? html` checked` : ''} required>
+<span>Patient ${id}</span></label>`)}
+</fieldset>` : '';
+  const breakGlass = input.picker?.breakGlass ? html`
+<details class="break-glass"${input.error && /emergency|reason|record id|two-step/i.test(input.error) ? html` open` : ''}>
+<summary>Emergency access to another patient</summary>
+<form method="post" action="${input.action}">
+<input type="hidden" name="csrf" value="${input.csrf}">
+<p>Only in an emergency, for a patient who is not on your list. Access lasts ${String(input.picker.ttlMinutes)} minutes, cannot be renewed, is recorded, and is reviewed by the privacy office.</p>
+<label for="bg-patient">Patient record id</label>
+<input type="text" id="bg-patient" name="bg_patient" autocomplete="off" autocapitalize="none" spellcheck="false" required>
+<label for="bg-reason">Reason (required)</label>
+<textarea id="bg-reason" name="bg_reason" rows="3" minlength="10" maxlength="1000" required></textarea>
+<div class="actions"><button type="submit" name="decision" value="breakglass" class="danger">Request emergency access</button></div>
+</form>
+</details>` : '';
   return page('Allow access?', html`
-<h1>Allow ${input.clientName} to access your information?</h1>
+<h1>Allow ${input.clientName} to access ${input.picker ? 'patient information' : 'your information'}?</h1>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+${patient}
 <p>It asks for the permissions below on <strong>${input.resourceName}</strong>. Untick any you do not want to give.</p>
 <form method="post" action="${input.action}">
 <input type="hidden" name="csrf" value="${input.csrf}">
+${picker}
 <ul class="scopes">${items}</ul>
+${removed}
 <p class="muted">Your decision is recorded. You can review and revoke it at any time on your account page.</p>
 <div class="actions">
-<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+<button type="submit" name="decision" value="deny" class="secondary" formnovalidate>Deny</button>
 <button type="submit" name="decision" value="allow" class="primary">Allow</button>
 </div>
-</form>`);
+</form>${breakGlass}`);
 }
 
 export function errorPage(title: string, message: string): string {
@@ -42,19 +82,62 @@ export function errorPage(title: string, message: string): string {
 <p class="muted">Close this window and start again from the application.</p>`);
 }
 
-export function accountPage(input: { csrf: string; consents: ConsentRecord[]; clientNames: Map<string, string>; notice?: string }): string {
-  const rows = input.consents.map((c) => html`<tr>
-<td>${input.clientNames.get(c.clientId) ?? c.clientId}</td>
-<td>${c.scopesGranted.join(' ') || '(none)'}</td>
-<td>${new Date(c.createdAt).toISOString().replace('T', ' ').slice(0, 16)} UTC</td>
-<td>${c.revokedAt !== null ? 'Revoked' : html`<form method="post" action="/account/consents/${c.id}/revoke">
-<input type="hidden" name="csrf" value="${input.csrf}"><button type="submit" class="secondary">Revoke</button></form>`}</td>
-</tr>`);
+/** One consent as the account page shows it: ids and times only, never demographics. */
+export interface AuthorisedApp {
+  consentId: string;
+  appName: string;
+  scopes: string[];
+  /** The resource's configured name (or its URL); null when the consent is not for one resource. */
+  resourceName: string | null;
+  /** FHIR Patient ids in context across the consent's grants (e.g. "123"), in first-seen order. */
+  patients: string[];
+  authorisedAt: number;
+  /** Newest token issuance under any of the consent's grants; null when never. */
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+/** "2026-11-01 09:30 UTC", with the exact instant in the datetime attribute. */
+function when(ms: number): Raw {
+  const iso = new Date(ms).toISOString();
+  return html`<time datetime="${iso}">${iso.replace('T', ' ').slice(0, 16)} UTC</time>`;
+}
+
+function appCard(app: AuthorisedApp, csrf: string): Raw {
+  const scopes = app.scopes.map((s) => html`<li>${describeScope(s)}<br><span class="scope-name">${s}</span></li>`);
+  return html`<li class="app" aria-labelledby="app-${app.consentId}">
+<h2 id="app-${app.consentId}">${app.appName}</h2>
+<dl class="facts">
+<dt>Patient</dt><dd>${app.patients.length ? app.patients.map((p) => `Patient ${p}`).join(', ') : 'None'}</dd>
+${app.resourceName ? html`<dt>Data from</dt><dd>${app.resourceName}</dd>` : ''}
+<dt>Authorised</dt><dd>${when(app.authorisedAt)}</dd>
+<dt>Last used</dt><dd>${app.lastUsedAt === null ? 'Never' : when(app.lastUsedAt)}</dd>
+</dl>
+<p class="facts-label">Permissions</p>
+${scopes.length ? html`<ul class="scopes">${scopes}</ul>` : html`<p class="muted">None.</p>`}
+<form method="post" action="/account/consents/${app.consentId}/revoke">
+<input type="hidden" name="csrf" value="${csrf}">
+<div class="actions"><button type="submit" class="danger" aria-label="Revoke access for ${app.appName}">Revoke access</button></div>
+</form>
+</li>`;
+}
+
+/** Older revocations stay in the audit ledger; the page shows the newest few. */
+const REVOKED_SHOWN = 10;
+
+export function accountPage(input: { csrf: string; apps: AuthorisedApp[]; notice?: string }): string {
+  const active = input.apps.filter((a) => a.revokedAt === null);
+  const revoked = input.apps.filter((a) => a.revokedAt !== null);
   return page('Your connected apps', html`
 <h1>Your connected apps</h1>
 ${input.notice ? html`<p class="notice" role="status">${input.notice}</p>` : ''}
-${input.consents.length ? html`<table><thead><tr><th>App</th><th>Permissions</th><th>Granted</th><th></th></tr></thead><tbody>${rows}</tbody></table>`
-    : html`<p>You have not allowed any app yet.</p>`}
+${active.length
+    ? html`<p class="muted">These apps can use your information. Revoking an app stops it at once: the tokens it holds stop working.</p>
+<ul class="apps">${active.map((a) => appCard(a, input.csrf))}</ul>`
+    : html`<p>No app has access to your information.</p>`}
+${revoked.length ? html`<h2>Revoked access</h2>
+<ul class="revoked">${revoked.slice(0, REVOKED_SHOWN).map((a) => html`<li><strong>${a.appName}</strong><br><span class="muted">Authorised ${when(a.authorisedAt)}<br>Revoked ${when(a.revokedAt!)}</span></li>`)}</ul>` : ''}
+<h2>Your account</h2>
 <p><a href="/account/security">Sign-in security (two-step verification)</a></p>
 <form method="post" action="/account/logout"><input type="hidden" name="csrf" value="${input.csrf}">
 <div class="actions"><button type="submit" class="secondary">Sign out</button></div></form>`);

@@ -35,6 +35,19 @@ export function checkRoleScopes(role: UserRole, scopes: readonly string[]): Role
   };
 }
 
+/**
+ * Effective access is the requested scopes intersected with what the role may hold (SMART App
+ * Launch 2.2 S-7; 45 CFR 164.308(a)(4) access authorization, 164.502(b) minimum necessary):
+ * - system/ scopes are for backend services (client_credentials) only, never for a person;
+ * - a patient acts for their own record only: no user/ scopes (every patient the server holds);
+ * - a practitioner may hold patient/ and user/ scopes.
+ * Administrators are refused clinical scopes outright (checkRoleScopes).
+ */
+export function scopesForRole(role: UserRole, scopes: readonly string[]): { allowed: string[]; removed: string[] } {
+  const removable = (s: string) => s.startsWith('system/') || (role === 'patient' && s.startsWith('user/'));
+  return { allowed: scopes.filter((s) => !removable(s)), removed: scopes.filter(removable) };
+}
+
 /** Whether the role must sign in with a second factor (config mfa.required_roles). */
 export function mfaRequiredFor(role: UserRole, requiredRoles: readonly string[]): boolean {
   return requiredRoles.includes(role);

@@ -4,10 +4,13 @@
 // Every form is CSRF protected; every redirect after a POST is a 303 (RFC 9700 §4.12).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formParams, requestMeta } from '../http/request-info.js';
-import { clientRedirect } from '../oauth/authorization-request.js';
+import { clientRedirect, type AuthorizationRequest } from '../oauth/authorization-request.js';
+import type { ConsentRecord } from '../storage/types.js';
 import { randomToken } from '../crypto/random.js';
 import type { AppContext } from '../server/context.js';
-import { completeAuthorization } from './complete.js';
+import { endSessionBeyondClientLimits } from './client-session-policy.js';
+import { checkBreakGlassRequest, recordBreakGlass } from './break-glass.js';
+import { completeAuthorization, newGrantId } from './complete.js';
 import { csrfToken, csrfValid } from './csrf.js';
 import { INTERACTION_PROBLEMS, loadInteraction, type Interaction } from './interaction-state.js';
 import { GENERIC_LOGIN_FAILURE, checkLogin } from './login.js';
@@ -15,7 +18,8 @@ import { registerLogoutRoutes } from './logout.js';
 import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { consentPage, errorPage, loginPage } from './pages.js';
-import { checkRoleScopes, roleOf } from './role-policy.js';
+import { grantLaunchContext, needsPatient, patientChoice } from './patient-context.js';
+import { checkRoleScopes, roleOf, scopesForRole } from './role-policy.js';
 import { currentSession, type ActiveSession } from './session.js';
 
 type IdParams = { Params: { id: string } };
@@ -34,6 +38,18 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
   }
 
   const clientName = async (clientId: string) => (await ctx.storage.clients.get(clientId))?.name ?? clientId;
+
+  /** The consent record: evidence of what was asked, granted and denied, when, from where, under which text. */
+  function newConsent(
+    session: ActiveSession, request: AuthorizationRequest, granted: string[], denied: string[], meta: { sourceAddress: string; userAgent: string }, active: boolean,
+  ): ConsentRecord {
+    const now = ctx.now();
+    return {
+      id: `c_${randomToken(18)}`, userId: session.record.userId, clientId: request.clientId, scopesGranted: granted, scopesDenied: denied,
+      resource: request.resource, createdAt: now, clientAddress: meta.sourceAddress, userAgent: meta.userAgent,
+      textVersion: ctx.config.consent.text_version, revokedAt: active ? null : now,
+    };
+  }
 
   async function showLogin(reply: FastifyReply, interaction: Interaction, status = 200, error?: string) {
     return sendHtml(reply, status, loginPage({
@@ -63,32 +79,74 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     return true;
   }
 
+  /**
+   * What this user may be granted of the request (scopes ∩ role, role-policy.ts scopesForRole) and
+   * which patient it is about (patient-context.ts).
+   */
+  function consentPlan(interaction: Interaction, session: ActiveSession) {
+    const requested = interaction.request.scope.split(' ');
+    const { allowed, removed } = scopesForRole(roleOf(session.user), requested);
+    return { requested, allowed, removed, choice: patientChoice(session.user, interaction.request, allowed) };
+  }
+  type ConsentPlan = ReturnType<typeof consentPlan>;
+
+  /** Nothing this user could grant, or no patient to act for: access_denied with a reason the app can show. */
+  async function deniedByPlan(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession, plan: ConsentPlan): Promise<boolean> {
+    const description = plan.choice.kind === 'unavailable' ? plan.choice.description
+      : plan.allowed.length === 0 ? 'none of the requested scopes can be granted to this account' : undefined;
+    if (description === undefined) return false;
+    const { request } = interaction;
+    const meta = requestMeta(req);
+    await ctx.audit.record({
+      type: 'authz.denied', actor: { userId: session.record.userId, clientId: request.clientId }, outcome: 'denied',
+      reason: plan.choice.kind === 'unavailable' ? 'no_patient_context' : 'role_policy', resource: request.resource,
+      scopes: { requested: plan.requested, granted: [] }, requestId: meta.requestId, sourceAddress: meta.sourceAddress,
+    });
+    await ctx.storage.interactions.remove(interaction.id);
+    reply.redirect(clientRedirect(ctx, request.redirectUri, { error: 'access_denied', error_description: description, state: request.state }), 303);
+    return true;
+  }
+
+  async function showConsent(reply: FastifyReply, interaction: Interaction, plan: ConsentPlan, status = 200, error?: string) {
+    const { request } = interaction;
+    const csrf = csrfToken(ctx, interaction.id, interaction.browser);
+    const action = `/interaction/${interaction.id}/consent`;
+    return sendHtml(reply, status, consentPage({
+      action,
+      csrf,
+      clientName: await clientName(request.clientId),
+      scopes: plan.allowed,
+      removedScopes: plan.removed,
+      resourceName: ctx.resources.get(request.resource)?.name ?? request.resource,
+      ...(plan.choice.kind === 'fixed' ? { patient: { id: plan.choice.patient, own: plan.choice.source === 'self' } } : {}),
+      ...(plan.choice.kind === 'pick' ? { picker: { patients: plan.choice.patients, breakGlass: plan.choice.breakGlass, ttlMinutes: Math.round(ctx.config.breakglass.token_ttl_seconds / 60) } } : {}),
+      error,
+    }));
+  }
+
   /** Decides the next step for an interaction with a signed-in user. */
   async function proceed(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession) {
     const { request } = interaction;
     if (await refusedByRole(req, reply, interaction, session)) return reply;
-    const requested = request.scope.split(' ');
+    const plan = consentPlan(interaction, session);
+    if (await deniedByPlan(req, reply, interaction, session, plan)) return reply;
     const prior = await ctx.storage.consents.findActive(session.record.userId, request.clientId, request.resource);
-    // A prior consent is reused only for the same or narrower scopes, and never with prompt=consent.
-    const reusable = prior && !request.prompt.includes('consent') && requested.every((s) => prior.scopesGranted.includes(s));
+    // A prior consent is reused only for the same or narrower scopes, never with prompt=consent,
+    // and never when a practitioner has to choose the patient.
+    const reusable = prior && plan.choice.kind !== 'pick' && !request.prompt.includes('consent') && plan.allowed.every((s) => prior.scopesGranted.includes(s));
     if (reusable) {
       const meta = requestMeta(req);
+      const patient = plan.choice.kind === 'fixed' ? plan.choice.patient : undefined;
       const location = await completeAuthorization(ctx, interaction, {
-        userId: session.record.userId, authTime: session.record.authTime, amr: session.record.amr, consentId: prior.id, scopes: requested, ...meta,
+        userId: session.record.userId, authTime: session.record.authTime, amr: session.record.amr, consentId: prior.id, scopes: plan.allowed, ...meta,
+        launchContext: grantLaunchContext(ctx, request, plan.allowed, patient),
       });
       return reply.redirect(location, 303);
     }
     if (request.prompt.includes('none')) {
       return reply.redirect(clientRedirect(ctx, request.redirectUri, { error: 'consent_required', state: request.state }), 303);
     }
-    const resourceName = ctx.resources.get(request.resource)?.name ?? request.resource;
-    return sendHtml(reply, 200, consentPage({
-      action: `/interaction/${interaction.id}/consent`,
-      csrf: csrfToken(ctx, interaction.id, interaction.browser),
-      clientName: await clientName(request.clientId),
-      scopes: requested,
-      resourceName,
-    }));
+    return showConsent(reply, interaction, plan);
   }
 
   app.get<IdParams>('/interaction/:id', async (req, reply) => {
@@ -97,7 +155,8 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     const session = await currentSession(ctx, req, reply);
     // A session weaker than the user's role now requires (e.g. from before a role change) signs in again.
     const mustLogin = !session || !sessionMeetsPolicy(ctx, session)
-      || (interaction.request.prompt.includes('login') && session.record.authTime < interaction.createdAt);
+      || (interaction.request.prompt.includes('login') && session.record.authTime < interaction.createdAt)
+      || await endSessionBeyondClientLimits(ctx, req, reply, session, interaction.request.clientId);
     if (mustLogin) {
       if (interaction.request.prompt.includes('none')) {
         return reply.redirect(clientRedirect(ctx, interaction.request.redirectUri, { error: 'login_required', state: interaction.request.state }), 303);
@@ -134,19 +193,44 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     if (!session || !sessionMeetsPolicy(ctx, session)) return showLogin(reply, interaction);
     if (await refusedByRole(req, reply, interaction, session)) return reply;
     const { request } = interaction;
-    const requested = request.scope.split(' ');
+    const plan = consentPlan(interaction, session);
+    if (await deniedByPlan(req, reply, interaction, session, plan)) return reply;
+    const { requested } = plan;
     const decision = body.get('decision');
-    // Only scopes that were requested can be granted, whatever the form says.
-    const ticked = new Set(body.getAll('scope'));
-    const granted = decision === 'allow' ? requested.filter((s) => ticked.has(s)) : [];
-    const denied = requested.filter((s) => !granted.includes(s));
     const meta = requestMeta(req);
-    const now = ctx.now();
-    const consent = {
-      id: `c_${randomToken(18)}`, userId: session.record.userId, clientId: request.clientId, scopesGranted: granted, scopesDenied: denied,
-      resource: request.resource, createdAt: now, clientAddress: meta.sourceAddress, userAgent: meta.userAgent,
-      textVersion: ctx.config.consent.text_version, revokedAt: decision === 'allow' && granted.length ? null : now,
-    };
+    if (decision === 'breakglass') {
+      if (plan.choice.kind !== 'pick') return sendHtml(reply, 400, errorPage('Request refused', 'Emergency access is not offered for this request.'));
+      const check = checkBreakGlassRequest(session.user, session.record.amr, body.get('bg_patient'), body.get('bg_reason'));
+      if (!check.ok) return showConsent(reply, interaction, plan, check.status, check.message);
+      const consent = newConsent(session, request, plan.allowed, plan.removed, meta, true);
+      await ctx.storage.consents.create(consent);
+      const grantId = newGrantId();
+      await ctx.audit.record({
+        type: 'consent.granted', actor: { userId: session.record.userId, clientId: request.clientId }, outcome: 'success', patient: `Patient/${check.patient}`,
+        resource: request.resource, scopes: { requested, granted: plan.allowed }, consentId: consent.id, grantId, requestId: meta.requestId,
+        sourceAddress: meta.sourceAddress, details: { break_glass: true, text_version: consent.textVersion },
+      });
+      const launchContext = await recordBreakGlass(ctx, {
+        userId: session.record.userId, clientId: request.clientId, grantId, patient: check.patient, reason: check.reason, consentId: consent.id, ...meta,
+      });
+      const location = await completeAuthorization(ctx, interaction, {
+        userId: session.record.userId, authTime: session.record.authTime, amr: session.record.amr, consentId: consent.id, scopes: plan.allowed, ...meta,
+        grantId, launchContext,
+      });
+      return reply.redirect(location, 303);
+    }
+    // Only scopes that were requested, and that this account may hold, can be granted, whatever the form says.
+    const ticked = new Set(body.getAll('scope'));
+    const granted = decision === 'allow' ? plan.allowed.filter((s) => ticked.has(s)) : [];
+    const denied = requested.filter((s) => !granted.includes(s));
+    let patient = plan.choice.kind === 'fixed' ? plan.choice.patient : undefined;
+    if (granted.length && plan.choice.kind === 'pick' && needsPatient(granted)) {
+      // The picker: only a patient of the practitioner's panel (anything else is refused, not guessed).
+      const picked = body.getAll('patient');
+      if (picked.length !== 1 || !plan.choice.patients.includes(picked[0]!)) return showConsent(reply, interaction, plan, 400, 'Choose one patient from the list.');
+      patient = picked[0];
+    }
+    const consent = newConsent(session, request, granted, denied, meta, decision === 'allow' && granted.length > 0);
     await ctx.storage.consents.create(consent);
     if (decision !== 'allow' || granted.length === 0) {
       await ctx.audit.record({
@@ -158,11 +242,13 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     }
     await ctx.audit.record({
       type: 'consent.granted', actor: { userId: session.record.userId, clientId: request.clientId }, outcome: 'success',
+      ...(patient !== undefined ? { patient: `Patient/${patient}` } : {}),
       resource: request.resource, scopes: { requested, granted }, consentId: consent.id, requestId: meta.requestId,
       sourceAddress: meta.sourceAddress, details: { denied: denied.join(' '), text_version: consent.textVersion },
     });
     const location = await completeAuthorization(ctx, interaction, {
       userId: session.record.userId, authTime: session.record.authTime, amr: session.record.amr, consentId: consent.id, scopes: granted, ...meta,
+      launchContext: grantLaunchContext(ctx, request, granted, patient),
     });
     return reply.redirect(location, 303);
   });

@@ -1,9 +1,8 @@
 // Login sessions with automatic logoff (45 CFR 164.312(a)(2)(iii)): they end after the idle
 // timeout (default 15 minutes) and the absolute timeout (default 12 hours). A session starts only
-// once every required factor has been checked; its amr (RFC 8176) says which were used.
-//
-// Not done: per-client idle and absolute limits (capped by these global ones) need client metadata
-// that the storage schema does not have yet.
+// once every required factor has been checked; its amr (RFC 8176) says which were used. Stricter
+// per-client limits, capped by these global ones, are checked at the authorization step
+// (src/interaction/client-session-policy.ts).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { keyedDigest } from '../crypto/digest.js';
 import { randomToken } from '../crypto/random.js';
@@ -17,6 +16,8 @@ export interface ActiveSession {
   cookie: string;
   /** The signed-in account (enabled). */
   user: UserRecord;
+  /** When the session was last used before this request (record.lastSeenAt is now): its idle age. */
+  previousSeenAt: number;
 }
 
 const digestOf = (ctx: AppContext, cookie: string) => keyedDigest(ctx.masterKey.digestKey('session'), cookie);
@@ -42,7 +43,7 @@ export async function currentSession(ctx: AppContext, req: FastifyRequest, reply
   const user = await ctx.storage.users.getById(record.userId);
   if (!user || user.disabled) return undefined;
   await ctx.storage.sessions.touch(digest, now);
-  return { record: { ...record, lastSeenAt: now }, cookie, user };
+  return { record: { ...record, lastSeenAt: now }, cookie, user, previousSeenAt: record.lastSeenAt };
 }
 
 /** Starts a session for a user who passed every required factor; `amr` lists them (RFC 8176). */
@@ -53,7 +54,7 @@ export async function startSession(ctx: AppContext, reply: FastifyReply, user: U
   await ctx.storage.sessions.create(record);
   // A session cookie (no Max-Age): it also ends when the browser closes.
   setCookie(reply, SESSION_COOKIE, cookie);
-  return { record, cookie, user };
+  return { record, cookie, user, previousSeenAt: now };
 }
 
 export async function endSession(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -9,7 +9,8 @@ import { checkRequestedScopes, formatScope, parseScope } from './checks/scope.js
 import { resolveResource } from './checks/resource-indicator.js';
 import type { Params } from './checks/duplicate-params.js';
 import type { AppContext } from '../server/context.js';
-import type { ClientRecord } from '../storage/types.js';
+import type { ClientRecord, LaunchContext } from '../storage/types.js';
+import { redeemLaunch } from '../smart/launch-context.js';
 
 export interface AuthorizationRequest {
   clientId: string;
@@ -22,6 +23,8 @@ export interface AuthorizationRequest {
   prompt: string[];
   /** RFC 9449 §10: the codes of this request are bound to the DPoP key with this thumbprint. */
   dpopJkt?: string;
+  /** SMART EHR launch: the context redeemed from the `launch` parameter. */
+  launch?: LaunchContext;
 }
 
 /** An error shown on our own page: the redirect URI could not be trusted. */
@@ -81,6 +84,13 @@ export function checkAuthorizationParams(ctx: AppContext, client: ClientRecord, 
     if (err instanceof OAuthError) throw new RedirectableError(err, redirectUri, state);
     throw err;
   }
+}
+
+/** SMART EHR launch: redeems the `launch` parameter into the request (once; see src/smart/launch-context.ts). */
+export async function attachLaunchContext(ctx: AppContext, request: AuthorizationRequest, params: Params): Promise<AuthorizationRequest> {
+  if (params.launch === undefined) return request;
+  const launch = await redeemLaunch(ctx, request.clientId, params.launch, request.scope.split(' '));
+  return { ...request, launch };
 }
 
 /** The redirect back to the client, with RFC 9207 `iss` on success and on error. */

@@ -5,16 +5,22 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../server/context.js';
 import { authorizationServerMetadata } from '../oauth/endpoints/metadata.js';
 
-/** Capabilities implemented now (SMART 2.2 §capabilities). EHR launch and pickers are not yet. */
+/** Capabilities implemented now (SMART 2.2 §capabilities). */
 export const SMART_CAPABILITIES = [
+  'launch-ehr',
   'launch-standalone',
   'authorize-post',
   'client-public',
   'client-confidential-symmetric',
   'client-confidential-asymmetric',
+  'context-ehr-patient',
+  'context-ehr-encounter',
   'context-standalone-patient',
+  'context-banner',
+  'context-style',
   'permission-offline',
   'permission-patient',
+  'permission-v1',
   'permission-v2',
   'sso-openid-connect',
 ] as const;

@@ -19,6 +19,8 @@ import { createSessionStore } from './repositories/sessions.js';
 import { createSigningKeyStore } from './repositories/signing-keys.js';
 import { createThrottleStore } from './repositories/throttle.js';
 import { createUserStore } from './repositories/users.js';
+import { createLaunchContextStore } from './repositories/launch-contexts.js';
+import { createBreakGlassStore } from './repositories/break-glass.js';
 import { openSqlDriver, type SqlDriver } from './sql.js';
 import type { Storage } from './types.js';
 
@@ -64,6 +66,8 @@ export function createStorage(driver: SqlDriver): Storage {
     mfaFactors: createMfaFactorStore(driver),
     recoveryCodes: createRecoveryCodeStore(driver),
     pendingLogins: createPendingLoginStore(driver),
+    launchContexts: createLaunchContextStore(driver),
+    breakGlass: createBreakGlassStore(driver),
     sql: driver,
     close: () => driver.close(),
   };

@@ -65,6 +65,10 @@ export interface UserRecord {
    * and records written without one. src/admin/users.ts always sets it.
    */
   role?: UserRole;
+  /** Migration 006. FHIR Patient ids (e.g. "123") a practitioner may pick at launch; empty when none. */
+  patientPanel?: string[];
+  /** Migration 006. May request emergency (break-glass) access (45 CFR 164.312(a)(2)(ii)). */
+  breakGlass?: boolean;
 }
 
 export interface UserStore {
@@ -77,6 +81,10 @@ export interface UserStore {
   setDisabled(id: string, disabled: boolean): Promise<boolean>;
   /** Resolves false when the id is unknown. */
   setRole(id: string, role: UserRole): Promise<boolean>;
+  /** Replaces the practitioner's patient panel (FHIR Patient ids); resolves false when the id is unknown. */
+  setPatientPanel(id: string, patients: readonly string[]): Promise<boolean>;
+  /** Grants or withdraws the break-glass permission; resolves false when the id is unknown. */
+  setBreakGlass(id: string, allowed: boolean): Promise<boolean>;
 }
 
 export interface SigningKeyRecord {
@@ -126,6 +134,25 @@ export interface AuthorizationCodeStore {
   consume(digest: string, now: number): Promise<ConsumeResult<AuthorizationCodeRecord>>;
 }
 
+/**
+ * SMART App Launch 2.2 launch context of a grant: identifiers only (FHIR ids and references, never
+ * demographics). Returned in the token response and by introspection.
+ */
+export interface LaunchContext {
+  /** FHIR Patient id (e.g. "123"). */
+  patient?: string;
+  /** FHIR Encounter id. */
+  encounter?: string;
+  /** SMART fhirContext: references to other resources in context (e.g. {"reference": "Appointment/5"}). */
+  fhirContext?: Array<{ reference?: string; canonical?: string; type?: string; role?: string }>;
+  needPatientBanner?: boolean;
+  smartStyleUrl?: string;
+  /** HL7 v3 PurposeOfUse code; "ETREAT" (emergency treatment) for a break-glass grant. */
+  purposeOfUse?: string;
+  /** The break_glass_accesses id of an emergency grant. */
+  breakGlassId?: string;
+}
+
 export interface GrantRecord {
   /** Random id; every code, refresh token and access token of one authorization links to it. */
   grantId: string;
@@ -137,6 +164,10 @@ export interface GrantRecord {
   revokedAt: number | null;
   /** Why it was revoked: 'revoked' (RFC 7009), 'code_replay', 'refresh_reuse', 'consent_revoked', 'user_disabled'. */
   revokedReason: string | null;
+  /** Migration 006: the launch context chosen at authorization (absent or null when none). */
+  launchContext?: LaunchContext | null;
+  /** Migration 006: when a token was last issued under this grant (absent or null when never since). */
+  lastUsedAt?: number | null;
 }
 
 export interface GrantStore {
@@ -152,6 +183,57 @@ export interface GrantStore {
   revokeByConsent(consentId: string, now: number, reason: string): Promise<string[]>;
   /** Revokes every active grant of a user and their tokens (account disabled); resolves the revoked grant ids. */
   revokeByUser(userId: string, now: number, reason: string): Promise<string[]>;
+  /** Records that a token was issued under the grant at `now` (never moves backwards). */
+  touch(grantId: string, now: number): Promise<void>;
+  /** The user's grants, newest first (active and revoked). */
+  listByUser(userId: string): Promise<GrantRecord[]>;
+}
+
+/** An EHR launch context (SMART App Launch 2.2 EHR launch), waiting to be redeemed by one authorization request. */
+export interface LaunchContextRecord {
+  /** Keyed digest of the opaque `launch` value; the value itself is never stored. */
+  digest: string;
+  /** The client the launch is for; another client cannot redeem it. */
+  clientId: string;
+  context: LaunchContext;
+  /** Who created it (the EHR client id). */
+  createdBy: string;
+  createdAt: number;
+  expiresAt: number;
+  consumedAt: number | null;
+}
+
+export interface LaunchContextStore {
+  save(record: LaunchContextRecord): Promise<void>;
+  /** Atomically marks it consumed; the caller checks expiry and client. */
+  consume(digest: string, now: number): Promise<ConsumeResult<LaunchContextRecord>>;
+}
+
+/** One emergency access (45 CFR 164.312(a)(2)(ii)), open until reviewed. */
+export interface BreakGlassAccessRecord {
+  id: string;
+  userId: string;
+  clientId: string;
+  grantId: string;
+  /** FHIR Patient id. */
+  patient: string;
+  /** The practitioner's stated reason (mandatory). Kept here, not in logs. */
+  reason: string;
+  createdAt: number;
+  expiresAt: number;
+  reviewedAt: number | null;
+  reviewedBy: string | null;
+  reviewOutcome: 'justified' | 'unjustified' | null;
+  reviewNote: string | null;
+}
+
+export interface BreakGlassStore {
+  create(record: BreakGlassAccessRecord): Promise<void>;
+  get(id: string): Promise<BreakGlassAccessRecord | undefined>;
+  /** Accesses not yet reviewed, oldest first. */
+  listOpen(): Promise<BreakGlassAccessRecord[]>;
+  /** Records the review once; resolves false when unknown or already reviewed. */
+  review(id: string, review: { reviewedAt: number; reviewedBy: string; outcome: 'justified' | 'unjustified'; note: string | null }): Promise<boolean>;
 }
 
 export interface RefreshTokenRecord {
@@ -294,13 +376,33 @@ export interface ThrottleStore {
 export interface ClientPolicyRecord {
   dpopBoundAccessTokens: boolean;
   requirePushedAuthorizationRequests: boolean;
+  /**
+   * Per-client automatic logoff (migration 006, 45 CFR 164.312(a)(2)(iii)), in seconds: a session
+   * unused for this long (idle) or older than this (absolute) must sign in again for this client.
+   * Absent when not set (only the global `session.*` limits apply). Stored as given: whoever
+   * enforces them caps them by the global limits (src/interaction/client-session-policy.ts).
+   */
+  sessionIdleTimeout?: number;
+  sessionAbsoluteTimeout?: number;
 }
 
+/** The two per-client session limits of a ClientPolicyRecord; an absent one is "not set". */
+export type ClientSessionLimits = Pick<ClientPolicyRecord, 'sessionIdleTimeout' | 'sessionAbsoluteTimeout'>;
+
 export interface ClientPolicyStore {
-  /** The client's flags; undefined when the client does not exist. */
+  /**
+   * The client's flags, and its session limits when set (an unset limit is an absent key, never
+   * null or undefined-valued); undefined when the client does not exist.
+   */
   get(clientId: string): Promise<ClientPolicyRecord | undefined>;
-  /** Sets both flags; resolves false when the client does not exist. */
-  set(clientId: string, policy: ClientPolicyRecord): Promise<boolean>;
+  /** Sets both flags and leaves the session limits alone; resolves false when the client does not exist. */
+  set(clientId: string, policy: Pick<ClientPolicyRecord, 'dpopBoundAccessTokens' | 'requirePushedAuthorizationRequests'>): Promise<boolean>;
+  /**
+   * Replaces both session limits: a limit absent from `limits` is cleared. Each given limit must be
+   * a positive whole number of seconds (fails with ERR_STORAGE otherwise, writing nothing; callers
+   * validate first). Leaves the flags alone; resolves false when the client does not exist.
+   */
+  setSessionLimits(clientId: string, limits: ClientSessionLimits): Promise<boolean>;
 }
 
 /** A pushed authorization request (RFC 9126): the validated request, waiting for /authorize. */
@@ -442,6 +544,8 @@ export interface Storage {
   mfaFactors: MfaFactorStore;
   recoveryCodes: RecoveryCodeStore;
   pendingLogins: PendingLoginStore;
+  launchContexts: LaunchContextStore;
+  breakGlass: BreakGlassStore;
   /** The underlying driver, for the audit ledger and health checks. */
   readonly sql: import('./sql.js').SqlDriver;
   close(): Promise<void>;

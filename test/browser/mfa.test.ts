@@ -11,7 +11,7 @@ import { addUser } from '../../src/admin/users.js';
 import { base32Decode, totp } from '../../src/interaction/mfa/totp.js';
 import { SCREENSHOTS, launchChromium } from '../support/chromium.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
-import { authorizationUrl, relyingParty, type Rp } from '../support/flows.js';
+import { authorizationUrl, post, relyingParty, type Rp } from '../support/flows.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -77,24 +77,47 @@ async function clientRedirect(page: Page, action: () => Promise<void>): Promise<
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, name), fullPage: true });
 
-async function signIn(page: Page, username: string) {
-  const { url } = await authorizationUrl(rp);
+async function signIn(page: Page, username: string): Promise<string> {
+  const { url, verifier } = await authorizationUrl(rp);
   await page.goto(url.href);
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  return verifier;
 }
 
+/** A practitioner with two patients on their panel: the consent page shows the patient picker. */
 async function newPractitioner(username: string) {
-  await addUser({ storage: stack.ctx.storage, audit: stack.ctx.audit, now: stack.ctx.now, actor: 'test' }, { username, password: PASSWORD, role: 'practitioner' });
+  const user = await addUser({ storage: stack.ctx.storage, audit: stack.ctx.audit, now: stack.ctx.now, actor: 'test' }, { username, password: PASSWORD, role: 'practitioner' });
+  await stack.ctx.storage.users.setPatientPanel(user.id, ['demo-1', 'demo-2']);
   return (await stack.ctx.storage.users.getByUsername(username))!;
+}
+
+/** Picks a patient on the consent page's picker (SMART launch/patient), then allows. */
+async function pickPatientAndAllow(page: Page, patient: string, screenshot?: string): Promise<URL> {
+  await page.getByRole('group', { name: 'Choose the patient' }).waitFor();
+  expect(await page.getByRole('radio').count()).toBe(2);
+  await page.getByLabel(`Patient ${patient}`).check();
+  if (screenshot) await shot(page, screenshot);
+  // The picker fits the phone: no sideways scrolling.
+  expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+  return clientRedirect(page, () => page.getByRole('button', { name: 'Allow' }).click());
+}
+
+/** The patient in context of the token the redirect's code gives. */
+async function patientOfCode(redirect: URL, verifier: string): Promise<unknown> {
+  const r = await post(rp, rp.as.token_endpoint!, {
+    grant_type: 'authorization_code', code: redirect.searchParams.get('code')!, redirect_uri: stack.demo.redirect_uri, code_verifier: verifier,
+  });
+  expect(r.status).toBe(200);
+  return r.json.patient;
 }
 
 test('a practitioner sets up an authenticator app from the QR page, saves recovery codes, consents, and later signs in with a code', async () => {
   await newPractitioner('dr.browser.totp');
   const { context, page, cspViolations } = await phone();
 
-  await signIn(page, 'dr.browser.totp');
+  const firstVerifier = await signIn(page, 'dr.browser.totp');
   await page.getByRole('heading', { name: 'Set up two-step verification' }).waitFor();
   const qr = page.getByRole('img', { name: /QR code/ });
   expect(await qr.isVisible()).toBe(true);
@@ -109,7 +132,9 @@ test('a practitioner sets up an authenticator app from the QR page, saves recove
   await shot(page, 'mfa-recovery-codes-phone.png');
   await page.getByRole('link', { name: 'I have saved them, continue' }).click();
 
-  await clientRedirect(page, () => page.getByRole('button', { name: 'Allow' }).click());
+  // The patient picker: the practitioner chooses whose record the app may read.
+  const first = await pickPatientAndAllow(page, 'demo-2', 'patient-picker-phone.png');
+  expect(await patientOfCode(first, firstVerifier)).toBe('demo-2');
 
   // Sign out through RP-initiated logout (confirmation page), then sign in again with a code.
   await page.goto(`${stack.issuer}/logout?client_id=${stack.demo.client_id}`);
@@ -120,12 +145,14 @@ test('a practitioner sets up an authenticator app from the QR page, saves recove
   await shot(page, 'signed-out-phone.png');
 
   clock += 30_000;
-  await signIn(page, 'dr.browser.totp');
+  const secondVerifier = await signIn(page, 'dr.browser.totp');
   await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
   await shot(page, 'mfa-second-step-phone.png');
   await page.getByLabel('6-digit code from your authenticator app').fill(totp(base32Decode(secret), clock));
-  // The consent given before is reused: straight back to the client.
-  await clientRedirect(page, () => page.getByRole('button', { name: 'Verify' }).click());
+  // A practitioner chooses the patient on every authorization: the picker comes back.
+  await page.getByRole('button', { name: 'Verify' }).click();
+  const second = await pickPatientAndAllow(page, 'demo-1');
+  expect(await patientOfCode(second, secondVerifier)).toBe('demo-1');
 
   // A passkey can be added from the account's security page too.
   const cdp = await context.newCDPSession(page);
@@ -157,7 +184,7 @@ test('a passkey made by the virtual authenticator enrols the second step and sig
   const [factor] = await stack.ctx.storage.mfaFactors.listByUser(user.id);
   expect(factor).toMatchObject({ kind: 'webauthn', label: 'Passkey' });
   await page.getByRole('link', { name: 'I have saved them, continue' }).click();
-  await clientRedirect(page, () => page.getByRole('button', { name: 'Allow' }).click());
+  await pickPatientAndAllow(page, 'demo-1');
 
   await page.goto(`${stack.issuer}/logout?client_id=${stack.demo.client_id}`);
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -166,7 +193,8 @@ test('a passkey made by the virtual authenticator enrols the second step and sig
   await signIn(page, 'dr.browser.passkey');
   await page.getByRole('heading', { name: 'Two-step verification' }).waitFor();
   await shot(page, 'mfa-passkey-phone.png');
-  await clientRedirect(page, () => page.getByRole('button', { name: 'Use your passkey' }).click());
+  await page.getByRole('button', { name: 'Use your passkey' }).click();
+  await pickPatientAndAllow(page, 'demo-2');
 
   const logins = await searchEvents(stack.ctx.storage.sql, { type: 'login.succeeded', actor: user.id, limit: 10 });
   expect(logins.map((e) => e.action)).toEqual(['hwk', 'hwk']);

@@ -73,7 +73,7 @@ describe('caduceus user', () => {
     expect(run.code, run.stderr).toBe(0);
     const users = JSON.parse(run.stdout) as Array<Record<string, unknown>>;
     const listed = users.find((u) => u.username === 'listed.user');
-    expect(Object.keys(listed!).sort()).toEqual(['created_at', 'disabled', 'fhirUser', 'id', 'username']);
+    expect(Object.keys(listed!).sort()).toEqual(['break_glass', 'created_at', 'disabled', 'fhirUser', 'id', 'patient_panel', 'role', 'username']);
     expect(users.map((u) => u.username)).toContain(data.demo.username);
     expect(run.stdout).not.toContain(hash);
     expect(run.stdout).not.toContain('argon2');

@@ -57,6 +57,6 @@ test('the FHIR base serves SMART discovery as JSON with S256 only and honest cap
   expect(doc.token_endpoint).toBe(`${stack.issuer}/token`);
   expect(doc.management_endpoint).toBe(`${stack.issuer}/account`);
   expect(doc.capabilities).toContain('launch-standalone');
-  expect(doc.capabilities).not.toContain('launch-ehr');
+  expect(doc.capabilities).toContain('launch-ehr');
   for (const [k, v] of Object.entries(doc)) if (k.endsWith('_endpoint') || k.endsWith('_uri')) expect(String(v)).toMatch(/^https:\/\//);
 });

@@ -152,7 +152,7 @@ describe('disabling a user', () => {
   test('revokes the user\'s grants: access and refresh tokens stop working at once', async () => {
     const { addUser, setUserDisabled } = await import('../../src/admin/users.js');
     const deps = { storage: stack.ctx.storage, audit: stack.ctx.audit, now: stack.ctx.now, actor: 'test' };
-    await addUser(deps, { username: 'to.be.disabled', password: 'a long enough password' });
+    await addUser(deps, { username: 'to.be.disabled', password: 'a long enough password', fhirUser: 'Patient/demo-1' });
     const flow = await codeFlow(rp, { username: 'to.be.disabled', password: 'a long enough password' });
     expect((await introspect(rp, flow.tokens.access_token)).json.active).toBe(true);
     expect(await setUserDisabled(deps, 'to.be.disabled', true)).toBe(true);

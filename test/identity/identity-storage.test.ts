@@ -36,7 +36,7 @@ describe.each(adapters)('identity stores on $name', (adapter) => {
     it('keeps a role given at creation and changes it with setRole', async () => {
       const user = makeUser({ role: 'practitioner' });
       await storage.users.create(user);
-      expect(await storage.users.getById(user.id)).toEqual(user);
+      expect(await storage.users.getById(user.id)).toEqual({ ...user, patientPanel: [], breakGlass: false });
       expect(await storage.users.setRole(user.id, 'administrator')).toBe(true);
       expect((await storage.users.getByUsername(user.username))?.role).toBe('administrator');
       expect(await storage.users.setRole(uid('missing'), 'patient')).toBe(false);

@@ -2,14 +2,23 @@
 // pages with the form-driving Browser (real TLS, a real server, a frozen clock).
 import { addUser } from '../../src/admin/users.js';
 import { base32Decode, totp } from '../../src/interaction/mfa/totp.js';
-import { Browser, formAction, hiddenCsrf, type Step } from '../support/browserless.js';
+import { Browser, formAction, hiddenCsrf, patientChoices, type Step } from '../support/browserless.js';
 import { authorizationUrl, post, type Rp } from '../support/flows.js';
 import type { TestStack } from '../support/stack.js';
 
 export const PASSWORD = 'correct horse battery staple';
 
+/**
+ * A user of the role, with what SMART patient scopes need: a patient is linked to the demo patient
+ * (Patient/demo-1), a practitioner has it on their panel (the consent page's patient picker).
+ */
 export async function createUser(stack: TestStack, username: string, role: 'patient' | 'practitioner' | 'administrator') {
-  return addUser({ storage: stack.ctx.storage, audit: stack.ctx.audit, now: stack.ctx.now, actor: 'test' }, { username, password: PASSWORD, role });
+  const user = await addUser(
+    { storage: stack.ctx.storage, audit: stack.ctx.audit, now: stack.ctx.now, actor: 'test' },
+    { username, password: PASSWORD, role, ...(role === 'patient' ? { fhirUser: 'Patient/demo-1' } : {}) },
+  );
+  if (role === 'practitioner') await stack.ctx.storage.users.setPatientPanel(user.id, ['demo-1']);
+  return user;
 }
 
 /** The first action URL on a page whose form posts to `path` (the page has several forms). */
@@ -48,7 +57,10 @@ export async function signInWithPassword(rp: Rp, browser: Browser, username: str
 /** Allows every scope on a consent page; resolves the redirect to the client. */
 export async function allow(rp: Rp, browser: Browser, consent: Step): Promise<Step> {
   const scopes = [...consent.body.matchAll(/name="scope" value="([^"]+)"/g)].map((m) => m[1]!);
-  return browser.follow(formAction(consent), new URL(rp.stack.issuer).origin, { form: { csrf: hiddenCsrf(consent), scope: scopes, decision: 'allow' } });
+  const patients = patientChoices(consent);
+  return browser.follow(formAction(consent), new URL(rp.stack.issuer).origin, {
+    form: { csrf: hiddenCsrf(consent), scope: scopes, decision: 'allow', ...(patients.length ? { patient: patients[0]! } : {}) },
+  });
 }
 
 /** Exchanges the code of a redirect to the client at the token endpoint. */

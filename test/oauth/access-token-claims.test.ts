@@ -4,7 +4,7 @@ import { ACCESS_TOKEN_CLAIMS, assertAllowedClaims } from '../../src/oauth/tokens
 
 describe('access token claim allow-list', () => {
   test('holds exactly the RFC 9068 claims', () => {
-    expect([...ACCESS_TOKEN_CLAIMS]).toEqual(['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient']);
+    expect([...ACCESS_TOKEN_CLAIMS]).toEqual(['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient', 'purpose_of_use']);
   });
 
   test.each(['name', 'given_name', 'family_name', 'email', 'phone_number', 'birthdate', 'address', 'mrn', 'ssn', 'gender', 'preferred_username'])(

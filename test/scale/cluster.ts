@@ -162,7 +162,7 @@ export async function startCluster(storageUrl: string, size = 2): Promise<Cluste
     });
     // Migrations, the first signing key and the user: once, before the instances start.
     const password = randomBytes(16).toString('base64url');
-    const add = await runCaduceusAsync(['user', 'add', '--config', files[0]!, '--username', 'scale.user'], {}, `${password}\n`);
+    const add = await runCaduceusAsync(['user', 'add', '--config', files[0]!, '--username', 'scale.user', '--patient', 'Patient/demo-1'], {}, `${password}\n`);
     if (add.status !== 0) throw new Error(`caduceus user add failed: ${add.stderr}`);
     const started = await Promise.all(files.map((file) => startInstance(file, env).then((s) => {
       children.push(s.child);

@@ -49,6 +49,8 @@ const makeUser = (over: Partial<UserRecord> = {}): UserRecord => ({
   disabled: false,
   fhirUser: 'Patient/123',
   createdAt: T0,
+  patientPanel: [],
+  breakGlass: false,
   ...over,
 });
 
@@ -82,6 +84,8 @@ const makeGrant = (over: Partial<GrantRecord> = {}): GrantRecord => ({
   createdAt: T0,
   revokedAt: null,
   revokedReason: null,
+  launchContext: null,
+  lastUsedAt: null,
   ...over,
 });
 
@@ -648,6 +652,133 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
       await storage.sessions.remove(session.digest);
       expect(await storage.sessions.get(session.digest)).toBeUndefined();
       await expect(storage.sessions.remove(session.digest)).resolves.toBeUndefined();
+    });
+  });
+
+  describe('GrantStore launch context and use (migration 006)', () => {
+    it('keeps the launch context as stored and lists a user\'s grants newest first', async () => {
+      const userId = uid('user');
+      const older = makeGrant({ userId, createdAt: T0, launchContext: { patient: '123', encounter: 'e-9', fhirContext: [{ reference: 'Appointment/5' }], needPatientBanner: true } });
+      const newer = makeGrant({ userId, createdAt: T0 + 5 });
+      await storage.grants.create(older);
+      await storage.grants.create(newer);
+      await storage.grants.create(makeGrant());
+      expect(await storage.grants.get(older.grantId)).toEqual(older);
+      expect((await storage.grants.listByUser(userId)).map((g) => g.grantId)).toEqual([newer.grantId, older.grantId]);
+    });
+
+    it('records the last use and never moves it backwards', async () => {
+      const grant = makeGrant();
+      await storage.grants.create(grant);
+      await storage.grants.touch(grant.grantId, T0 + 100);
+      await storage.grants.touch(grant.grantId, T0 + 50);
+      expect((await storage.grants.get(grant.grantId))?.lastUsedAt).toBe(T0 + 100);
+    });
+  });
+
+  describe('UserStore panel and break-glass (migration 006)', () => {
+    it('stores a practitioner\'s patient panel and the break-glass permission', async () => {
+      const user = makeUser({ role: 'practitioner', fhirUser: 'Practitioner/7', patientPanel: ['1', '2'], breakGlass: true });
+      await storage.users.create(user);
+      expect(await storage.users.getById(user.id)).toEqual(user);
+      expect(await storage.users.setPatientPanel(user.id, ['3'])).toBe(true);
+      expect(await storage.users.setBreakGlass(user.id, false)).toBe(true);
+      expect(await storage.users.getById(user.id)).toMatchObject({ patientPanel: ['3'], breakGlass: false });
+      expect(await storage.users.setPatientPanel(uid('missing'), ['1'])).toBe(false);
+      expect(await storage.users.setBreakGlass(uid('missing'), true)).toBe(false);
+    });
+  });
+
+  describe('LaunchContextStore', () => {
+    const makeLaunch = () => ({
+      digest: uid('launch'), clientId: 'client-1', context: { patient: '123', encounter: 'enc-1' }, createdBy: 'ehr', createdAt: T0, expiresAt: T0 + 300_000, consumedAt: null,
+    });
+
+    it('is redeemed once: the second redemption is a replay, an unknown value is unknown', async () => {
+      const launch = makeLaunch();
+      await storage.launchContexts.save(launch);
+      expect(await storage.launchContexts.consume(launch.digest, T0 + 1)).toEqual({ status: 'ok', record: { ...launch, consumedAt: T0 + 1 } });
+      expect((await storage.launchContexts.consume(launch.digest, T0 + 2)).status).toBe('replayed');
+      expect((await storage.launchContexts.consume(uid('missing'), T0 + 2)).status).toBe('unknown');
+    });
+
+    it(`gives exactly one of ${RACERS} concurrent redemptions the context`, async () => {
+      const launch = makeLaunch();
+      await storage.launchContexts.save(launch);
+      const results = await Promise.all(Array.from({ length: RACERS }, () => storage.launchContexts.consume(launch.digest, T0 + 1)));
+      expect(results.filter((r) => r.status === 'ok')).toHaveLength(1);
+    });
+  });
+
+  describe('BreakGlassStore', () => {
+    const makeAccess = () => ({
+      id: uid('bg'), userId: 'user-1', clientId: 'client-1', grantId: uid('grant'), patient: '123', reason: 'unconscious in ED',
+      createdAt: T0, expiresAt: T0 + 900_000, reviewedAt: null, reviewedBy: null, reviewOutcome: null, reviewNote: null,
+    });
+
+    it('lists open accesses and records a review once', async () => {
+      const access = makeAccess();
+      await storage.breakGlass.create(access);
+      expect(await storage.breakGlass.get(access.id)).toEqual(access);
+      expect((await storage.breakGlass.listOpen()).map((a) => a.id)).toContain(access.id);
+      const review = { reviewedAt: T0 + 10, reviewedBy: 'privacy-officer', outcome: 'justified' as const, note: 'ED record confirms' };
+      expect(await storage.breakGlass.review(access.id, review)).toBe(true);
+      expect(await storage.breakGlass.review(access.id, { ...review, outcome: 'unjustified' })).toBe(false);
+      expect(await storage.breakGlass.get(access.id)).toMatchObject({ reviewedAt: T0 + 10, reviewOutcome: 'justified', reviewedBy: 'privacy-officer' });
+      expect((await storage.breakGlass.listOpen()).map((a) => a.id)).not.toContain(access.id);
+      expect(await storage.breakGlass.review(uid('missing'), review)).toBe(false);
+    });
+  });
+
+  describe('ClientPolicyStore session limits (migration 006)', () => {
+    it('a client without limits has no session keys at all, and an unknown client has no policy', async () => {
+      const client = makeClient();
+      await storage.clients.upsert(client);
+      expect(await storage.clientPolicies.get(client.clientId)).toStrictEqual({ dpopBoundAccessTokens: false, requirePushedAuthorizationRequests: false });
+      expect(await storage.clientPolicies.get(uid('missing'))).toBeUndefined();
+      expect(await storage.clientPolicies.setSessionLimits(uid('missing'), { sessionIdleTimeout: 60 })).toBe(false);
+    });
+
+    it('stores both limits, replaces them (an absent one is cleared) and leaves the flags alone', async () => {
+      const client = makeClient();
+      await storage.clients.upsert(client);
+      expect(await storage.clientPolicies.set(client.clientId, { dpopBoundAccessTokens: true, requirePushedAuthorizationRequests: false })).toBe(true);
+      expect(await storage.clientPolicies.setSessionLimits(client.clientId, { sessionIdleTimeout: 60, sessionAbsoluteTimeout: 3600 })).toBe(true);
+      expect(await other.clientPolicies.get(client.clientId)).toStrictEqual({
+        dpopBoundAccessTokens: true, requirePushedAuthorizationRequests: false, sessionIdleTimeout: 60, sessionAbsoluteTimeout: 3600,
+      });
+      expect(await storage.clientPolicies.setSessionLimits(client.clientId, { sessionAbsoluteTimeout: 7200 })).toBe(true);
+      expect(await storage.clientPolicies.get(client.clientId)).toStrictEqual({ dpopBoundAccessTokens: true, requirePushedAuthorizationRequests: false, sessionAbsoluteTimeout: 7200 });
+      expect(await storage.clientPolicies.setSessionLimits(client.clientId, {})).toBe(true);
+      expect(await storage.clientPolicies.get(client.clientId)).toStrictEqual({ dpopBoundAccessTokens: true, requirePushedAuthorizationRequests: false });
+    });
+
+    it('set (the flags) and ClientStore.upsert keep the session limits', async () => {
+      const client = makeClient();
+      await storage.clients.upsert(client);
+      await storage.clientPolicies.setSessionLimits(client.clientId, { sessionIdleTimeout: 120 });
+      await storage.clientPolicies.set(client.clientId, { dpopBoundAccessTokens: false, requirePushedAuthorizationRequests: true });
+      await storage.clients.upsert({ ...client, name: 'Renamed', updatedAt: T0 + 1 });
+      expect(await storage.clientPolicies.get(client.clientId)).toStrictEqual({ dpopBoundAccessTokens: false, requirePushedAuthorizationRequests: true, sessionIdleTimeout: 120 });
+    });
+
+    it('refuses a limit that is not a positive whole number of seconds with ERR_STORAGE, writing nothing', async () => {
+      const client = makeClient();
+      await storage.clients.upsert(client);
+      await storage.clientPolicies.setSessionLimits(client.clientId, { sessionIdleTimeout: 60 });
+      for (const bad of [0, -5, 1.5, Number.NaN]) {
+        await expect(storage.clientPolicies.setSessionLimits(client.clientId, { sessionIdleTimeout: 30, sessionAbsoluteTimeout: bad })).rejects.toMatchObject({ code: 'ERR_STORAGE' });
+      }
+      expect((await storage.clientPolicies.get(client.clientId))?.sessionIdleTimeout).toBe(60);
+    });
+
+    it('removing the client removes its limits', async () => {
+      const client = makeClient();
+      await storage.clients.upsert(client);
+      await storage.clientPolicies.setSessionLimits(client.clientId, { sessionIdleTimeout: 60, sessionAbsoluteTimeout: 600 });
+      await storage.clients.remove(client.clientId);
+      await storage.clients.upsert(client);
+      expect(await storage.clientPolicies.get(client.clientId)).toStrictEqual({ dpopBoundAccessTokens: false, requirePushedAuthorizationRequests: false });
     });
   });
 

@@ -71,6 +71,11 @@ export function hiddenCsrf(page: Step): string {
   return m[1]!;
 }
 
+/** The patient ids offered by the consent page's patient picker (radio buttons), in order. */
+export function patientChoices(page: Step): string[] {
+  return [...page.body.matchAll(/type="radio" id="patient-\d+" name="patient" value="([^"]+)"/g)].map((m) => m[1]!);
+}
+
 export function scopeBoxes(page: Step): string[] {
   return [...page.body.matchAll(/name="scope" value="([^"]+)"/g)].map((m) => m[1]!);
 }

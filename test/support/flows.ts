@@ -2,7 +2,7 @@
 // TLS, with the form-driving Browser for the login and consent pages.
 import * as oauth from 'oauth4webapi';
 import { fetch, type Dispatcher } from 'undici';
-import { Browser, formAction, hiddenCsrf, scopeBoxes, type Step } from './browserless.js';
+import { Browser, formAction, hiddenCsrf, patientChoices, scopeBoxes, type Step } from './browserless.js';
 import { trustingDispatcher, type TestStack } from './stack.js';
 
 export interface Rp {
@@ -25,6 +25,8 @@ export async function relyingParty(stack: TestStack): Promise<Rp> {
 
 export interface AuthorizeOptions {
   scope?: string;
+  /** The patient to pick on the practitioner's patient picker (default: the first offered). */
+  patient?: string;
   extra?: Record<string, string>;
   browser?: Browser;
   username?: string;
@@ -62,7 +64,11 @@ export async function frontChannel(rp: Rp, o: AuthorizeOptions = {}) {
       });
     } else if (step.body.includes('name="decision"')) {
       step = await browser.follow(formAction(step), origin, {
-        form: { csrf: hiddenCsrf(step), scope: scopeBoxes(step).filter((s) => !o.untick?.includes(s)), decision: o.decision ?? 'allow' },
+        form: {
+          csrf: hiddenCsrf(step), scope: scopeBoxes(step).filter((s) => !o.untick?.includes(s)), decision: o.decision ?? 'allow',
+          // The practitioner's patient picker: the patient asked for, or the first one offered.
+          ...(patientChoices(step).length ? { patient: o.patient ?? patientChoices(step)[0]! } : {}),
+        },
       });
     } else {
       break;

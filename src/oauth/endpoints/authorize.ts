@@ -6,7 +6,7 @@ import { formParams, queryParams } from '../../http/request-info.js';
 import { errorPage } from '../../interaction/pages.js';
 import { startInteraction } from '../../interaction/interaction-state.js';
 import {
-  RedirectableError, UntrustedRedirectError, checkAuthorizationParams, checkClientAndRedirect, clientRedirect, type AuthorizationRequest,
+  RedirectableError, UntrustedRedirectError, attachLaunchContext, checkAuthorizationParams, checkClientAndRedirect, clientRedirect, type AuthorizationRequest,
 } from '../authorization-request.js';
 import { clientSecurityPolicy } from '../dpop/client-policy.js';
 import { bindRequestToDpopKey, redeemPushedRequest } from './par.js';
@@ -36,6 +36,7 @@ export function registerAuthorizationEndpoint(app: FastifyInstance, ctx: AppCont
         request = checkAuthorizationParams(ctx, client, redirectUri, params);
         try {
           await bindRequestToDpopKey(ctx, request);
+          request = await attachLaunchContext(ctx, request, params);
         } catch (err) {
           if (err instanceof OAuthError) throw new RedirectableError(err, redirectUri, request.state);
           throw err;

@@ -13,7 +13,7 @@ import { keyedDigest } from '../../crypto/digest.js';
 import { randomToken } from '../../crypto/random.js';
 import { authenticateClient } from '../client-auth/index.js';
 import {
-  RedirectableError, UntrustedRedirectError, checkAuthorizationParams, checkClientAndRedirect, type AuthorizationRequest,
+  RedirectableError, UntrustedRedirectError, attachLaunchContext, checkAuthorizationParams, checkClientAndRedirect, type AuthorizationRequest,
 } from '../authorization-request.js';
 import { DpopError } from '../dpop/errors.js';
 import { derivedKey } from '../dpop/keys.js';
@@ -98,7 +98,8 @@ async function validatePushedRequest(ctx: AppContext, client: ClientRecord, para
   const own = authorizationParams(client, params);
   try {
     const { redirectUri } = await checkClientAndRedirect(ctx, own);
-    return checkAuthorizationParams(ctx, client, redirectUri, own);
+    const request = checkAuthorizationParams(ctx, client, redirectUri, own);
+    return await attachLaunchContext(ctx, request, own);
   } catch (err) {
     if (err instanceof UntrustedRedirectError) throw invalidRequest(err.description);
     if (err instanceof RedirectableError) throw err.oauth;

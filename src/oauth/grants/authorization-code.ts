@@ -52,11 +52,13 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
     nonce: data.nonce,
     withIdToken: true,
     dpopJkt: req.dpop?.jkt,
+    launch: grant.launchContext,
   });
   await ctx.audit.record({
     type: 'token.issued', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'authorization_code',
+    ...(response.patient !== undefined ? { patient: `Patient/${response.patient}` } : {}),
     resource: data.resource, scopes: { granted: scopes }, grantId: record.grantId, consentId: data.consentId ?? undefined, jti,
-    requestId: req.requestId, sourceAddress: req.sourceAddress, details: { refresh_token: response.refresh_token !== undefined },
+    requestId: req.requestId, sourceAddress: req.sourceAddress, details: { refresh_token: response.refresh_token !== undefined, ...(response.purpose_of_use ? { purpose_of_use: response.purpose_of_use, break_glass: true } : {}) },
   });
   return response;
 }

@@ -4,7 +4,8 @@ import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken, type RefreshGrantData } from '../tokens/refresh-token.js';
 import { formatScope } from '../checks/scope.js';
 import type { AppContext } from '../../server/context.js';
-import type { ClientRecord, UserRecord } from '../../storage/types.js';
+import type { ClientRecord, LaunchContext, UserRecord } from '../../storage/types.js';
+import { launchResponseFields } from '../../smart/launch-context.js';
 import type { TokenResponse } from './types.js';
 
 export interface UserTokenInput {
@@ -21,6 +22,8 @@ export interface UserTokenInput {
   withIdToken: boolean;
   /** The DPoP proof key of this request: the access token is bound to it (RFC 9449 §6). */
   dpopJkt?: string;
+  /** The grant's SMART launch context (patient, encounter, fhirContext, …; break-glass purpose). */
+  launch?: LaunchContext | null;
 }
 
 /**
@@ -52,7 +55,11 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
   const scope = formatScope(input.scopes);
   // One read of the user for every identifier the tokens may carry (the refresh grant passes it in).
   const user = input.user ?? await ctx.storage.users.getById(input.data.userId);
-  const patient = patientInContext(user, input.scopes);
+  const launch = input.launch ?? null;
+  // The grant's launch context decides the patient; grants from before it existed fall back to the patient user's own record.
+  const patient = launch?.patient ?? patientInContext(user, input.scopes);
+  // Break-glass (45 CFR 164.312(a)(2)(ii)): short-lived, never refreshed, marked with its purpose of use.
+  const emergency = launch?.purposeOfUse !== undefined;
   const at = await issueAccessToken(ctx, {
     clientId: input.client.clientId,
     subject: input.data.userId,
@@ -61,13 +68,18 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
     grantId: input.grantId,
     patient,
     dpopJkt: input.dpopJkt,
+    ...(emergency ? { purposeOfUse: launch.purposeOfUse, lifetimeSeconds: ctx.config.breakglass.token_ttl_seconds } : {}),
   });
-  const response: TokenResponse = { access_token: at.token, token_type: input.dpopJkt ? 'DPoP' : 'Bearer', expires_in: at.expiresIn, scope };
-  // SMART App Launch 2.2 §"Launch context arrives with your access_token": patient is in the response.
+  const response: TokenResponse = {
+    access_token: at.token, token_type: input.dpopJkt ? 'DPoP' : 'Bearer', expires_in: at.expiresIn, scope,
+    // SMART App Launch 2.2 §"Launch context arrives with your access_token": patient, encounter, fhirContext, banner, style.
+    ...launchResponseFields(launch),
+  };
   if (patient !== undefined) response.patient = patient;
+  await ctx.storage.grants.touch(input.grantId, ctx.now());
   const granted = input.data.scope.split(' ');
   // RFC 9700 §4.14.2: the AS decides per client whether refresh tokens are issued at all.
-  if (granted.includes('offline_access') && input.client.grantTypes.includes('refresh_token')) {
+  if (!emergency && granted.includes('offline_access') && input.client.grantTypes.includes('refresh_token')) {
     // Confidential clients' refresh tokens are bound by client authentication instead (§5).
     const data: BoundRefreshGrantData = { ...input.data };
     if (input.client.tokenEndpointAuthMethod === 'none' && input.dpopJkt) data.dpopJkt = input.dpopJkt;

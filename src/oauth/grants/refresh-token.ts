@@ -58,6 +58,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
     absoluteExpiresAt: record.absoluteExpiresAt,
     withIdToken: false,
     dpopJkt: req.dpop?.jkt,
+    launch: grant.launchContext,
   });
   await ctx.audit.record({
     type: 'token.refreshed', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'refresh_token',

@@ -23,4 +23,11 @@ export interface TokenResponse {
   id_token?: string;
   /** SMART launch context: the patient's FHIR id. */
   patient?: string;
+  /** SMART launch context (src/smart/launch-context.ts launchResponseFields). */
+  encounter?: string;
+  fhirContext?: unknown[];
+  need_patient_banner?: boolean;
+  smart_style_url?: string;
+  /** Break-glass: HL7 v3 PurposeOfUse ETREAT. */
+  purpose_of_use?: string;
 }

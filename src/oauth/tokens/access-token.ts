@@ -8,11 +8,16 @@ import type { AppContext } from '../../server/context.js';
  * RFC 9068 §2.2 claims, plus `patient`: the FHIR id (identifier only, never demographics) of the
  * patient in context for patient/ scopes (SMART App Launch 2.2 launch context).
  */
-export const ACCESS_TOKEN_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient'] as const;
+export const ACCESS_TOKEN_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient', 'purpose_of_use'] as const;
 /** RFC 7800 confirmation: `cnf.jkt`, the DPoP key a token is bound to (RFC 9449 §6.1). A key thumbprint, never PHI. */
 export const CONFIRMATION_CLAIMS = ['cnf'] as const;
 export type AccessTokenClaimName = (typeof ACCESS_TOKEN_CLAIMS)[number];
-export type AccessTokenClaims = { [K in Exclude<AccessTokenClaimName, 'patient'>]: K extends 'exp' | 'iat' ? number : string } & { patient?: string; cnf?: { jkt: string } };
+export type AccessTokenClaims = { [K in Exclude<AccessTokenClaimName, 'patient' | 'purpose_of_use'>]: K extends 'exp' | 'iat' ? number : string } & {
+  patient?: string;
+  /** Break-glass: HL7 v3 PurposeOfUse code (ETREAT), a code, never free text. */
+  purpose_of_use?: string;
+  cnf?: { jkt: string };
+};
 
 /** A FHIR id: [A-Za-z0-9\-\.]{1,64} (FHIR R4 §2.24.0.1). */
 const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
@@ -53,6 +58,10 @@ export interface IssueAccessTokenInput {
   dpopJkt?: string;
   /** A lower cap than tokens.access_token_ttl (SMART backend services: 300 s). */
   maxLifetimeSeconds?: number;
+  /** A lifetime that replaces tokens.access_token_ttl (break-glass: breakglass.token_ttl_seconds, at most 3600). */
+  lifetimeSeconds?: number;
+  /** Break-glass purpose of use (an HL7 v3 code such as ETREAT). */
+  purposeOfUse?: string;
 }
 
 export interface IssuedAccessToken {
@@ -65,7 +74,7 @@ export interface IssuedAccessToken {
 export async function issueAccessToken(ctx: AppContext, input: IssueAccessTokenInput): Promise<IssuedAccessToken> {
   const now = ctx.now();
   const iat = Math.floor(now / 1000);
-  const expiresIn = Math.min(ctx.config.tokens.access_token_ttl, input.maxLifetimeSeconds ?? Infinity);
+  const expiresIn = input.lifetimeSeconds ?? Math.min(ctx.config.tokens.access_token_ttl, input.maxLifetimeSeconds ?? Infinity);
   const claims: AccessTokenClaims = {
     iss: ctx.config.issuer,
     sub: input.subject,
@@ -79,6 +88,10 @@ export async function issueAccessToken(ctx: AppContext, input: IssueAccessTokenI
   if (input.patient !== undefined) {
     if (!FHIR_ID.test(input.patient)) throw new Error('ERR_CLAIM_NOT_ALLOWED: patient must be a FHIR id');
     claims.patient = input.patient;
+  }
+  if (input.purposeOfUse !== undefined) {
+    if (!/^[A-Z]{2,12}$/.test(input.purposeOfUse)) throw new Error('ERR_CLAIM_NOT_ALLOWED: purpose_of_use must be an HL7 v3 code');
+    claims.purpose_of_use = input.purposeOfUse;
   }
   if (input.dpopJkt !== undefined) claims.cnf = { jkt: input.dpopJkt };
   assertAllowedClaims(claims);

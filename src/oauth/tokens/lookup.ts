@@ -3,13 +3,13 @@
 // issuer, expiry) and then against their jti record, so a revoked JWT reads inactive.
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { AppContext } from '../../server/context.js';
-import type { AccessTokenRecord, RefreshTokenRecord } from '../../storage/types.js';
+import type { AccessTokenRecord, GrantRecord, RefreshTokenRecord } from '../../storage/types.js';
 import { openRefreshGrant, refreshTokenDigest, type RefreshGrantData } from './refresh-token.js';
 import { grantIdOfJti, type AccessTokenClaims } from './access-token.js';
 
 export type FoundToken =
-  | { kind: 'access_token'; record: AccessTokenRecord; claims: AccessTokenClaims; active: boolean }
-  | { kind: 'refresh_token'; record: RefreshTokenRecord; data: RefreshGrantData; active: boolean }
+  | { kind: 'access_token'; record: AccessTokenRecord; claims: AccessTokenClaims; active: boolean; grant?: GrantRecord }
+  | { kind: 'refresh_token'; record: RefreshTokenRecord; data: RefreshGrantData; active: boolean; grant?: GrantRecord }
   | { kind: 'unknown' };
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -30,12 +30,13 @@ async function findAccessToken(ctx: AppContext, token: string): Promise<FoundTok
   const revoked = await ctx.storage.accessTokens.get(claims.jti);
   const grantId = grantIdOfJti(claims.jti);
   let active = revoked?.revokedAt == null && claims.exp * 1000 > ctx.now();
+  let grant: GrantRecord | undefined;
   if (active && grantId) {
-    const grant = await ctx.storage.grants.get(grantId);
+    grant = await ctx.storage.grants.get(grantId);
     active = grant !== undefined && grant.revokedAt === null;
   }
   const record: AccessTokenRecord = { jti: claims.jti, grantId: grantId ?? '', clientId: claims.client_id, expiresAt: claims.exp * 1000, revokedAt: revoked?.revokedAt ?? null };
-  return { kind: 'access_token', record, claims, active };
+  return { kind: 'access_token', record, claims, active, ...(grant ? { grant } : {}) };
 }
 
 async function findRefreshToken(ctx: AppContext, token: string): Promise<FoundToken> {
@@ -43,11 +44,12 @@ async function findRefreshToken(ctx: AppContext, token: string): Promise<FoundTo
   if (!record) return { kind: 'unknown' };
   const now = ctx.now();
   let active = record.consumedAt === null && record.revokedAt === null && record.expiresAt > now && record.absoluteExpiresAt > now;
+  let grant: GrantRecord | undefined;
   if (active) {
-    const grant = await ctx.storage.grants.get(record.grantId);
+    grant = await ctx.storage.grants.get(record.grantId);
     active = grant !== undefined && grant.revokedAt === null;
   }
-  return { kind: 'refresh_token', record, data: openRefreshGrant(ctx, record), active };
+  return { kind: 'refresh_token', record, data: openRefreshGrant(ctx, record), active, ...(grant ? { grant } : {}) };
 }
 
 /** RFC 7009 §2.1 / RFC 7662 §2.1: the hint only decides which kind is tried first. */

@@ -7,6 +7,7 @@ import { migration002Ledger } from './002-ledger.js';
 import { migration003Identity } from './003-identity.js';
 import { migration004Par } from './004-par.js';
 import { migration005GrantsByUser } from './005-grants-by-user.js';
+import { migration006SmartLaunch } from './006-smart-launch.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -23,6 +24,7 @@ export const migrations: readonly Migration[] = [
   migration003Identity,
   migration004Par,
   migration005GrantsByUser,
+  migration006SmartLaunch,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,7 +1,8 @@
 // GrantStore over SQL: one row per authorization; revoking it revokes every refresh and access
 // token issued under it, in one transaction (RFC 9700 §4.14.2: on refresh token reuse the
 // authorization server revokes the active tokens of the grant; §4.1.3 of OAuth 2.1 for code replay).
-import type { GrantRecord, GrantStore } from '../types.js';
+import { InternalError } from '../../errors/internal-error.js';
+import type { GrantRecord, GrantStore, LaunchContext } from '../types.js';
 import type { SqlDriver, SqlExecutor } from '../sql.js';
 import { insertNew } from './rows.js';
 
@@ -13,7 +14,20 @@ type GrantRow = {
   created_at: number;
   revoked_at: number | null;
   revoked_reason: string | null;
+  launch_context: string | null;
+  last_used_at: number | null;
 };
+
+const COLUMNS = 'grant_id, client_id, user_id, consent_id, created_at, revoked_at, revoked_reason, launch_context, last_used_at';
+
+function parseLaunchContext(text: string | null): LaunchContext | null {
+  if (text === null) return null;
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InternalError('ERR_STORAGE', 'storage: grants: a stored launch context is not a JSON object');
+  }
+  return value as LaunchContext;
+}
 
 function toRecord(row: GrantRow): GrantRecord {
   return {
@@ -21,9 +35,11 @@ function toRecord(row: GrantRow): GrantRecord {
     clientId: row.client_id,
     userId: row.user_id,
     consentId: row.consent_id,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at,
+    createdAt: Number(row.created_at),
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
     revokedReason: row.revoked_reason,
+    launchContext: parseLaunchContext(row.launch_context),
+    lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
   };
 }
 
@@ -56,13 +72,12 @@ export function createGrantStore(sql: SqlDriver): GrantStore {
         created_at: grant.createdAt,
         revoked_at: grant.revokedAt,
         revoked_reason: grant.revokedReason,
+        launch_context: grant.launchContext ? JSON.stringify(grant.launchContext) : null,
+        last_used_at: grant.lastUsedAt ?? null,
       });
     },
     async get(grantId) {
-      const row = await sql.get<GrantRow>(
-        'SELECT grant_id, client_id, user_id, consent_id, created_at, revoked_at, revoked_reason FROM grants WHERE grant_id = $1',
-        [grantId],
-      );
+      const row = await sql.get<GrantRow>(`SELECT ${COLUMNS} FROM grants WHERE grant_id = $1`, [grantId]);
       return row && toRecord(row);
     },
     revoke(grantId, now, reason) {
@@ -83,6 +98,13 @@ export function createGrantStore(sql: SqlDriver): GrantStore {
     },
     revokeByUser(userId, now, reason) {
       return revokeAllWhere('user_id', userId, now, reason);
+    },
+    async touch(grantId, now) {
+      await sql.run('UPDATE grants SET last_used_at = $1 WHERE grant_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)', [now, grantId]);
+    },
+    async listByUser(userId) {
+      const rows = await sql.all<GrantRow>(`SELECT ${COLUMNS} FROM grants WHERE user_id = $1 ORDER BY created_at DESC, grant_id`, [userId]);
+      return rows.map(toRecord);
     },
   };
 }

@@ -3,7 +3,7 @@
 import { InternalError } from '../../errors/internal-error.js';
 import type { UserRecord, UserRole, UserStore } from '../types.js';
 import type { SqlExecutor } from '../sql.js';
-import { fromFlag, toFlag } from './rows.js';
+import { fromFlag, fromJsonList, toFlag, toJsonList } from './rows.js';
 
 type UserRow = {
   id: string;
@@ -13,9 +13,11 @@ type UserRow = {
   fhir_user: string | null;
   created_at: number;
   role: UserRole | null;
+  patient_panel: string | null;
+  break_glass: number;
 };
 
-const COLUMNS = 'id, username, password_hash, disabled, fhir_user, created_at, role';
+const COLUMNS = 'id, username, password_hash, disabled, fhir_user, created_at, role, patient_panel, break_glass';
 
 function toRecord(row: UserRow): UserRecord {
   return {
@@ -26,6 +28,8 @@ function toRecord(row: UserRow): UserRecord {
     fhirUser: row.fhir_user,
     createdAt: row.created_at,
     ...(row.role !== null ? { role: row.role } : {}),
+    patientPanel: row.patient_panel === null ? [] : fromJsonList(row.patient_panel),
+    breakGlass: fromFlag(row.break_glass),
   };
 }
 
@@ -33,8 +37,11 @@ export function createUserStore(sql: SqlExecutor): UserStore {
   return {
     async create(user) {
       const inserted = await sql.run(
-        `INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-        [user.id, user.username, user.passwordHash, toFlag(user.disabled), user.fhirUser, user.createdAt, user.role ?? null],
+        `INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+        [
+          user.id, user.username, user.passwordHash, toFlag(user.disabled), user.fhirUser, user.createdAt, user.role ?? null,
+          user.patientPanel?.length ? toJsonList(user.patientPanel) : null, toFlag(user.breakGlass ?? false),
+        ],
       );
       // The username is an identifier of a person: it stays out of the message.
       if (inserted === 0) throw new InternalError('ERR_CONFLICT', 'storage: users: the username or user id is taken');
@@ -57,6 +64,12 @@ export function createUserStore(sql: SqlExecutor): UserStore {
     },
     async setRole(id, role) {
       return (await sql.run('UPDATE users SET role = $1 WHERE id = $2', [role, id])) > 0;
+    },
+    async setPatientPanel(id, patients) {
+      return (await sql.run('UPDATE users SET patient_panel = $1 WHERE id = $2', [patients.length ? toJsonList(patients) : null, id])) > 0;
+    },
+    async setBreakGlass(id, allowed) {
+      return (await sql.run('UPDATE users SET break_glass = $1 WHERE id = $2', [toFlag(allowed), id])) > 0;
     },
   };
 }

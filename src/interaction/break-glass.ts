@@ -1,0 +1,62 @@
+// Emergency access ("break-glass", 45 CFR 164.312(a)(2)(ii)): a practitioner with the permission,
+// signed in with a second factor, asks for access to a patient outside their panel and states a
+// reason. The grant carries purpose_of_use ETREAT (HL7 v3 PurposeOfUse "emergency treatment"), its
+// tokens live at most breakglass.token_ttl_seconds with no refresh, every use is flagged in the
+// ledger, a webhook is told at once, and the access stays open until reviewed
+// (`caduceus breakglass review`).
+import { randomToken } from '../crypto/random.js';
+import { notifyBreakGlass } from '../breakglass/notify.js';
+import { FHIR_ID } from '../smart/launch-context.js';
+import type { AppContext } from '../server/context.js';
+import type { BreakGlassAccessRecord, LaunchContext, UserRecord } from '../storage/types.js';
+import { hasSecondFactor } from './mfa/acr.js';
+import { roleOf } from './role-policy.js';
+
+/** HL7 v3 ActReason "ETREAT": emergency treatment. */
+export const EMERGENCY_PURPOSE_OF_USE = 'ETREAT';
+export const MIN_REASON_LENGTH = 10;
+export const MAX_REASON_LENGTH = 1000;
+
+export type BreakGlassCheck = { ok: true; patient: string; reason: string } | { ok: false; status: 400 | 403; message: string };
+
+/** Checks a break-glass request from the consent page; the messages are shown to the practitioner. */
+export function checkBreakGlassRequest(user: UserRecord, amr: readonly string[], patientInput: string | null, reasonInput: string | null): BreakGlassCheck {
+  if (roleOf(user) !== 'practitioner' || user.breakGlass !== true) {
+    return { ok: false, status: 403, message: 'Your account does not have emergency access permission.' };
+  }
+  if (!hasSecondFactor(amr)) {
+    return { ok: false, status: 403, message: 'Emergency access needs two-step verification. Sign in again with your authenticator or passkey.' };
+  }
+  const patient = (patientInput ?? '').trim().replace(/^Patient\//, '');
+  if (!FHIR_ID.test(patient)) return { ok: false, status: 400, message: 'Enter the patient\'s record id (letters, digits, "-" and ".").' };
+  const reason = (reasonInput ?? '').trim();
+  if (reason.length < MIN_REASON_LENGTH || reason.length > MAX_REASON_LENGTH) {
+    return { ok: false, status: 400, message: `State the reason for emergency access (${MIN_REASON_LENGTH} to ${MAX_REASON_LENGTH} characters).` };
+  }
+  return { ok: true, patient, reason };
+}
+
+/**
+ * Records the emergency access (open for review), audits it and notifies the webhook. Resolves the
+ * launch context for the grant. The ledger event carries identifiers only; the reason stays in the
+ * break_glass_accesses row for the reviewer.
+ */
+export async function recordBreakGlass(
+  ctx: AppContext,
+  input: { userId: string; clientId: string; grantId: string; patient: string; reason: string; consentId: string; requestId: string; sourceAddress: string },
+): Promise<LaunchContext> {
+  const now = ctx.now();
+  const access: BreakGlassAccessRecord = {
+    id: `bg_${randomToken(12)}`, userId: input.userId, clientId: input.clientId, grantId: input.grantId, patient: input.patient, reason: input.reason,
+    createdAt: now, expiresAt: now + ctx.config.breakglass.token_ttl_seconds * 1000, reviewedAt: null, reviewedBy: null, reviewOutcome: null, reviewNote: null,
+  };
+  await ctx.storage.breakGlass.create(access);
+  await ctx.audit.record({
+    type: 'breakglass.granted', actor: { userId: input.userId, clientId: input.clientId }, outcome: 'success', patient: `Patient/${input.patient}`,
+    grantId: input.grantId, consentId: input.consentId, requestId: input.requestId, sourceAddress: input.sourceAddress, reason: 'emergency',
+    details: { breakglass_id: access.id, purpose_of_use: EMERGENCY_PURPOSE_OF_USE, expires_at: access.expiresAt },
+  });
+  // Real-time notification; never blocks or fails the emergency access (failures are audited).
+  void notifyBreakGlass(ctx, access);
+  return { patient: input.patient, purposeOfUse: EMERGENCY_PURPOSE_OF_USE, breakGlassId: access.id, needPatientBanner: true };
+}
