@@ -28,7 +28,7 @@ export function checkBreakGlassRequest(user: UserRecord, amr: readonly string[],
     return { ok: false, status: 403, message: 'Emergency access needs two-step verification. Sign in again with your authenticator or passkey.' };
   }
   const patient = (patientInput ?? '').trim().replace(/^Patient\//, '');
-  if (!FHIR_ID.test(patient)) return { ok: false, status: 400, message: 'Enter the patient\'s record id (letters, digits, "-" and ".").' };
+  if (!FHIR_ID.test(patient)) return { ok: false, status: 400, message: 'Enter the patient record id: letters, digits, hyphens and dots only.' };
   const reason = (reasonInput ?? '').trim();
   if (reason.length < MIN_REASON_LENGTH || reason.length > MAX_REASON_LENGTH) {
     return { ok: false, status: 400, message: `State the reason for emergency access (${MIN_REASON_LENGTH} to ${MAX_REASON_LENGTH} characters).` };
@@ -47,7 +47,7 @@ export async function recordBreakGlass(
 ): Promise<LaunchContext> {
   const now = ctx.now();
   const access: BreakGlassAccessRecord = {
-    id: `bg_${randomToken(12)}`, userId: input.userId, clientId: input.clientId, grantId: input.grantId, patient: input.patient, reason: input.reason,
+    id: `bg_${randomToken(16)}`, userId: input.userId, clientId: input.clientId, grantId: input.grantId, patient: input.patient, reason: input.reason,
     createdAt: now, expiresAt: now + ctx.config.breakglass.token_ttl_seconds * 1000, reviewedAt: null, reviewedBy: null, reviewOutcome: null, reviewNote: null,
   };
   await ctx.storage.breakGlass.create(access);

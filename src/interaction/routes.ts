@@ -190,7 +190,10 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
       return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified. Start again from the application.'));
     }
     const session = await currentSession(ctx, req, reply);
-    if (!session || !sessionMeetsPolicy(ctx, session)) return showLogin(reply, interaction);
+    // The client's own session limits hold here too: a consent page left open past them needs a new sign-in.
+    if (!session || !sessionMeetsPolicy(ctx, session) || await endSessionBeyondClientLimits(ctx, req, reply, session, interaction.request.clientId)) {
+      return showLogin(reply, interaction);
+    }
     if (await refusedByRole(req, reply, interaction, session)) return reply;
     const { request } = interaction;
     const plan = consentPlan(interaction, session);

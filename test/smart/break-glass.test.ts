@@ -1,0 +1,142 @@
+// Emergency access (break-glass, 45 CFR 164.312(a)(2)(ii)) end to end over real TLS: a
+// practitioner with the permission, signed in with a second factor, asks for a patient outside
+// their panel with a reason. The token lives breakglass.token_ttl_seconds, has no refresh token,
+// carries purpose_of_use ETREAT (token, response, introspection); the ledger flags it, the webhook
+// hears of it, and the access stays open for review. Refusals: no permission, no second factor,
+// no or short reason, a malformed patient id.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { decodeJwt } from 'jose';
+import { searchEvents } from '../../src/audit/search.js';
+import { Browser, formAction, hiddenCsrf, type Step } from '../support/browserless.js';
+import { authorizationUrl, introspect, relyingParty, type Rp } from '../support/flows.js';
+import { startTestStack, type TestStack } from '../support/stack.js';
+import { PASSWORD, codeFor, createUser, errorText, exchange, manualSecret } from '../identity/support.js';
+
+let stack: TestStack;
+let rp: Rp;
+let webhook: Server;
+const received: Array<{ body: string; headers: IncomingMessage['headers'] }> = [];
+let clock = Math.floor(Date.now() / 30_000) * 30_000 + 10_000;
+const SCOPE = 'openid offline_access launch/patient patient/Observation.rs';
+
+beforeAll(async () => {
+  webhook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => { received.push({ body, headers: req.headers }); res.writeHead(204).end(); });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  const port = (webhook.address() as { port: number }).port;
+  stack = await startTestStack({
+    context: { now: () => clock },
+    configure: (c) => {
+      c.breakglass.webhook_url = `http://127.0.0.1:${port}/breakglass`;
+      c.login.max_failures_per_address = 1000;
+    },
+  });
+  rp = await relyingParty(stack);
+  const app = (await stack.ctx.storage.clients.get(stack.demo.client_id))!;
+  await stack.ctx.storage.clients.upsert({ ...app, scope: `${app.scope} launch/patient` });
+});
+afterAll(async () => {
+  await stack?.close();
+  webhook?.close();
+});
+
+/** Signs a practitioner in with password and a freshly enrolled TOTP; resolves the consent page. */
+async function signInWithTotp(username: string): Promise<{ browser: Browser; consent: Step; verifier: string }> {
+  const origin = new URL(stack.issuer).origin;
+  const browser = new Browser(rp.dispatcher);
+  const req = await authorizationUrl(rp, { scope: SCOPE });
+  const login = await browser.follow(req.url.href, origin);
+  const enrol = await browser.follow(formAction(login), origin, { form: { csrf: hiddenCsrf(login), username, password: PASSWORD } });
+  expect(enrol.url).toBe(`${origin}/login/mfa/enroll`);
+  const codes = await browser.request(new URL('/login/mfa/enroll/totp', origin).href, { form: { csrf: hiddenCsrf(enrol), code: codeFor(manualSecret(enrol), clock) } });
+  expect(codes.status).toBe(200);
+  const href = /<a class="button primary" href="([^"]+)"/.exec(codes.body)![1]!;
+  const consent = await browser.follow(new URL(href, origin).href, origin);
+  expect(consent.body).toContain('name="decision"');
+  return { browser, consent, verifier: req.verifier };
+}
+
+const breakGlassForm = (consent: Step, patient: string, reason: string) => ({
+  csrf: hiddenCsrf(consent), decision: 'breakglass', bg_patient: patient, bg_reason: reason,
+});
+
+describe('break-glass', () => {
+  test('an emergency access gives a 15-minute token without refresh, marked ETREAT, flagged in the ledger and sent to the webhook', async () => {
+    const user = await createUser(stack, 'dr.emergency', 'practitioner');
+    await stack.ctx.storage.users.setBreakGlass(user.id, true);
+    const { browser, consent, verifier } = await signInWithTotp('dr.emergency');
+    expect(consent.body).toContain('Emergency access to another patient');
+
+    const redirect = await browser.request(formAction(consent), { form: breakGlassForm(consent, 'Patient/demo-3', 'Unconscious in the ED, no panel physician on call') });
+    expect(redirect.status).toBe(303);
+    const tokens = await exchange(rp, redirect, verifier);
+    expect(tokens.status).toBe(200);
+    expect(tokens.json).toMatchObject({ patient: 'demo-3', purpose_of_use: 'ETREAT', expires_in: 900, need_patient_banner: true });
+    // offline_access was granted, yet no refresh token: emergency access is never renewed.
+    expect(tokens.json.scope).toContain('offline_access');
+    expect(tokens.json.refresh_token).toBeUndefined();
+    const claims = decodeJwt(tokens.json.access_token);
+    expect(claims).toMatchObject({ patient: 'demo-3', purpose_of_use: 'ETREAT' });
+    expect(claims.exp! - claims.iat!).toBe(900);
+    expect((await introspect(rp, tokens.json.access_token)).json).toMatchObject({ active: true, patient: 'demo-3', purpose_of_use: 'ETREAT' });
+
+    const [open] = (await stack.ctx.storage.breakGlass.listOpen()).filter((a) => a.userId === user.id);
+    expect(open).toMatchObject({ patient: 'demo-3', reason: 'Unconscious in the ED, no panel physician on call', clientId: stack.demo.client_id, reviewedAt: null });
+    expect(open!.expiresAt - open!.createdAt).toBe(900_000);
+
+    const [granted] = await searchEvents(stack.ctx.storage.sql, { type: 'breakglass.granted', actor: user.id, limit: 1 });
+    expect(granted).toMatchObject({ patient: 'Patient/demo-3', grantId: open!.grantId, details: { breakglass_id: open!.id, purpose_of_use: 'ETREAT' } });
+    // The reason is evidence for the reviewer, kept out of the ledger and the webhook.
+    expect(JSON.stringify(granted)).not.toContain('Unconscious');
+    const [issued] = await searchEvents(stack.ctx.storage.sql, { type: 'token.issued', actor: user.id, limit: 1 });
+    expect(issued).toMatchObject({ patient: 'Patient/demo-3', details: { break_glass: true, purpose_of_use: 'ETREAT' } });
+
+    await expect.poll(() => received.length).toBeGreaterThan(0);
+    const payload = JSON.parse(received.at(-1)!.body);
+    expect(payload).toMatchObject({ type: 'breakglass.granted', id: open!.id, user_id: user.id, patient: 'Patient/demo-3' });
+    expect(received.at(-1)!.body).not.toContain('Unconscious');
+    expect(received.at(-1)!.headers['x-caduceus-signature']).toMatch(/^sha256=[0-9a-f]{64}$/);
+  });
+
+  test('without the permission, without a second factor, without a reason or with a bad patient id, it is refused', async () => {
+    // No permission: the form is not offered, and a forged post gets 403.
+    await createUser(stack, 'dr.nopermission', 'practitioner');
+    const plain = await signInWithTotp('dr.nopermission');
+    expect(plain.consent.body).not.toContain('Emergency access');
+    const forged = await plain.browser.request(formAction(plain.consent), { form: breakGlassForm(plain.consent, 'demo-3', 'A long enough reason here') });
+    expect(forged.status).toBe(403);
+    expect(errorText(forged)).toBe('Your account does not have emergency access permission.');
+
+    const user = await createUser(stack, 'dr.careless', 'practitioner');
+    await stack.ctx.storage.users.setBreakGlass(user.id, true);
+    const { browser, consent } = await signInWithTotp('dr.careless');
+    const short = await browser.request(formAction(consent), { form: breakGlassForm(consent, 'demo-3', 'urgent') });
+    expect(short.status).toBe(400);
+    expect(errorText(short)).toBe('State the reason for emergency access (10 to 1000 characters).');
+    const badId = await browser.request(formAction(consent), { form: breakGlassForm(consent, 'demo 3; drop', 'A long enough reason here') });
+    expect(badId.status).toBe(400);
+    expect(errorText(badId)).toBe('Enter the patient record id: letters, digits, hyphens and dots only.');
+    expect((await stack.ctx.storage.breakGlass.listOpen()).filter((a) => a.userId === user.id)).toHaveLength(0);
+
+    // Password only (the practitioner role's MFA requirement lifted): emergency access still needs a second factor.
+    stack.ctx.config.mfa.required_roles = [];
+    try {
+      const pwOnly = await createUser(stack, 'dr.passwordonly', 'practitioner');
+      await stack.ctx.storage.users.setBreakGlass(pwOnly.id, true);
+      const origin = new URL(stack.issuer).origin;
+      const b = new Browser(rp.dispatcher);
+      const req = await authorizationUrl(rp, { scope: SCOPE });
+      const login = await b.follow(req.url.href, origin);
+      const page = await b.follow(formAction(login), origin, { form: { csrf: hiddenCsrf(login), username: 'dr.passwordonly', password: PASSWORD } });
+      const refused = await b.request(formAction(page), { form: breakGlassForm(page, 'demo-3', 'A long enough reason here') });
+      expect(refused.status).toBe(403);
+      expect(errorText(refused)).toBe('Emergency access needs two-step verification. Sign in again with your authenticator or passkey.');
+    } finally {
+      stack.ctx.config.mfa.required_roles = ['practitioner', 'administrator'];
+    }
+  });
+});
