@@ -34,9 +34,10 @@ export interface ConsentPageInput {
 }
 
 export function consentPage(input: ConsentPageInput): string {
+  const whose = input.picker || (input.patient && !input.patient.own) ? 'other' : 'self';
   const items: Raw[] = input.scopes.map((s, i) => html`
 <li><label for="scope-${i}"><input type="checkbox" id="scope-${i}" name="scope" value="${s}" checked>
-<span>${describeScope(s)}<br><span class="scope-name">${s}</span></span></label></li>`);
+<span>${describeScope(s, whose)}<br><span class="scope-name">${s}</span></span></label></li>`);
   const removed = input.removedScopes?.length
     ? html`<p class="muted">Not available to your account, so not granted: <span class="scope-name">${input.removedScopes.join(' ')}</span></p>` : '';
   const patient = input.patient

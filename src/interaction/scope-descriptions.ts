@@ -12,7 +12,11 @@ const FIXED: Record<string, string> = {
 
 const ACTIONS: Record<string, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
 
-export function describeScope(scope: string): string {
+/**
+ * `forPatientOf`: 'self' when the signed-in person is the patient (the default), 'other' when a
+ * practitioner acts for a patient they choose or the EHR opened.
+ */
+export function describeScope(scope: string, forPatientOf: 'self' | 'other' = 'self'): string {
   const fixed = FIXED[scope];
   if (fixed) return fixed;
   const m = /^(patient|user|system)\/([A-Za-z*]+)\.(read|write|\*|[cruds]+)$/.exec(scope);
@@ -20,6 +24,6 @@ export function describeScope(scope: string): string {
   const [, level, type, perms] = m;
   const verbs = perms === 'read' ? ['read', 'search'] : perms === 'write' ? ['create', 'update', 'delete'] : perms === '*' ? ['read', 'search', 'create', 'update', 'delete'] : [...perms!].map((c) => ACTIONS[c]!);
   const what = type === '*' ? 'all kinds of health records' : `${type} records`;
-  const whose = level === 'patient' ? 'for your patient record' : level === 'user' ? 'that you are allowed to see' : 'for the whole system';
+  const whose = level === 'patient' ? (forPatientOf === 'self' ? 'for your patient record' : 'for the selected patient only') : level === 'user' ? 'that you are allowed to see' : 'for the whole system';
   return `${verbs.join(', ').replace(/^./, (c) => c.toUpperCase())} ${what} ${whose}.`;
 }
