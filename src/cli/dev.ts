@@ -48,7 +48,9 @@ https://localhost:PORT until interrupted.
   Issuer:        ${config.issuer}
   Trust this CA: ${caFile}   (e.g. NODE_EXTRA_CA_CERTS=${caFile})
   Demo client:   ${demo.client_id}  (secret in ${join(dataDir, 'demo-credentials.json')})
-  Demo user:     ${demo.username}
+  Demo user:     ${demo.username}   (a patient: Patient/demo-1)
+  Practitioner:  ${demo.practitioner_username ?? '-'}   (patient picker and break-glass; sets up a second step at first sign-in)
+  EHR client:    ${demo.ehr_client_id ?? '-'}   (POST ${config.issuer}/smart/launch)
   Account page:  ${config.issuer}/account
   FHIR (gateway): ${config.issuer}/fhir  (demo data, synthetic)
 

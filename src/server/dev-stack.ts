@@ -9,6 +9,7 @@ import { createMasterKeyFile } from '../crypto/master-key.js';
 import { randomToken } from '../crypto/random.js';
 import { loadConfigObject } from '../config/load.js';
 import type { CaduceusConfig } from '../config/schema.js';
+import { LAUNCH_API_SCOPE } from '../smart/launch-endpoint.js';
 import { addClient } from '../admin/clients.js';
 import { addUser } from '../admin/users.js';
 import type { AppContext } from './context.js';
@@ -43,11 +44,19 @@ export interface DemoCredentials {
   /** The /demo walkthrough's own confidential client (redirect_uri ${issuer}/demo/callback). */
   walkthrough_client_id?: string;
   walkthrough_client_secret?: string;
+  /** A practitioner with five demo patients on their panel (the consent page's patient picker) and break-glass. */
+  practitioner_username?: string;
+  practitioner_password?: string;
+  /** An EHR client allowed to create SMART launch contexts (POST /smart/launch). */
+  ehr_client_id?: string;
+  ehr_client_secret?: string;
 }
 
 export const DEMO_REDIRECT_URI = 'https://app.example.test/cb';
 export const DEMO_SCOPE = 'openid offline_access patient/Patient.rs patient/Observation.rs';
 export const DEMO_CC_SCOPE = 'system/Patient.rs system/Observation.rs';
+/** What the demo app may ask for beyond DEMO_SCOPE: SMART launch context and fhirUser. */
+const DEMO_APP_EXTRA_SCOPE = 'fhirUser launch launch/patient launch/encounter';
 const DEMO_RESOURCE_SCOPES = [
   'patient/Patient.rs', 'patient/Observation.rs', 'patient/Condition.rs', 'patient/*.rs',
   'system/Patient.rs', 'system/Observation.rs',
@@ -96,7 +105,13 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
       let credentials = saved;
       if (!saved.walkthrough_client_id || !saved.walkthrough_client_secret || !(await ctx.storage.clients.get(saved.walkthrough_client_id))) {
         // A data folder from before the /demo page: add its client and keep the other credentials.
-        credentials = { ...saved, ...(await addWalkthroughClient(deps, issuer, randomBytes(3).toString('hex'))) };
+        credentials = { ...credentials, ...(await addWalkthroughClient(deps, issuer, randomBytes(3).toString('hex'))) };
+      }
+      if (!saved.ehr_client_id || !(await ctx.storage.clients.get(saved.ehr_client_id))) {
+        // A data folder from before SMART launch: add the practitioner and the EHR client.
+        credentials = { ...credentials, ...(await addLaunchDemo(deps, resource, randomBytes(3).toString('hex'))) };
+      }
+      if (credentials !== saved) {
         writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
         chmodSync(file, 0o600);
       }
@@ -107,7 +122,7 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
   const suffix = randomBytes(3).toString('hex');
   const app = await addClient(deps, {
     client_id: `demo-app-${suffix}`, name: 'Demo Patient App', grant_types: ['authorization_code', 'refresh_token'],
-    redirect_uris: [DEMO_REDIRECT_URI, 'http://127.0.0.1:8765/callback'], scope: DEMO_SCOPE, resources: [resource],
+    redirect_uris: [DEMO_REDIRECT_URI, 'http://127.0.0.1:8765/callback'], scope: `${DEMO_SCOPE} ${DEMO_APP_EXTRA_SCOPE}`, resources: [resource],
     token_endpoint_auth_method: 'client_secret_basic',
   }, [resource]);
   const backend = await addClient(deps, {
@@ -120,12 +135,29 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
   const credentials: DemoCredentials = {
     issuer, ca_file: caFile, client_id: app.client.clientId, client_secret: app.secret!, redirect_uri: DEMO_REDIRECT_URI,
     scope: DEMO_SCOPE, username, password, resource, cc_client_id: backend.client.clientId, cc_client_secret: backend.secret!,
-    cc_scope: DEMO_CC_SCOPE, ...(await addWalkthroughClient(deps, issuer, suffix)),
+    cc_scope: DEMO_CC_SCOPE, ...(await addWalkthroughClient(deps, issuer, suffix)), ...(await addLaunchDemo(deps, resource, suffix)),
   };
   enableWalkthrough(ctx, credentials);
   writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
   chmodSync(file, 0o600);
   return credentials;
+}
+
+/**
+ * SMART launch in the dev stack: a practitioner (second factor set up at first sign-in) with five
+ * demo patients on their panel and the break-glass permission, and an EHR client that may create
+ * launch contexts. Development stack only.
+ */
+async function addLaunchDemo(deps: Parameters<typeof addClient>[0], resource: string, suffix: string): Promise<Pick<DemoCredentials, 'practitioner_username' | 'practitioner_password' | 'ehr_client_id' | 'ehr_client_secret'>> {
+  const password = randomToken(18);
+  const practitioner = await addUser(deps, { username: `demo.practitioner.${suffix}`, password, role: 'practitioner', fhirUser: 'Practitioner/demo-practitioner' });
+  await deps.storage.users.setPatientPanel(practitioner.id, ['demo-1', 'demo-2', 'demo-3', 'demo-4', 'demo-5']);
+  await deps.storage.users.setBreakGlass(practitioner.id, true);
+  const ehr = await addClient(deps, {
+    client_id: `demo-ehr-${suffix}`, name: 'Demo EHR (launch API)', grant_types: ['client_credentials'], redirect_uris: [],
+    scope: LAUNCH_API_SCOPE, resources: [resource], token_endpoint_auth_method: 'client_secret_basic',
+  }, [resource]);
+  return { practitioner_username: practitioner.username, practitioner_password: password, ehr_client_id: ehr.client.clientId, ehr_client_secret: ehr.secret! };
 }
 
 /** The confidential client the /demo page (src/demo/) uses in process; development stack only. */

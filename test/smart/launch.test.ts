@@ -153,6 +153,17 @@ describe('EHR launch', () => {
   });
 });
 
+describe('dev stack', () => {
+  test('seeds an EHR client that can create launches and a practitioner with a panel and break-glass', async () => {
+    const created = await createLaunch({ patient: 'demo-4' }, { id: stack.demo.ehr_client_id!, secret: stack.demo.ehr_client_secret! });
+    expect(created.status).toBe(201);
+    const practitioner = await stack.ctx.storage.users.getByUsername(stack.demo.practitioner_username!);
+    expect(practitioner).toMatchObject({ role: 'practitioner', patientPanel: ['demo-1', 'demo-2', 'demo-3', 'demo-4', 'demo-5'], breakGlass: true });
+    const app = await stack.ctx.storage.clients.get(stack.demo.client_id);
+    expect(app!.scope.split(' ')).toEqual(expect.arrayContaining(['launch', 'launch/patient', 'fhirUser']));
+  });
+});
+
 describe('standalone launch', () => {
   test('a patient user gets their own record as context, a banner and the configured style; fhirUser in the ID token and introspection', async () => {
     await createUser(stack, 'pat.standalone', 'patient');
