@@ -6,7 +6,7 @@ import type { Row, SqlExecutor } from '../sql.js';
 
 export async function consumeOnce<R extends Row & { consumed_at: number | null }, T>(
   sql: SqlExecutor,
-  table: 'authorization_codes' | 'refresh_tokens',
+  table: 'authorization_codes' | 'refresh_tokens' | 'launch_contexts',
   columns: string,
   digest: string,
   now: number,

@@ -4,6 +4,7 @@
 import { InternalError } from '../../errors/internal-error.js';
 import type { LaunchContext, LaunchContextRecord, LaunchContextStore } from '../types.js';
 import type { SqlExecutor } from '../sql.js';
+import { consumeOnce } from './consume.js';
 import { insertNew } from './rows.js';
 
 type LaunchRow = {
@@ -53,15 +54,8 @@ export function createLaunchContextStore(sql: SqlExecutor): LaunchContextStore {
         await sql.run('DELETE FROM launch_contexts WHERE expires_at <= $1', [record.createdAt]);
       }
     },
-    async consume(digest, now) {
-      const [consumed] = await sql.all<LaunchRow>(
-        `UPDATE launch_contexts SET consumed_at = $1 WHERE digest = $2 AND consumed_at IS NULL RETURNING ${COLUMNS}`,
-        [now, digest],
-      );
-      if (consumed) return { status: 'ok', record: toRecord(consumed) };
-      const existing = await sql.get<LaunchRow>(`SELECT ${COLUMNS} FROM launch_contexts WHERE digest = $1`, [digest]);
-      if (existing && existing.consumed_at !== null) return { status: 'replayed', record: toRecord(existing) };
-      return { status: 'unknown' };
+    consume(digest, now) {
+      return consumeOnce(sql, 'launch_contexts', COLUMNS, digest, now, toRecord);
     },
   };
 }
