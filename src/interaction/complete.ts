@@ -27,7 +27,7 @@ export async function completeAuthorization(
   const now = ctx.now();
   await ctx.storage.grants.create({
     grantId, clientId: request.clientId, userId: input.userId, consentId: input.consentId, createdAt: now, revokedAt: null, revokedReason: null,
-    launchContext: input.launchContext ?? null, lastUsedAt: null,
+    launchContext: input.launchContext ?? null,
   });
   const code = await issueAuthorizationCode(ctx, request.clientId, grantId, {
     userId: input.userId,

@@ -166,7 +166,11 @@ export interface GrantRecord {
   revokedReason: string | null;
   /** Migration 006: the launch context chosen at authorization (absent or null when none). */
   launchContext?: LaunchContext | null;
-  /** Migration 006: when a token was last issued under this grant (absent or null when never since). */
+  /**
+   * When a token was last issued under this grant: the later of its code's redemption and its
+   * newest refresh token. Filled by listByUser only (computed, so issuing a token costs no extra
+   * write); null when no token was issued.
+   */
   lastUsedAt?: number | null;
 }
 
@@ -183,9 +187,7 @@ export interface GrantStore {
   revokeByConsent(consentId: string, now: number, reason: string): Promise<string[]>;
   /** Revokes every active grant of a user and their tokens (account disabled); resolves the revoked grant ids. */
   revokeByUser(userId: string, now: number, reason: string): Promise<string[]>;
-  /** Records that a token was issued under the grant at `now` (never moves backwards). */
-  touch(grantId: string, now: number): Promise<void>;
-  /** The user's grants, newest first (active and revoked). */
+  /** The user's grants, newest first (active and revoked), each with lastUsedAt. */
   listByUser(userId: string): Promise<GrantRecord[]>;
 }
 

@@ -63,7 +63,7 @@ describe('the list of authorised apps', () => {
     clock += 7 * 60_000;
     const refreshed = await refresh(rp, flow.tokens.refresh_token!);
     expect(refreshed.status).toBe(200);
-    expect((await stack.ctx.storage.grants.get(grant.grantId))!.lastUsedAt).toBe(clock);
+    expect((await stack.ctx.storage.grants.listByUser(userId)).find((g) => g.grantId === grant.grantId)!.lastUsedAt).toBe(clock);
 
     const page = await browser.request(`${stack.issuer}/account`);
     expect(page.status).toBe(200);

@@ -85,7 +85,6 @@ const makeGrant = (over: Partial<GrantRecord> = {}): GrantRecord => ({
   revokedAt: null,
   revokedReason: null,
   launchContext: null,
-  lastUsedAt: null,
   ...over,
 });
 
@@ -667,12 +666,18 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
       expect((await storage.grants.listByUser(userId)).map((g) => g.grantId)).toEqual([newer.grantId, older.grantId]);
     });
 
-    it('records the last use and never moves it backwards', async () => {
-      const grant = makeGrant();
+    it('lists a grant\'s last use: never, then its code\'s redemption, then its newest refresh token', async () => {
+      const userId = uid('user');
+      const grant = makeGrant({ userId });
       await storage.grants.create(grant);
-      await storage.grants.touch(grant.grantId, T0 + 100);
-      await storage.grants.touch(grant.grantId, T0 + 50);
-      expect((await storage.grants.get(grant.grantId))?.lastUsedAt).toBe(T0 + 100);
+      expect((await storage.grants.listByUser(userId))[0]!.lastUsedAt).toBeNull();
+      const code = makeCode({ grantId: grant.grantId });
+      await storage.codes.save(code);
+      await storage.codes.consume(code.digest, T0 + 30);
+      expect((await storage.grants.listByUser(userId))[0]!.lastUsedAt).toBe(T0 + 30);
+      await storage.refreshTokens.save(makeRefresh({ grantId: grant.grantId, createdAt: T0 + 30 }));
+      await storage.refreshTokens.save(makeRefresh({ grantId: grant.grantId, createdAt: T0 + 900 }));
+      expect((await storage.grants.listByUser(userId))[0]!.lastUsedAt).toBe(T0 + 900);
     });
   });
 

@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { invalidClient } from '../../errors/oauth-error.js';
 import { formParams } from '../../http/request-info.js';
+import { enforceTokenEndpointRateLimit } from '../../http/request-rate-limits.js';
 import { authenticateClient } from '../client-auth/index.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import { findToken } from '../tokens/lookup.js';
@@ -28,6 +29,7 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, ctx: AppCont
   const endpoint = `${ctx.config.issuer}/introspect`;
   app.post('/introspect', async (req, reply) => {
     const params = formParams(req);
+    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'introspect');
     const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
     // RFC 7662 §2.1: the endpoint requires authentication; public clients cannot introspect.
     if (client.tokenEndpointAuthMethod === 'none') throw invalidClient('introspection requires client authentication');

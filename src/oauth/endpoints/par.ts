@@ -8,6 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import { OAuthError, invalidRequest } from '../../errors/oauth-error.js';
 import { formParams, requestMeta } from '../../http/request-info.js';
+import { enforceTokenEndpointRateLimit } from '../../http/request-rate-limits.js';
 import { openJson, sealJson } from '../../crypto/envelope.js';
 import { keyedDigest } from '../../crypto/digest.js';
 import { randomToken } from '../../crypto/random.js';
@@ -49,6 +50,7 @@ export function registerParEndpoint(app: FastifyInstance, ctx: AppContext): void
   app.post('/par', async (req, reply) => {
     const meta = requestMeta(req);
     const params = formParams(req);
+    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'par');
     // §2.1: "the request also includes … client authentication"; a confidential client must authenticate.
     const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
     try {

@@ -3,6 +3,7 @@
 // SHOULD). Unknown tokens, and tokens of other clients, get a plain 200 (§2.2) and are left alone.
 import type { FastifyInstance } from 'fastify';
 import { formParams, requestMeta } from '../../http/request-info.js';
+import { enforceTokenEndpointRateLimit } from '../../http/request-rate-limits.js';
 import { authenticateClient } from '../client-auth/index.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import { findToken } from '../tokens/lookup.js';
@@ -13,6 +14,7 @@ export function registerRevocationEndpoint(app: FastifyInstance, ctx: AppContext
   const endpoint = `${ctx.config.issuer}/revoke`;
   app.post('/revoke', async (req, reply) => {
     const params = formParams(req);
+    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'revoke');
     const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
     requireParams(params, 'token');
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { OAuthError, unauthorizedClient } from '../../errors/oauth-error.js';
 import { formParams, requestMeta } from '../../http/request-info.js';
+import { enforceTokenEndpointRateLimit } from '../../http/request-rate-limits.js';
 import { authenticateClient } from '../client-auth/index.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import * as authorizationCode from '../grants/authorization-code.js';
@@ -28,6 +29,7 @@ export function registerTokenEndpoint(app: FastifyInstance, ctx: AppContext): vo
   app.post('/token', async (req, reply) => {
     const meta = requestMeta(req);
     const params = formParams(req);
+    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'token');
     try {
       requireParams(params, 'grant_type');
       const grantType = params.grant_type!;

@@ -76,7 +76,6 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
     ...launchResponseFields(launch),
   };
   if (patient !== undefined) response.patient = patient;
-  await ctx.storage.grants.touch(input.grantId, ctx.now());
   const granted = input.data.scope.split(' ');
   // RFC 9700 §4.14.2: the AS decides per client whether refresh tokens are issued at all.
   if (!emergency && granted.includes('offline_access') && input.client.grantTypes.includes('refresh_token')) {

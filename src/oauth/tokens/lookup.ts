@@ -14,11 +14,25 @@ export type FoundToken =
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
+// jose's local key set imports each key once and keeps it: rebuilding it per call re-imports
+// every key (bench/tokens.ts measured 586 µs against 335 µs per introspection). Rebuilt when the
+// published kids change (rotation, expiry).
+const keySets = new WeakMap<AppContext, { kids: string; set: ReturnType<typeof createLocalJWKSet> }>();
+
+async function localKeySet(ctx: AppContext): Promise<ReturnType<typeof createLocalJWKSet>> {
+  const jwks = await ctx.keys.jwks(ctx.now());
+  const kids = jwks.keys.map((k) => k.kid).join(' ');
+  const cached = keySets.get(ctx);
+  if (cached && cached.kids === kids) return cached.set;
+  const set = createLocalJWKSet(jwks);
+  keySets.set(ctx, { kids, set });
+  return set;
+}
+
 async function findAccessToken(ctx: AppContext, token: string): Promise<FoundToken> {
   let claims: AccessTokenClaims;
   try {
-    const jwks = createLocalJWKSet(await ctx.keys.jwks(ctx.now()));
-    const { payload } = await jwtVerify(token, jwks, {
+    const { payload } = await jwtVerify(token, await localKeySet(ctx), {
       issuer: ctx.config.issuer, typ: 'at+jwt', algorithms: ['ES256'], currentDate: new Date(ctx.now()),
     });
     claims = payload as unknown as AccessTokenClaims;

@@ -4,7 +4,7 @@
 //
 // - grants.launch_context: the launch context of the grant (patient and encounter FHIR ids,
 //   fhirContext references, need_patient_banner, smart_style_url, purpose_of_use) as JSON text;
-//   identifiers only, never demographics. grants.last_used_at: the last token issued under it.
+//   identifiers only, never demographics.
 // - users.patient_panel: the FHIR Patient ids a practitioner may pick at launch (JSON list);
 //   users.break_glass: the emergency-access permission.
 // - clients.session_idle_timeout / session_absolute_timeout: per-client limits in seconds, capped
@@ -16,7 +16,6 @@ import type { Migration } from './index.js';
 
 const script = `
 ALTER TABLE grants ADD COLUMN launch_context TEXT;
-ALTER TABLE grants ADD COLUMN last_used_at BIGINT;
 ALTER TABLE users ADD COLUMN patient_panel TEXT;
 ALTER TABLE users ADD COLUMN break_glass INTEGER NOT NULL DEFAULT 0 CHECK (break_glass IN (0, 1));
 ALTER TABLE clients ADD COLUMN session_idle_timeout INTEGER;

@@ -15,10 +15,12 @@ type GrantRow = {
   revoked_at: number | null;
   revoked_reason: string | null;
   launch_context: string | null;
-  last_used_at: number | null;
 };
 
-const COLUMNS = 'grant_id, client_id, user_id, consent_id, created_at, revoked_at, revoked_reason, launch_context, last_used_at';
+const COLUMNS = 'grant_id, client_id, user_id, consent_id, created_at, revoked_at, revoked_reason, launch_context';
+// The last token issued under a grant: its code's redemption or its newest refresh token (both indexed by grant_id).
+const LAST_USED = `(SELECT MAX(consumed_at) FROM authorization_codes c WHERE c.grant_id = grants.grant_id) AS code_used_at,
+  (SELECT MAX(created_at) FROM refresh_tokens r WHERE r.grant_id = grants.grant_id) AS refreshed_at`;
 
 function parseLaunchContext(text: string | null): LaunchContext | null {
   if (text === null) return null;
@@ -39,7 +41,6 @@ function toRecord(row: GrantRow): GrantRecord {
     revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
     revokedReason: row.revoked_reason,
     launchContext: parseLaunchContext(row.launch_context),
-    lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
   };
 }
 
@@ -73,7 +74,6 @@ export function createGrantStore(sql: SqlDriver): GrantStore {
         revoked_at: grant.revokedAt,
         revoked_reason: grant.revokedReason,
         launch_context: grant.launchContext ? JSON.stringify(grant.launchContext) : null,
-        last_used_at: grant.lastUsedAt ?? null,
       });
     },
     async get(grantId) {
@@ -99,12 +99,15 @@ export function createGrantStore(sql: SqlDriver): GrantStore {
     revokeByUser(userId, now, reason) {
       return revokeAllWhere('user_id', userId, now, reason);
     },
-    async touch(grantId, now) {
-      await sql.run('UPDATE grants SET last_used_at = $1 WHERE grant_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)', [now, grantId]);
-    },
     async listByUser(userId) {
-      const rows = await sql.all<GrantRow>(`SELECT ${COLUMNS} FROM grants WHERE user_id = $1 ORDER BY created_at DESC, grant_id`, [userId]);
-      return rows.map(toRecord);
+      const rows = await sql.all<GrantRow & { code_used_at: number | null; refreshed_at: number | null }>(
+        `SELECT ${COLUMNS}, ${LAST_USED} FROM grants WHERE user_id = $1 ORDER BY created_at DESC, grant_id`,
+        [userId],
+      );
+      return rows.map((row) => {
+        const used = [row.code_used_at, row.refreshed_at].filter((t): t is number => t !== null).map(Number);
+        return { ...toRecord(row), lastUsedAt: used.length ? Math.max(...used) : null };
+      });
     },
   };
 }
