@@ -36,7 +36,9 @@ describe('caduceus report', () => {
     expect(demo.redirectUris).toContain(data.demo.redirect_uri);
     expect(demo.scopes).toContain('patient/Observation.rs');
     expect(s.consents.stats).toEqual({ total: 0, active: 0, revoked: 0, byClient: [] });
-    expect(s.consents.breakGlass).toMatch(/No emergency-access \(break-glass\) grant is implemented/);
+    expect(cites(s.consents)).toEqual(['45 CFR 164.312(a)(1)', '45 CFR 164.312(a)(2)(ii)']);
+    expect(s.consents.emergencyAccess).toMatchObject({ total: 0, open: 0, reviewed: 0, oldestOpen: null, openAccesses: [], reviewedAccesses: [], tokenTtlSeconds: 900 });
+    expect(s.consents.breakGlass).toMatch(/^Emergency access \(break-glass, 45 CFR 164\.312\(a\)\(2\)\(ii\)\): none recorded\./);
     // No secrets or usernames.
     expect(run.stdout).not.toContain(data.demo.client_secret);
     expect(run.stdout).not.toContain(data.demo.username);
@@ -61,6 +63,38 @@ describe('caduceus report', () => {
         { clientId: 'odd-name', total: 1, active: 1, revoked: 0 },
       ].sort((a, b) => (a.clientId < b.clientId ? -1 : 1)),
     });
+  });
+
+  it('reports emergency accesses by counts and ids: open ones oldest first, reviewed ones with their outcome; never a reason, note, reviewer or patient', async () => {
+    const { createContext } = await import('../../src/server/start.js');
+    const ctx = await createContext(data.config, { env: {}, syncClients: false });
+    try {
+      const base = { userId: 'u_bgdoctor', clientId: data.demo.client_id, grantId: 'g-bg', patient: 'bg-patient-42', reason: 'SECRET-REASON-TEXT in the ED',
+        reviewedAt: null, reviewedBy: null, reviewOutcome: null, reviewNote: null };
+      await ctx.storage.breakGlass.create({ ...base, id: 'bg_open_new', createdAt: Date.UTC(2026, 0, 3), expiresAt: Date.UTC(2026, 0, 3) + 900_000 });
+      await ctx.storage.breakGlass.create({ ...base, id: 'bg_open_old', createdAt: Date.UTC(2026, 0, 2), expiresAt: Date.UTC(2026, 0, 2) + 900_000 });
+      await ctx.storage.breakGlass.create({ ...base, id: 'bg_reviewed', createdAt: Date.UTC(2026, 0, 1), expiresAt: Date.UTC(2026, 0, 1) + 900_000 });
+      expect(await ctx.storage.breakGlass.review('bg_reviewed', { reviewedAt: Date.UTC(2026, 0, 4), reviewedBy: 'cli:privacy-officer', outcome: 'unjustified', note: 'SECRET-NOTE' })).toBe(true);
+    } finally {
+      await ctx.close();
+    }
+    const run = await runCli(['report', '--data', data.dir, '--format', 'json']);
+    expect(run.code).toBe(0);
+    const consents = JSON.parse(run.stdout).sections.consents;
+    expect(consents.emergencyAccess).toMatchObject({ total: 3, open: 2, reviewed: 1, justified: 0, unjustified: 1, oldestOpen: '2026-01-02T00:00:00.000Z' });
+    expect(consents.emergencyAccess.openAccesses.map((a: any) => a.id)).toEqual(['bg_open_old', 'bg_open_new']);
+    expect(consents.emergencyAccess.reviewedAccesses).toEqual([{
+      id: 'bg_reviewed', userId: 'u_bgdoctor', clientId: data.demo.client_id, created: '2026-01-01T00:00:00.000Z', expires: '2026-01-01T00:15:00.000Z',
+      reviewed: '2026-01-04T00:00:00.000Z', outcome: 'unjustified',
+    }]);
+    expect(consents.breakGlass).toContain('3 accesses recorded; 2 wait for review (the oldest granted 2026-01-02T00:00:00.000Z): bg_open_old, bg_open_new; 1 reviewed (0 justified, 1 unjustified)');
+    const out = join(data.dir, 'break-glass.html');
+    expect((await runCli(['report', '--data', data.dir, '--out', out])).code).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    expect(html).toContain('bg_open_old');
+    for (const text of [run.stdout, html]) {
+      for (const secret of ['SECRET-REASON-TEXT', 'SECRET-NOTE', 'privacy-officer', 'bg-patient-42']) expect(text).not.toContain(secret);
+    }
   });
 
   it('--format html is one printable page without script, with every value escaped', async () => {

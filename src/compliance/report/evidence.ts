@@ -3,8 +3,14 @@
 // clients with their scopes and redirect URIs, consent statistics, and the settings behind each
 // HIPAA technical safeguard. Each section names the 45 CFR 164.312 paragraph it evidences.
 //
-// Not included: any PHI, username, secret, token or digest. Break-glass (164.312(a)(2)(ii)) is not
-// implemented yet and the report says so.
+// Emergency access (break-glass, 164.312(a)(2)(ii)) is reported from the break_glass_accesses table
+// by counts and identifiers: each access's id (the breakglass_id of its ledger events), the user's
+// opaque id, the client id, its times and its review outcome. The practitioner's stated reason, the
+// reviewer's note, the reviewer and the patient are left out (the reason and note are not even
+// read); `caduceus breakglass review` shows the reasons to a reviewer, as an audited read, and the
+// ledger links each id to its patient.
+//
+// Not included: any PHI, username, secret, token or digest.
 import type { AppContext } from '../../server/context.js';
 import { latestCheckpoint } from '../../audit/index.js';
 import { runStaticCheck } from '../check.js';
@@ -13,6 +19,7 @@ import { collectCheckInput } from '../input.js';
 import { postgresTransport } from '../rules/database-tls.js';
 import { SESSION_IDLE_MAX } from '../rules/session-timeout.js';
 import type { CertificateFacts, Report } from '../types.js';
+import type { UserRecord } from '../../storage/types.js';
 
 export interface Safeguard {
   citation: string;
@@ -56,6 +63,44 @@ export interface ConsentStats {
   byClient: Array<{ clientId: string; total: number; active: number; revoked: number }>;
 }
 
+/** 45 CFR 164.312(a)(2)(ii), an implementation specification of access control (a)(1). */
+export const EMERGENCY_ACCESS_SAFEGUARD: Safeguard = { citation: '45 CFR 164.312(a)(2)(ii)', name: 'Emergency access procedure' };
+
+/** One emergency access, by identifiers only: no reason, note, reviewer or patient. */
+export interface BreakGlassAccessEvidence {
+  /** The break_glass_accesses id, also `details.breakglass_id` of its ledger events. */
+  id: string;
+  /** The practitioner's opaque subject id (never the username). */
+  userId: string;
+  clientId: string;
+  created: string;
+  expires: string;
+  reviewed: string | null;
+  outcome: 'justified' | 'unjustified' | null;
+}
+
+export interface BreakGlassEvidence {
+  /** Accesses ever recorded, open and reviewed. */
+  total: number;
+  open: number;
+  reviewed: number;
+  justified: number;
+  unjustified: number;
+  /** When the oldest access still waiting for review was granted; null when none waits. */
+  oldestOpen: string | null;
+  /** Active practitioners holding the permission (`caduceus user set-break-glass`). */
+  permittedPractitioners: number;
+  tokenTtlSeconds: number;
+  webhookConfigured: boolean;
+  /** Accesses not yet reviewed, oldest first (at most BREAK_GLASS_LISTED). */
+  openAccesses: BreakGlassAccessEvidence[];
+  /** Reviewed accesses, most recently reviewed first (at most BREAK_GLASS_LISTED). */
+  reviewedAccesses: BreakGlassAccessEvidence[];
+}
+
+/** How many accesses of each kind the report lists one by one; the counts are always complete. */
+export const BREAK_GLASS_LISTED = 200;
+
 export interface LedgerEvidence {
   status: 'verified' | 'failed' | 'not verified';
   size: number;
@@ -80,7 +125,8 @@ export interface Evidence {
   sections: {
     findings: { safeguards: Safeguard[] };
     clients: { safeguards: Safeguard[]; clients: ClientEvidence[] };
-    consents: { safeguards: Safeguard[]; stats: ConsentStats; breakGlass: string };
+    /** `breakGlass` is the one-paragraph summary (the HTML shows it); `emergencyAccess` the data behind it. */
+    consents: { safeguards: Safeguard[]; stats: ConsentStats; breakGlass: string; emergencyAccess: BreakGlassEvidence };
     sessions: { safeguards: Safeguard[]; idleTimeout: number; idleTimeoutLimit: number; absoluteTimeout: number; accessTokenTtl: number; refreshTokenIdleTtl: number; refreshTokenAbsoluteTtl: number };
     ledger: { safeguards: Safeguard[]; ledger: LedgerEvidence };
     keys: { safeguards: Safeguard[]; keys: KeyHistoryEntry[] };
@@ -103,6 +149,79 @@ export async function consentStats(ctx: AppContext): Promise<ConsentStats> {
   const total = byClient.reduce((n, r) => n + r.total, 0);
   const revoked = byClient.reduce((n, r) => n + r.revoked, 0);
   return { total, active: total - revoked, revoked, byClient };
+}
+
+type BreakGlassEvidenceRow = {
+  id: string;
+  user_id: string;
+  client_id: string;
+  created_at: unknown;
+  expires_at: unknown;
+  reviewed_at: unknown;
+  review_outcome: string | null;
+};
+
+// Identifier columns only: the reason and the review note never leave the database for the report.
+const BREAK_GLASS_EVIDENCE_COLUMNS = 'id, user_id, client_id, created_at, expires_at, reviewed_at, review_outcome';
+
+function breakGlassAccessEvidence(row: BreakGlassEvidenceRow): BreakGlassAccessEvidence {
+  const outcome = row.review_outcome === 'justified' || row.review_outcome === 'unjustified' ? row.review_outcome : null;
+  return {
+    id: row.id, userId: row.user_id, clientId: row.client_id,
+    created: iso(Number(row.created_at))!, expires: iso(Number(row.expires_at))!,
+    reviewed: row.reviewed_at === null || row.reviewed_at === undefined ? null : iso(Number(row.reviewed_at)), outcome,
+  };
+}
+
+/** Emergency accesses (45 CFR 164.312(a)(2)(ii)): counts, and the open and reviewed ones by id. */
+export async function breakGlassEvidence(ctx: AppContext, users: readonly UserRecord[]): Promise<BreakGlassEvidence> {
+  const counts = await ctx.storage.sql.get<{ total: unknown; open: unknown; justified: unknown; unjustified: unknown; oldest_open: unknown }>(
+    `SELECT COUNT(*) AS total,
+       SUM(CASE WHEN reviewed_at IS NULL THEN 1 ELSE 0 END) AS open,
+       SUM(CASE WHEN review_outcome = 'justified' THEN 1 ELSE 0 END) AS justified,
+       SUM(CASE WHEN review_outcome = 'unjustified' THEN 1 ELSE 0 END) AS unjustified,
+       MIN(CASE WHEN reviewed_at IS NULL THEN created_at END) AS oldest_open
+     FROM break_glass_accesses`,
+  );
+  const [open, reviewed] = await Promise.all([
+    ctx.storage.sql.all<BreakGlassEvidenceRow>(
+      `SELECT ${BREAK_GLASS_EVIDENCE_COLUMNS} FROM break_glass_accesses WHERE reviewed_at IS NULL ORDER BY created_at, id LIMIT ${BREAK_GLASS_LISTED}`,
+    ),
+    ctx.storage.sql.all<BreakGlassEvidenceRow>(
+      `SELECT ${BREAK_GLASS_EVIDENCE_COLUMNS} FROM break_glass_accesses WHERE reviewed_at IS NOT NULL ORDER BY reviewed_at DESC, id LIMIT ${BREAK_GLASS_LISTED}`,
+    ),
+  ]);
+  const n = (v: unknown) => Number(v ?? 0);
+  const total = n(counts?.total);
+  const openCount = n(counts?.open);
+  const oldest = counts?.oldest_open;
+  return {
+    total, open: openCount, reviewed: total - openCount, justified: n(counts?.justified), unjustified: n(counts?.unjustified),
+    oldestOpen: oldest === null || oldest === undefined ? null : iso(Number(oldest)),
+    permittedPractitioners: users.filter((u) => !u.disabled && u.breakGlass === true && (u.role ?? 'patient') === 'practitioner').length,
+    tokenTtlSeconds: ctx.config.breakglass.token_ttl_seconds,
+    webhookConfigured: ctx.config.breakglass.webhook_url !== undefined,
+    openAccesses: open.map(breakGlassAccessEvidence),
+    reviewedAccesses: reviewed.map(breakGlassAccessEvidence),
+  };
+}
+
+/** The paragraph the report shows: counts and access ids, never a reason, note or patient. */
+export function breakGlassSummary(e: BreakGlassEvidence): string {
+  const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+  const setup = `${plural(e.permittedPractitioners, 'active practitioner holds', 'active practitioners hold')} the permission; `
+    + `an emergency access token lives ${e.tokenTtlSeconds} s and is never refreshed; `
+    + `real-time webhook ${e.webhookConfigured ? 'configured' : 'not configured (breakglass.webhook_url)'}.`;
+  const where = 'Reasons and reviewers\' notes are not in this report: "caduceus breakglass review" shows the open accesses with their reasons (an audited read), '
+    + 'and "caduceus audit search --type breakglass.granted" links each access id (details.breakglass_id) to its ledger events.';
+  if (e.total === 0) return `Emergency access (break-glass, 45 CFR 164.312(a)(2)(ii)): none recorded. ${setup} ${where}`;
+  const shownIds = e.openAccesses.slice(0, 20).map((a) => a.id);
+  const more = e.open > shownIds.length ? ` and ${e.open - shownIds.length} more` : '';
+  const open = e.open === 0
+    ? 'none waits for review'
+    : `${plural(e.open, 'waits', 'wait')} for review (the oldest granted ${e.oldestOpen}): ${shownIds.join(', ')}${more}`;
+  return `Emergency access (break-glass, 45 CFR 164.312(a)(2)(ii)): ${plural(e.total, 'access', 'accesses')} recorded; ${open}; `
+    + `${e.reviewed} reviewed (${e.justified} justified, ${e.unjustified} unjustified). ${setup} ${where}`;
 }
 
 export async function collectEvidence(ctx: AppContext, options: { env: NodeJS.ProcessEnv; target: string }): Promise<Evidence> {
@@ -136,6 +255,7 @@ export async function collectEvidence(ctx: AppContext, options: { env: NodeJS.Pr
   const clientAuthMethods: Record<string, number> = {};
   for (const c of views) clientAuthMethods[c.tokenEndpointAuthMethod] = (clientAuthMethods[c.tokenEndpointAuthMethod] ?? 0) + 1;
   const db = postgresTransport(config.storage);
+  const emergencyAccess = await breakGlassEvidence(ctx, input.users);
   const S = SAFEGUARDS;
   return {
     tool: 'caduceus',
@@ -148,9 +268,10 @@ export async function collectEvidence(ctx: AppContext, options: { env: NodeJS.Pr
       findings: { safeguards: Object.values(S) },
       clients: { safeguards: [S.accessControl], clients },
       consents: {
-        safeguards: [S.accessControl],
+        safeguards: [S.accessControl, EMERGENCY_ACCESS_SAFEGUARD],
         stats: await consentStats(ctx),
-        breakGlass: 'No emergency-access (break-glass) grant is implemented yet (45 CFR 164.312(a)(2)(ii)); there are no break-glass events to report.',
+        breakGlass: breakGlassSummary(emergencyAccess),
+        emergencyAccess,
       },
       sessions: {
         safeguards: [S.automaticLogoff],
