@@ -205,6 +205,7 @@ export class Ledger implements AuditSink {
   async #commitBatch(): Promise<void> {
     let batch: Pending[] = [];
     try {
+      // Durable (TransactionOptions): the batch, and every write before it, survives power loss.
       const { frontier, rows } = await this.#driver.transaction(async (tx) => {
         // Taken inside the transaction, after the lock: everything that queued meanwhile joins.
         batch = this.#queue.splice(0, this.#maxBatch);
@@ -222,7 +223,7 @@ export class Ledger implements AuditSink {
         await insertEvents(tx, events);
         await insertNodes(tx, nodes);
         return { frontier: next, rows: events };
-      });
+      }, { durable: true });
       this.#frontier = frontier;
       this.#stats.transactions += 1;
       this.#stats.events += batch.length;
@@ -285,7 +286,7 @@ export class Ledger implements AuditSink {
         const note = this.#signer.sign(formatCheckpoint(base));
         const created = await insertCheckpoint(tx, { size: base.size, rootHash: base.rootHash, createdAt: this.#clock(), note });
         return { checkpoint: { ...base, note }, created, frontier };
-      });
+      }, { durable: true });
       this.#frontier = frontier;
       if (created) {
         this.#stats.checkpoints += 1;

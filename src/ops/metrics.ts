@@ -11,7 +11,7 @@
 // added with addCollector() and removed when the context closes.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LedgerStats } from '../audit/ledger.js';
-import type { SqlDriver, SqlTransaction } from '../storage/sql.js';
+import type { SqlDriver, SqlTransaction, TransactionOptions } from '../storage/sql.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -191,10 +191,10 @@ export function instrumentLedgerDriver(inner: SqlDriver, clock: () => number = D
     run: (sql, params) => inner.run(sql, params),
     exec: (script) => inner.exec(script),
     close: () => inner.close(),
-    async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: SqlTransaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
       const started = process.hrtime.bigint();
       try {
-        const result = await inner.transaction(fn);
+        const result = await inner.transaction(fn, options);
         ledgerCommitDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
         failedAt = undefined;
         setImmediate(observeBatch);

@@ -24,13 +24,26 @@ export interface SqlTransaction extends SqlExecutor {
   exec(script: string): Promise<void>;
 }
 
+export interface TransactionOptions {
+  /**
+   * The commit survives power loss before the promise resolves, and so does every write committed
+   * before it. Every PostgreSQL commit is durable. On SQLite (WAL) ordinary commits survive a
+   * crash of the process but not of the machine (synchronous = NORMAL: no fsync per commit); a
+   * durable commit runs with synchronous = FULL, and its fsync of the write-ahead log makes every
+   * earlier commit durable too. The audit ledger commits durably, and every state change is
+   * followed by its ledger event before the response leaves ("no audit, no access"), so what a
+   * response reports has reached the disk.
+   */
+  durable?: boolean;
+}
+
 export interface SqlDriver extends SqlExecutor {
   /**
    * Runs fn inside one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: one pooled connection).
    * Commits when fn resolves, rolls back when it throws. Nested calls are not supported: inside fn,
    * use tx only (on SQLite a call on the driver itself waits for the transaction to end).
    */
-  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Runs a multi-statement script (migrations). */
   exec(script: string): Promise<void>;
   close(): Promise<void>;

@@ -30,15 +30,15 @@ function flakyDriver(driver: SqlDriver, failures: number): SqlDriver {
     run: driver.run.bind(driver),
     exec: driver.exec.bind(driver),
     close: driver.close.bind(driver),
-    transaction(fn) {
+    transaction(fn, options) {
       if (left > 0) {
         left -= 1;
         return driver.transaction(async (tx) => {
           await fn(tx);
           throw new Error('simulated commit failure');
-        });
+        }, options);
       }
-      return driver.transaction(fn);
+      return driver.transaction(fn, options);
     },
   };
 }
@@ -64,6 +64,20 @@ describe.each(adapters)('the audit ledger on $name', (adapter) => {
     const row = await other.get<{ seq: number; event_json: string }>('SELECT seq, event_json FROM audit_events WHERE seq = 0');
     expect(row?.seq).toBe(0);
     await expect(ledger.record(sampleEvent(1))).resolves.toBeUndefined();
+  });
+
+  it('commits every batch and checkpoint as a durable transaction (fsynced before record() resolves)', async () => {
+    const seen: Array<boolean | undefined> = [];
+    const watching: SqlDriver = { ...db.driver, transaction: (fn, options) => { seen.push(options?.durable); return db.driver.transaction(fn, options); } };
+    const watched = new Ledger(watching, { origin: ORIGIN, signingKey: TEST_SEED, clock: steppingClock(), checkpointIntervalMs: 60_000 });
+    try {
+      await watched.record(sampleEvent(100));
+      await watched.checkpoint();
+    } finally {
+      await watched.close({ checkpoint: false });
+    }
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    expect(seen.every((d) => d === true)).toBe(true);
   });
 
   it('stores the canonical event JSON exactly as hashed, with its leaf hash as tree node (0, seq)', async () => {

@@ -116,4 +116,26 @@ describe('the sqlite driver', () => {
       await db.cleanup();
     }
   });
+
+  // TransactionOptions.durable: only the durable commit fsyncs the write-ahead log (synchronous =
+  // FULL: 2); every other statement commits with synchronous = NORMAL (1), durable against a crash
+  // of the process. The audit ledger's commits are the durable ones.
+  it('commits durable transactions with synchronous = FULL and everything else with NORMAL', async () => {
+    const [sqlite] = adapters;
+    const db = await sqlite!.open();
+    const driver = await openSqlDriver(db.url);
+    const level = async (ex: { get: SqlDriver['get'] }) => (await ex.get<{ synchronous: number }>('PRAGMA synchronous'))!.synchronous;
+    try {
+      expect(await level(driver)).toBe(1);
+      expect(await driver.transaction((tx) => level(tx))).toBe(1);
+      expect(await driver.transaction((tx) => level(tx), { durable: true })).toBe(2);
+      expect(await level(driver)).toBe(1);
+      // A failed durable transaction leaves the connection at NORMAL as well.
+      await expect(driver.transaction(async () => { throw new Error('boom'); }, { durable: true })).rejects.toThrow('boom');
+      expect(await level(driver)).toBe(1);
+    } finally {
+      await driver.close();
+      await db.cleanup();
+    }
+  });
 });

@@ -70,7 +70,7 @@ export async function runMigrations(driver: SqlDriver, list: readonly Migration[
       await tx.exec(scriptFor(migration, tx.dialect));
       await tx.run('INSERT INTO schema_migrations (id, name, applied_at) VALUES ($1, $2, $3)', [migration.id, migration.name, Date.now()]);
       return true;
-    });
+    }, { durable: true });
     if (didApply) applied.push(migration.id);
   }
   return applied;

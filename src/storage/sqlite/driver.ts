@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InternalError } from '../../errors/internal-error.js';
-import type { Row, SqlDriver, SqlTransaction, SqlValue } from '../sql.js';
+import type { Row, SqlDriver, SqlTransaction, SqlValue, TransactionOptions } from '../sql.js';
 
 const PLACEHOLDER = /\$(\d+)/g;
 const BUSY_WAIT_MS = 5000;
@@ -43,7 +43,8 @@ export function openSqlite(path: string): SqlDriver {
   // once, before any request is served.
   db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  // Durable commits (the audit ledger's) switch to FULL for their commit: see TransactionOptions.
+  db.pragma('synchronous = NORMAL');
   // Fewer, larger WAL checkpoints: the audit ledger appends in bursts (bench/ledger.ts).
   db.pragma('wal_autocheckpoint = 10000');
   db.pragma('foreign_keys = ON');
@@ -109,11 +110,18 @@ export function openSqlite(path: string): SqlDriver {
     all<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return outside(() => all<T>(sql, params)); },
     get<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return outside(() => get<T>(sql, params)); },
     run(sql: string, params: readonly SqlValue[] = []) { return outside(() => run(sql, params)); },
-    transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+    transaction<T>(fn: (tx: SqlTransaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
       const runTransaction = async (): Promise<T> => {
         let end!: () => void;
         await outside(() => {
-          db.exec('BEGIN IMMEDIATE');
+          // Same synchronous step as BEGIN: no other statement can commit under FULL by accident.
+          if (options.durable) db.pragma('synchronous = FULL');
+          try {
+            db.exec('BEGIN IMMEDIATE');
+          } catch (err) {
+            if (options.durable) db.pragma('synchronous = NORMAL');
+            throw err;
+          }
           open = new Promise<void>((resolve) => { end = resolve; });
         });
         try {
@@ -124,6 +132,7 @@ export function openSqlite(path: string): SqlDriver {
           if (db.inTransaction) db.exec('ROLLBACK');
           throw err;
         } finally {
+          if (options.durable && db.open) db.pragma('synchronous = NORMAL');
           open = undefined;
           end();
         }
