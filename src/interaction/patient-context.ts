@@ -29,9 +29,15 @@ export function ownPatientId(user: UserRecord): string | undefined {
 }
 
 export function patientChoice(user: UserRecord, request: AuthorizationRequest, scopes: readonly string[]): PatientChoice {
-  if (request.launch?.patient !== undefined) return { kind: 'fixed', patient: request.launch.patient, source: 'launch' };
-  if (!needsPatient(scopes)) return { kind: 'none' };
   const role = roleOf(user);
+  const launched = request.launch?.patient;
+  if (launched !== undefined) {
+    // An EHR launch names the patient, but only someone who may act for them gets them in context:
+    // the patient themself, or a practitioner with the patient on their panel.
+    const allowed = role === 'patient' ? ownPatientId(user) === launched : role === 'practitioner' && (user.patientPanel ?? []).includes(launched);
+    return allowed ? { kind: 'fixed', patient: launched, source: 'launch' } : { kind: 'unavailable', description: 'the launched patient is not one this account may access' };
+  }
+  if (!needsPatient(scopes)) return { kind: 'none' };
   if (role === 'patient') {
     const own = ownPatientId(user);
     return own ? { kind: 'fixed', patient: own, source: 'self' } : { kind: 'unavailable', description: 'your account is not linked to a patient record' };

@@ -55,7 +55,8 @@ async function signInAndConsent(username: string, o: { scope: string; extra?: Re
 
 describe('EHR launch', () => {
   test('an EHR creates a launch; the app redeems it; the token response and introspection carry the context', async () => {
-    await createUser(stack, 'dr.ehr', 'practitioner');
+    const doctor = await createUser(stack, 'dr.ehr', 'practitioner');
+    await stack.ctx.storage.users.setPatientPanel(doctor.id, ['demo-1', 'demo-2']);
     const created = await createLaunch({
       patient: 'Patient/demo-2', encounter: 'enc-77', fhirContext: JSON.stringify([{ reference: 'Appointment/5' }]),
       need_patient_banner: 'false', smart_style_url: 'https://ehr.example/style-ehr.json',
@@ -89,6 +90,21 @@ describe('EHR launch', () => {
 
     const [event] = await searchEvents(stack.ctx.storage.sql, { type: 'launch.created', limit: 1 });
     expect(event).toMatchObject({ actor: { clientId: 'ehr-launcher' }, patient: 'Patient/demo-2', details: { target_client_id: stack.demo.client_id } });
+  });
+
+  test('the launched patient must be one the signed-in account may access: not another patient, not off the panel', async () => {
+    await createUser(stack, 'dr.offpanel', 'practitioner');
+    const offPanel = await createLaunch({ patient: 'demo-7' });
+    const fc = await frontChannel(rp, { scope: 'launch patient/Observation.rs', username: 'dr.offpanel', password: PASSWORD, extra: { launch: offPanel.json.launch } });
+    const back = new URL(fc.final.location!);
+    expect([back.searchParams.get('error'), back.searchParams.get('error_description')]).toEqual(['access_denied', 'the launched patient is not one this account may access']);
+
+    await createUser(stack, 'pat.otherlaunch', 'patient');
+    const other = await createLaunch({ patient: 'demo-2' });
+    const fc2 = await frontChannel(rp, { scope: 'launch patient/Observation.rs', username: 'pat.otherlaunch', password: PASSWORD, extra: { launch: other.json.launch } });
+    expect(new URL(fc2.final.location!).searchParams.get('error')).toBe('access_denied');
+    const [denied] = await searchEvents(stack.ctx.storage.sql, { type: 'authz.denied', limit: 1 });
+    expect(denied).toMatchObject({ reason: 'no_patient_context', outcome: 'denied' });
   });
 
   test('a launch value is redeemed once: the second authorization request gets invalid_request', async () => {
