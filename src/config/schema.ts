@@ -15,6 +15,9 @@ const seconds = (def: number, max?: number) => {
   return s.default(def);
 };
 
+/** A rate limit in requests per minute; 0 turns it off. */
+const perMinute = (def: number) => z.number().int().min(0, { message: 'must be a whole number of requests per minute, or 0 to turn this limit off' }).default(def);
+
 const absoluteUrl = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
 
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
@@ -153,6 +156,24 @@ export const configSchema = z.strictObject({
     max_failures_per_account: 5, max_failures_per_address: 20, failure_window: 900, lockout_base_seconds: 60, lockout_max_seconds: 3600,
     max_client_auth_failures: 20,
   }),
+  /**
+   * Request rate limits, every request counted (src/http/request-rate-limits.ts), in requests per
+   * minute per instance; 0 turns one limit off. Exceeding one answers 429 with Retry-After.
+   */
+  rate_limits: z.strictObject({
+    /** /token, /introspect, /revoke and /par, counted together. */
+    token_endpoints: z.strictObject({
+      per_client: perMinute(600_000),
+      per_address: perMinute(600_000),
+    }).default({ per_client: 600_000, per_address: 600_000 }),
+    /** The password forms (POST /interaction/:id/login and POST /account/login). */
+    login: z.strictObject({
+      per_account: perMinute(30),
+      per_address: perMinute(600),
+    }).default({ per_account: 30, per_address: 600 }),
+    /** The most keys (clients, addresses, accounts) each limit holds in memory. */
+    max_keys: z.number().int().min(100).max(1_000_000).default(10_000),
+  }).default({ token_endpoints: { per_client: 600_000, per_address: 600_000 }, login: { per_account: 30, per_address: 600 }, max_keys: 10_000 }),
   mfa: z.strictObject({
     /** Roles that must use a second factor (the 2025 NPRM to 45 CFR 164.312(d)); other roles may. */
     required_roles: z.array(z.enum(['patient', 'practitioner', 'administrator'])).default(['practitioner', 'administrator']),

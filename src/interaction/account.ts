@@ -7,6 +7,7 @@
 // enrolment); the sign-in security page is src/interaction/mfa/account-routes.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formParams, requestMeta } from '../http/request-info.js';
+import { limitLoginRequest } from '../http/request-rate-limits.js';
 import type { AppContext } from '../server/context.js';
 import { BROWSER_COOKIE, ensureBrowserCookie, readCookie } from './cookies.js';
 import { csrfToken, csrfValid } from './csrf.js';
@@ -85,6 +86,8 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     const browser = readCookie(req, BROWSER_COOKIE);
     if (!csrfValid(ctx, 'account', browser, params.csrf)) return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified.'));
     const meta = requestMeta(req);
+    const limited = await limitLoginRequest(ctx, req, reply, params.username ?? '');
+    if (limited) return sendHtml(reply, 429, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), clientName: 'Your account page', error: limited }));
     const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress, { requestId: meta.requestId });
     if (!result.ok) {
       return sendHtml(reply, 401, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), clientName: 'Your account page', error: GENERIC_LOGIN_FAILURE }));

@@ -4,6 +4,7 @@
 // Every form is CSRF protected; every redirect after a POST is a 303 (RFC 9700 §4.12).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formParams, requestMeta } from '../http/request-info.js';
+import { limitLoginRequest } from '../http/request-rate-limits.js';
 import { clientRedirect, type AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { ConsentRecord } from '../storage/types.js';
 import { randomToken } from '../crypto/random.js';
@@ -175,6 +176,8 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     }
     const meta = requestMeta(req);
     const { clientId } = interaction.request;
+    const limited = await limitLoginRequest(ctx, req, reply, params.username ?? '', { clientId });
+    if (limited) return showLogin(reply, interaction, 429, limited);
     const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress, { requestId: meta.requestId, clientId });
     if (!result.ok) return showLogin(reply, interaction, 401, GENERIC_LOGIN_FAILURE);
     const next = await continueAfterPassword(ctx, req, reply, result.user, { returnTo: `/interaction/${interaction.id}`, clientId, meta });

@@ -98,7 +98,7 @@ describe.skipIf(!kitPresent)('conformance kit', () => {
     const configFile = join(dir, 'caduceus.yaml');
     writeFileSync(configFile, JSON.stringify(config));
     const password = randomBytes(16).toString('base64url');
-    const add = spawnSync(process.execPath, [BIN, 'user', 'add', '--config', configFile, '--username', 'kit.user'], { input: `${password}\n`, encoding: 'utf8' });
+    const add = spawnSync(process.execPath, [BIN, 'user', 'add', '--config', configFile, '--username', 'kit.user', '--patient', 'Patient/demo-1'], { input: `${password}\n`, encoding: 'utf8' });
     expect(add.stderr).toBe('');
     expect(add.status).toBe(0);
     try {

@@ -1,0 +1,95 @@
+// A request rate limiter: a fixed-window counter per key, in this process's memory only
+// (45 CFR 164.308(a)(5)(ii)(C) log-in monitoring; NIST SP 800-63B §5.2.2 rate limiting; RFC 6585
+// §4 429 Too Many Requests). No database write per request: the token endpoint runs thousands of
+// requests a second through it.
+//
+// Each key's window opens at its first request and lasts windowMs; the (limit+1)th request in a
+// window and every one after it are refused until the window ends. The first refusal per key and
+// window is marked `report`, so the caller audits a flood once, not once per request.
+//
+// Memory is bounded: at most maxKeys keys are held. Keys live in a Map in the order their windows
+// opened; ended windows are dropped from the front, and when the map is still full the oldest
+// window is forgotten (its key starts again from zero). Deliberately not done: sharing counts
+// between instances (N instances behind a load balancer allow N times the limit), sliding
+// windows (a key can make up to 2 × limit requests around a window boundary), and keeping a
+// counter under a flood of more than maxKeys distinct keys in one window.
+//
+// Pure: no HTTP, no clock of its own (the caller passes `now`, from ctx.now).
+
+export type RateLimitDecision =
+  | { allowed: true }
+  | {
+    allowed: false;
+    /** Whole seconds until this key's window ends (at least 1): the Retry-After value. */
+    retryAfterSeconds: number;
+    /** True for the first refusal of this key in this window: the one to audit. */
+    report: boolean;
+  };
+
+interface Window {
+  start: number;
+  count: number;
+  reported: boolean;
+}
+
+export interface FixedWindowLimiterOptions {
+  /** Requests allowed per key and window; 0 turns the limiter off (every request is allowed, nothing is held). */
+  limit: number;
+  windowMs: number;
+  /** The most keys held at once. */
+  maxKeys: number;
+}
+
+export class FixedWindowLimiter {
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly maxKeys: number;
+  readonly #windows = new Map<string, Window>();
+
+  constructor(options: FixedWindowLimiterOptions) {
+    for (const [name, value, min] of [['limit', options.limit, 0], ['windowMs', options.windowMs, 1], ['maxKeys', options.maxKeys, 1]] as const) {
+      if (!Number.isSafeInteger(value) || value < min) throw new RangeError(`FixedWindowLimiter: ${name} must be an integer ≥ ${min}, got ${value}`);
+    }
+    this.limit = options.limit;
+    this.windowMs = options.windowMs;
+    this.maxKeys = options.maxKeys;
+  }
+
+  /** How many keys are held now (for tests of the memory bound). */
+  get size(): number {
+    return this.#windows.size;
+  }
+
+  /** Counts one request of `key` at `now` (epoch ms) and decides it. */
+  take(key: string, now: number): RateLimitDecision {
+    if (this.limit === 0) return { allowed: true };
+    let w = this.#windows.get(key);
+    if (w === undefined || now - w.start >= this.windowMs || now < w.start) {
+      // A new window: re-inserted at the end, so the map stays ordered by window start.
+      if (w !== undefined) this.#windows.delete(key);
+      this.#makeRoom(now);
+      w = { start: now, count: 0, reported: false };
+      this.#windows.set(key, w);
+    }
+    w.count += 1;
+    if (w.count <= this.limit) return { allowed: true };
+    const report = !w.reported;
+    w.reported = true;
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000)), report };
+  }
+
+  /** The refusal marked `report` could not be audited: the next refusal of this key in the window is marked again. */
+  unreport(key: string): void {
+    const w = this.#windows.get(key);
+    if (w) w.reported = false;
+  }
+
+  /** Drops ended windows from the front; when the map is still full, forgets the oldest open one. */
+  #makeRoom(now: number): void {
+    for (const [key, w] of this.#windows) {
+      const ended = now - w.start >= this.windowMs;
+      if (!ended && this.#windows.size < this.maxKeys) break;
+      this.#windows.delete(key);
+    }
+  }
+}

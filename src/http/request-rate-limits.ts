@@ -1,0 +1,142 @@
+// Request rate limits at the token endpoints and the password forms, issue 5 (45 CFR
+// 164.308(a)(5)(ii)(C) log-in monitoring; NIST SP 800-63B §5.2.2; RFC 6585 §4). Every request is
+// counted, successes included, in fixed one-minute windows held in this process's memory
+// (src/http/rate-limit.ts): `rate_limits.*` requests per minute per instance, 0 = off.
+//
+// - /token, /introspect, /revoke, /par (counted together): per source address, then per client id
+//   as presented (Basic user name, client_id, or the assertion's iss), before client
+//   authentication, so a flood never reaches the database or the signature checks. Refused with
+//   429, Retry-After and {"error": "temporarily_unavailable"} (RFC 6749 §5.2 has no code of its own
+//   for this; OAuth 2.1 and RFC 6749 §4.1.2.1 use temporarily_unavailable for an overloaded server).
+// - the password forms: per source address, then per account (the lower-cased username, known or
+//   not, held only as a SHA-256 digest). Refused with the login page, status 429 and one message
+//   that is the same whether the account exists. A refused request is not a login attempt: it is
+//   not counted toward the lockout of src/interaction/login.ts, and no password is checked.
+//
+// Audit: the first refusal per key and window is recorded (`token.failed` or `login.failed`,
+// reason `rate_limited`), with the client id and user id when known and the source address, never
+// a username; later refusals in that window are not, so a flood cannot flood the ledger.
+// Deliberately not done: limits shared between instances, and keys other than these (e.g. the
+// second-factor forms, whose failures are throttled by src/interaction/login.ts).
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '../errors/oauth-error.js';
+import { presentedClientId } from '../interaction/client-throttle.js';
+import type { AuditEventInput } from '../audit/events.js';
+import type { Params } from '../oauth/checks/duplicate-params.js';
+import type { AppContext } from '../server/context.js';
+import { FixedWindowLimiter } from './rate-limit.js';
+
+/** The window of every `rate_limits.*` value: they are requests per minute. */
+export const RATE_LIMIT_WINDOW_MS = 60_000;
+
+/** Shown on the login page when a password form is refused; it says nothing about the account. */
+export const RATE_LIMITED_LOGIN = 'Too many sign-in attempts. Wait a minute, then try again.';
+
+export type TokenEndpointName = 'token' | 'introspect' | 'revoke' | 'par';
+
+type LimitName = 'token_endpoints.per_address' | 'token_endpoints.per_client' | 'login.per_address' | 'login.per_account';
+
+/** An address longer than this is not an IP address; it is cut so a key stays small. */
+const MAX_ADDRESS_CHARS = 64;
+
+const limitersByContext = new WeakMap<AppContext, Record<LimitName, FixedWindowLimiter>>();
+
+/** The limiters of one server (one AppContext), made on first use from its configuration. */
+function limiters(ctx: AppContext): Record<LimitName, FixedWindowLimiter> {
+  let found = limitersByContext.get(ctx);
+  if (found === undefined) {
+    const { token_endpoints: token, login, max_keys: maxKeys } = ctx.config.rate_limits;
+    const make = (limit: number) => new FixedWindowLimiter({ limit, windowMs: RATE_LIMIT_WINDOW_MS, maxKeys });
+    found = {
+      'token_endpoints.per_address': make(token.per_address),
+      'token_endpoints.per_client': make(token.per_client),
+      'login.per_address': make(login.per_address),
+      'login.per_account': make(login.per_account),
+    };
+    limitersByContext.set(ctx, found);
+  }
+  return found;
+}
+
+interface Refusal {
+  limit: LimitName;
+  key: string;
+  retryAfterSeconds: number;
+  report: boolean;
+}
+
+/** Counts the request against each [limit, key] in turn; the first refusal stops the count. */
+function take(ctx: AppContext, checks: ReadonlyArray<readonly [LimitName, string | undefined]>): Refusal | undefined {
+  const all = limiters(ctx);
+  const now = ctx.now();
+  for (const [limit, key] of checks) {
+    if (key === undefined) continue;
+    const decision = all[limit].take(key, now);
+    if (!decision.allowed) return { limit, key, retryAfterSeconds: decision.retryAfterSeconds, report: decision.report };
+  }
+  return undefined;
+}
+
+/** Audits the first refusal of a window; when the ledger cannot take it, the next refusal tries again. */
+async function report(ctx: AppContext, refusal: Refusal, event: AuditEventInput): Promise<void> {
+  if (!refusal.report) return;
+  try {
+    await ctx.audit.record(event);
+  } catch (err) {
+    limiters(ctx)[refusal.limit].unreport(refusal.key);
+    throw err;
+  }
+}
+
+const addressOf = (req: FastifyRequest) => String(req.ip).slice(0, MAX_ADDRESS_CHARS);
+
+const details = (ctx: AppContext, refusal: Refusal) => ({
+  limit: `rate_limits.${refusal.limit}`,
+  max: limiters(ctx)[refusal.limit].limit,
+  window_seconds: RATE_LIMIT_WINDOW_MS / 1000,
+});
+
+/**
+ * At /token, /introspect, /revoke and /par, before client authentication: throws a 429
+ * temporarily_unavailable OAuthError, with Retry-After set on the reply, when the source address or
+ * the presented client id is over its limit.
+ */
+export async function enforceTokenEndpointRateLimit(
+  ctx: AppContext, req: FastifyRequest, reply: FastifyReply, params: Params, endpoint: TokenEndpointName,
+): Promise<void> {
+  const sourceAddress = addressOf(req);
+  const clientId = presentedClientId(req.headers.authorization, params);
+  const refusal = take(ctx, [['token_endpoints.per_address', sourceAddress], ['token_endpoints.per_client', clientId]]);
+  if (refusal === undefined) return;
+  reply.header('retry-after', String(refusal.retryAfterSeconds));
+  await report(ctx, refusal, {
+    type: 'token.failed', actor: { clientId }, outcome: 'denied', action: endpoint, reason: 'rate_limited',
+    requestId: String(req.id), sourceAddress, details: details(ctx, refusal),
+  });
+  throw new OAuthError('temporarily_unavailable', `too many requests; retry after ${refusal.retryAfterSeconds} seconds`, `${refusal.limit} exceeded`, 429);
+}
+
+/**
+ * At the password forms, before the password is checked: when the source address or the account
+ * is over its limit, sets Retry-After and resolves the message to show with status 429; otherwise
+ * resolves undefined.
+ */
+export async function limitLoginRequest(
+  ctx: AppContext, req: FastifyRequest, reply: FastifyReply, username: string, actor: { clientId?: string } = {},
+): Promise<string | undefined> {
+  const sourceAddress = addressOf(req);
+  const account = createHash('sha256').update(username.toLowerCase()).digest('base64url');
+  const refusal = take(ctx, [['login.per_address', sourceAddress], ['login.per_account', account]]);
+  if (refusal === undefined) return undefined;
+  reply.header('retry-after', String(refusal.retryAfterSeconds));
+  if (refusal.report) {
+    // The user id only when the name is an account's; the name itself is never recorded.
+    const user = username ? await ctx.storage.users.getByUsername(username) : undefined;
+    await report(ctx, refusal, {
+      type: 'login.failed', actor: { userId: user?.id, clientId: actor.clientId }, outcome: 'denied', action: 'pwd', reason: 'rate_limited',
+      requestId: String(req.id), sourceAddress, details: details(ctx, refusal),
+    });
+  }
+  return RATE_LIMITED_LOGIN;
+}
