@@ -167,6 +167,14 @@ const CASES: Record<string, RuleCase> = {
       ['administrators without MFA', (i) => { i.server.mfaRequiredRoles = ['practitioner']; }, { severity: 'warning', location: 'mfa.required_roles', message: /administrator/ }],
     ],
   },
+  'CAD-EMA-001': {
+    pass: [
+      ['nobody holds break-glass', () => undefined],
+      ['holders and a webhook', (i) => { i.users[0]!.breakGlass = true; i.config.breakglass.webhook_url = 'https://alerts.example.org/bg'; }],
+      ['only a disabled holder', (i) => { i.users[0]!.breakGlass = true; i.users[0]!.disabled = true; }],
+    ],
+    fail: [['a practitioner holds break-glass and no webhook is set', (i) => { i.users[0]!.breakGlass = true; }, { severity: 'warning', location: 'breakglass.webhook_url' }]],
+  },
   'CAD-SES-001': {
     pass: [['exactly 15 minutes', (i) => { i.config.session.idle_timeout = 900; }]],
     fail: [['30 minutes', (i) => { i.config.session.idle_timeout = 1800; }, { severity: 'error', location: 'session.idle_timeout' }]],

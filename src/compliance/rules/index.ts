@@ -28,6 +28,7 @@ import { unsafeSwitches } from './unsafe-switches.js';
 import { masterKey } from './master-key.js';
 import { databaseTls } from './database-tls.js';
 import { adminListener } from './admin-listener.js';
+import { breakGlassWebhook } from './break-glass-webhook.js';
 
 export const STATIC_RULES: readonly Rule[] = [
   accessTokenLifetime,
@@ -54,6 +55,7 @@ export const STATIC_RULES: readonly Rule[] = [
   ledgerRetention,
   mfaRequired,
   sessionTimeout,
+  breakGlassWebhook,
   unsafeSwitches,
   masterKey,
   databaseTls,
