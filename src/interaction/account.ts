@@ -74,7 +74,7 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     const browser = ensureBrowserCookie(req, reply);
     const session = await currentSession(ctx, req, reply);
     if (!session || !sessionMeetsPolicy(ctx, session)) {
-      return sendHtml(reply, 200, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser), clientName: 'Your account page' }));
+      return sendHtml(reply, 200, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser) }));
     }
     return sendHtml(reply, 200, accountPage({ csrf: csrfToken(ctx, 'account', browser), apps: await authorisedApps(ctx, session.record.userId), notice }));
   }
@@ -87,10 +87,10 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     if (!csrfValid(ctx, 'account', browser, params.csrf)) return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified.'));
     const meta = requestMeta(req);
     const limited = await limitLoginRequest(ctx, req, reply, params.username ?? '');
-    if (limited) return sendHtml(reply, 429, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), clientName: 'Your account page', error: limited }));
+    if (limited) return sendHtml(reply, 429, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), error: limited }));
     const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress, { requestId: meta.requestId });
     if (!result.ok) {
-      return sendHtml(reply, 401, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), clientName: 'Your account page', error: GENERIC_LOGIN_FAILURE }));
+      return sendHtml(reply, 401, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), error: GENERIC_LOGIN_FAILURE }));
     }
     return reply.redirect(await continueAfterPassword(ctx, req, reply, result.user, { returnTo: '/account', meta }), 303);
   });

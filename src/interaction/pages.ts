@@ -3,10 +3,11 @@
 import { html, page, type Raw } from './html.js';
 import { describeScope } from './scope-descriptions.js';
 
-export function loginPage(input: { action: string; csrf: string; clientName: string; error?: string }): string {
+/** The sign-in page: for an app (clientName) or, without one, for the user's own account pages. */
+export function loginPage(input: { action: string; csrf: string; clientName?: string; error?: string }): string {
   return page('Sign in', html`
 <h1>Sign in</h1>
-<p class="muted">${input.clientName} is asking to connect to your account.</p>
+<p class="muted">${input.clientName ? `${input.clientName} is asking to connect to your account.` : 'Sign in to see and manage the apps connected to your account.'}</p>
 ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 <form method="post" action="${input.action}">
 <input type="hidden" name="csrf" value="${input.csrf}">

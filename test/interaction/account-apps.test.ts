@@ -88,6 +88,8 @@ describe('the list of authorised apps', () => {
     expect(res.status).toBe(200);
     expect(body).toContain('<h1>Sign in</h1>');
     expect(body).toContain('action="/account/login"');
+    expect(body).toContain('Sign in to see and manage the apps connected to your account.');
+    expect(body).not.toContain('is asking to connect');
     expect(body).not.toContain('Demo Patient App');
   });
 });
