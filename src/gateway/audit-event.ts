@@ -29,6 +29,11 @@ export function gatewayEvent(draft: GatewayEventDraft, result: { accessed: boole
   if (draft.filtered) details.filtered_entries = draft.filtered;
   if (draft.masked) details.masked_elements = draft.masked;
   if (draft.entry !== undefined) details.entry = draft.entry;
+  // Break-glass (45 CFR 164.312(a)(2)(ii)): every use of an emergency token is flagged for review.
+  if (t?.purposeOfUse !== undefined) {
+    details.purpose_of_use = t.purposeOfUse;
+    details.break_glass = true;
+  }
   return {
     type: result.accessed ? 'phi.accessed' : 'phi.denied',
     // client_credentials tokens name the client as subject: no user then.

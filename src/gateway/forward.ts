@@ -4,7 +4,7 @@
 // up to a size limit, so the gateway can check them before releasing anything; only an
 // allow-list of response headers is passed back.
 import type { IncomingHttpHeaders } from 'node:http';
-import { Agent, type Dispatcher } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { GatewayDenial } from './errors.js';
 
 /** Response headers passed back to the client (Location and Content-Location rewritten). */
@@ -41,6 +41,18 @@ export function allowListedHeaders(headers: IncomingHttpHeaders, allow: readonly
   return out;
 }
 
+/** The allow-listed response headers (single-valued only; a repeated header is dropped). */
+function pickResponseHeaders(raw: IncomingHttpHeaders): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of RESPONSE_HEADERS) {
+    const v = raw[name];
+    if (typeof v === 'string') headers[name] = v;
+  }
+  const encoding = raw['content-encoding'];
+  if (typeof encoding === 'string' && encoding !== 'identity') headers['content-encoding'] = encoding;
+  return headers;
+}
+
 export class Upstream {
   /** The base URL without a trailing slash. */
   readonly base: string;
@@ -54,47 +66,73 @@ export class Upstream {
     this.#origin = new URL(this.base).origin;
     this.#basePath = new URL(this.base).pathname.replace(/\/$/, '');
     this.#owned = !options.dispatcher;
-    this.#dispatcher = options.dispatcher ?? new Agent({ connections: 256, keepAliveTimeout: 10_000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+    // One keep-alive pool per route, reused by every request (an upstream is a single origin).
+    this.#dispatcher = options.dispatcher ?? new Pool(this.#origin, { connections: 256, keepAliveTimeout: 10_000, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
   }
 
-  /** Throws GatewayDenial('bad_gateway') when the upstream cannot be reached, times out or answers too much. */
-  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await this.#dispatcher.request({
-        origin: this.#origin,
-        path: this.wirePath(req.pathAndQuery),
-        method: req.method as Dispatcher.HttpMethod,
-        headers: req.headers,
-        ...(req.body !== undefined ? { body: req.body } : {}),
-        headersTimeout: this.options.timeoutMs,
-        bodyTimeout: this.options.timeoutMs,
-      });
-    } catch (err) {
-      throw upstreamError(err);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > this.options.maxResponseBytes) {
-          res.body.destroy();
-          throw new GatewayDenial('bad_gateway', 'the upstream answer is too large', 'ERR_UPSTREAM_TOO_LARGE');
-        }
-        chunks.push(chunk as Buffer);
+  /**
+   * Throws GatewayDenial('bad_gateway') when the upstream cannot be reached, times out or answers too much.
+   *
+   * Uses undici's dispatch interface rather than request(): the answer is collected straight into
+   * a list of chunks (it is always read whole, to be checked), without a Readable stream and an
+   * async iterator per request.
+   */
+  send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const limit = this.options.maxResponseBytes;
+    return new Promise<UpstreamResponse>((resolve, reject) => {
+      let status = 0;
+      let headers: Record<string, string> = {};
+      let chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const fail = (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        chunks = [];
+        reject(err instanceof GatewayDenial ? err : upstreamError(err));
+      };
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart() {},
+        onResponseStart(_controller, statusCode, responseHeaders) {
+          // 1xx interim answers are handled inside undici; start over anyway if one arrives.
+          status = statusCode;
+          headers = pickResponseHeaders(responseHeaders);
+          chunks = [];
+          size = 0;
+        },
+        onResponseData(controller, chunk) {
+          if (settled) return;
+          size += chunk.length;
+          if (size > limit) {
+            fail(new GatewayDenial('bad_gateway', 'the upstream answer is too large', 'ERR_UPSTREAM_TOO_LARGE'));
+            controller.abort(new Error('upstream answer too large'));
+            return;
+          }
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          if (settled) return;
+          settled = true;
+          resolve({ status, headers, body: Buffer.concat(chunks, size) });
+        },
+        onResponseError(_controller, err) {
+          fail(err);
+        },
+      };
+      try {
+        this.#dispatcher.dispatch({
+          origin: this.#origin,
+          path: this.wirePath(req.pathAndQuery),
+          method: req.method as Dispatcher.HttpMethod,
+          headers: req.headers,
+          ...(req.body !== undefined ? { body: req.body } : {}),
+          headersTimeout: this.options.timeoutMs,
+          bodyTimeout: this.options.timeoutMs,
+        }, handler);
+      } catch (err) {
+        fail(err);
       }
-    } catch (err) {
-      throw err instanceof GatewayDenial ? err : upstreamError(err);
-    }
-    const headers: Record<string, string> = {};
-    for (const name of RESPONSE_HEADERS) {
-      const v = res.headers[name];
-      if (typeof v === 'string') headers[name] = v;
-    }
-    const encoding = res.headers['content-encoding'];
-    if (typeof encoding === 'string' && encoding !== 'identity') headers['content-encoding'] = encoding;
-    return { status: res.statusCode, headers, body: Buffer.concat(chunks) };
+    });
   }
 
   /** The request target as the upstream sees it (its base path + pathAndQuery). */

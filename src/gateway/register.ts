@@ -70,7 +70,7 @@ export async function registerGateway(app: FastifyInstance, ctx: AppContext, raw
     upstreams.push(upstream);
     const publicBase = (route.public_base_url ?? route.audience).replace(/\/$/, '');
     const bases = [upstream.base, publicBase];
-    const env: RouteEnv = { ctx, route, upstream, verifier, signingKey, publicBase, bases };
+    const env: RouteEnv = { ctx, route, upstream, verifier, signingKey, publicBase, bases, issuerOrigin: new URL(ctx.config.issuer).origin };
 
     await app.register(async (scope) => {
       // Encapsulated: these parsers and this error handler apply to this route only.
@@ -107,6 +107,8 @@ interface RouteEnv {
   signingKey: Buffer | undefined;
   publicBase: string;
   bases: string[];
+  /** The issuer's origin: the public URL of a route without public_base_url. */
+  issuerOrigin: string;
 }
 
 async function handle(env: RouteEnv, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -166,6 +168,12 @@ async function authenticate(env: RouteEnv, ex: Exchange, req: FastifyRequest, ta
   const token = await env.verifier.verify(presented.token, env.route.audience);
   // RFC 9449 §7: the presentation must match the token's binding (a cnf.jkt token needs the DPoP
   // scheme and a valid proof for this method and public URL; an unbound one stays a Bearer token).
+  // An unbound token presented as Bearer is the one case verifyDpopForResource accepts without
+  // reading the request, so it skips building the proof inputs; every other case goes through it.
+  if (token.cnf === undefined && presented.scheme === 'Bearer') {
+    ex.token = token;
+    return token;
+  }
   const { ctx } = env;
   const nonce = serverNoncePolicy(ctx);
   try {
@@ -188,7 +196,7 @@ async function authenticate(env: RouteEnv, ex: Exchange, req: FastifyRequest, ta
 /** The URL the client addressed (the DPoP proof's htu): the route's public base, or the issuer's origin, plus the path. */
 function publicRequestUrl(env: RouteEnv, target: Target): string {
   if (env.route.public_base_url) return `${env.publicBase}${target.path}`;
-  return `${new URL(env.ctx.config.issuer).origin}${env.route.prefix}${target.path}`;
+  return `${env.issuerOrigin}${env.route.prefix}${target.path}`;
 }
 
 function upstreamHeaders(env: RouteEnv, req: FastifyRequest, token: VerifiedAccessToken | undefined, method: string, pathAndQuery: string, fhir: boolean, clientHeaders = true): Record<string, string> {

@@ -5,6 +5,7 @@
 // hears of it, and the access stays open for review. Refusals: no permission, no second factor,
 // no or short reason, a malformed patient id.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeJwt } from 'jose';
 import { searchEvents } from '../../src/audit/search.js';
@@ -94,6 +95,15 @@ describe('break-glass', () => {
     expect(JSON.stringify(granted)).not.toContain('Unconscious');
     const [issued] = await searchEvents(stack.ctx.storage.sql, { type: 'token.issued', actor: user.id, limit: 1 });
     expect(issued).toMatchObject({ patient: 'Patient/demo-3', details: { break_glass: true, purpose_of_use: 'ETREAT' } });
+
+    // Every use through the gateway is flagged on its ledger event.
+    const read = await fetch(`${stack.issuer}/fhir/Observation?patient=demo-3`, {
+      headers: { authorization: `Bearer ${tokens.json.access_token}`, accept: 'application/fhir+json' }, dispatcher: rp.dispatcher,
+    });
+    expect(read.status).toBe(200);
+    await read.arrayBuffer();
+    const [used] = await searchEvents(stack.ctx.storage.sql, { type: 'phi.accessed', actor: user.id, limit: 1 });
+    expect(used).toMatchObject({ patient: 'Patient/demo-3', details: { break_glass: true, purpose_of_use: 'ETREAT' } });
 
     await expect.poll(() => received.length).toBeGreaterThan(0);
     const payload = JSON.parse(received.at(-1)!.body);
