@@ -10,8 +10,9 @@
 // for the other clients would let the sign-in page shown here refresh the idle time it measured
 // (any use of the session moves lastSeenAt), so a second try would get a code without a password.
 //
-// Deliberately not checked here: the global limits themselves (currentSession ends such sessions
-// before this runs), and the consent form's POST (the GET before it checked the session). The idle
+// Checked at the authorization step and again at the consent form's POST (a consent page left open
+// past the limit needs a new sign-in). Not checked here: the global limits themselves
+// (currentSession ends such sessions before this runs). The idle
 // time is the session's, not the client's: a use of the session by another client within this
 // client's idle limit counts as activity (a per-client last use would need a column per session
 // and client).

@@ -7,7 +7,7 @@ import { searchEvents } from '../../src/audit/search.js';
 import { clientSchema } from '../../src/config/schema.js';
 import { effectiveSessionLimits, exceededSessionLimit } from '../../src/interaction/client-session-policy.js';
 import { DEMO_REDIRECT_URI, DEMO_SCOPE } from '../../src/server/dev-stack.js';
-import { Browser, type Step } from '../support/browserless.js';
+import { Browser, formAction, hiddenCsrf, scopeBoxes, type Step } from '../support/browserless.js';
 import { authorizationUrl, frontChannel, relyingParty, type Rp } from '../support/flows.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { testAdapters } from '../storage/databases.js';
@@ -135,6 +135,19 @@ describe.each(adapters)('per-client session limits on $name', (adapter) => {
     expect(again.pages.map((p) => p.body.includes('type="password"'))).toEqual([true]);
     expectCode(again.final);
     expectCode(await authorize(plain, a));
+  });
+
+  test('a consent page left open beyond the client\'s idle limit cannot be submitted: the password is asked again, no code', async () => {
+    const browser = await signedIn(idle);
+    const consent = await authorize(idle, browser, { prompt: 'consent' });
+    expect(consent.status).toBe(200);
+    expect(consent.body).toContain('name="decision"');
+    clock += 61 * SECOND;
+    const submitted = await browser.request(formAction(consent), { form: { csrf: hiddenCsrf(consent), scope: scopeBoxes(consent), decision: 'allow' } });
+    expectPasswordPage(submitted);
+    expect(submitted.location).toBeUndefined();
+    expect(browser.jar.has(SESSION_COOKIE)).toBe(false);
+    expect((await clientLimitEvents(IDLE_APP))[0]).toMatchObject({ reason: 'client_idle_timeout', actor: { userId, clientId: IDLE_APP } });
   });
 
   test('59 idle seconds are within the 60 s limit: the client reuses the session', async () => {

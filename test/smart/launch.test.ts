@@ -2,6 +2,7 @@
 // parameter (redeemed once, for its client, before expiry), the standalone patient context of a
 // patient user, the practitioner's patient picker, scopes ∩ role, v1/v2 scope matching against the
 // client registration, and the launch context in the token response and in introspection.
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeJwt } from 'jose';
 import { addClient } from '../../src/admin/clients.js';
@@ -105,6 +106,37 @@ describe('EHR launch', () => {
     expect(new URL(fc2.final.location!).searchParams.get('error')).toBe('access_denied');
     const [denied] = await searchEvents(stack.ctx.storage.sql, { type: 'authz.denied', limit: 1 });
     expect(denied).toMatchObject({ reason: 'no_patient_context', outcome: 'denied' });
+  });
+
+  test('a launch pushed through PAR is redeemed at the push and its context reaches the token response', async () => {
+    await createUser(stack, 'pat.par', 'patient');
+    const created = await createLaunch({ patient: 'demo-1', encounter: 'enc-par' });
+    const verifier = 'v'.repeat(50);
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const pushed = await post(rp, `${stack.issuer}/par`, {
+      response_type: 'code', client_id: stack.demo.client_id, redirect_uri: stack.demo.redirect_uri, scope: 'launch patient/Observation.rs',
+      code_challenge: challenge, code_challenge_method: 'S256', resource: fhirBase, launch: created.json.launch, state: 'par-state',
+    });
+    expect(pushed.status).toBe(201);
+    // Redeemed at the push: the same launch value cannot be used again.
+    const again = await post(rp, `${stack.issuer}/par`, {
+      response_type: 'code', client_id: stack.demo.client_id, redirect_uri: stack.demo.redirect_uri, scope: 'launch patient/Observation.rs',
+      code_challenge: challenge, code_challenge_method: 'S256', resource: fhirBase, launch: created.json.launch,
+    });
+    expect([again.status, again.json.error, again.json.error_description]).toEqual([400, 'invalid_request', 'launch was already used; launch the app again from the EHR']);
+
+    const origin = new URL(stack.issuer).origin;
+    const browser = new Browser(rp.dispatcher);
+    const authorize = new URL(rp.as.authorization_endpoint!);
+    authorize.searchParams.set('client_id', stack.demo.client_id);
+    authorize.searchParams.set('request_uri', pushed.json.request_uri);
+    const login = await browser.follow(authorize.href, origin);
+    const consent = await browser.follow(formAction(login), origin, { form: { csrf: hiddenCsrf(login), username: 'pat.par', password: PASSWORD } });
+    expect(consent.body).toContain('Patient demo-1');
+    const redirect = await browser.request(formAction(consent), { form: { csrf: hiddenCsrf(consent), scope: ['launch', 'patient/Observation.rs'], decision: 'allow' } });
+    const tokens = await exchange(rp, redirect, verifier);
+    expect(tokens.status).toBe(200);
+    expect(tokens.json).toMatchObject({ patient: 'demo-1', encounter: 'enc-par' });
   });
 
   test('a launch value is redeemed once: the second authorization request gets invalid_request', async () => {
