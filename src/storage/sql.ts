@@ -27,12 +27,12 @@ export interface SqlTransaction extends SqlExecutor {
 export interface TransactionOptions {
   /**
    * The commit survives power loss before the promise resolves, and so does every write committed
-   * before it. Every PostgreSQL commit is durable. On SQLite (WAL) ordinary commits survive a
-   * crash of the process but not of the machine (synchronous = NORMAL: no fsync per commit); a
-   * durable commit runs with synchronous = FULL, and its fsync of the write-ahead log makes every
-   * earlier commit durable too. The audit ledger commits durably, and every state change is
-   * followed by its ledger event before the response leaves ("no audit, no access"), so what a
-   * response reports has reached the disk.
+   * before it. Every PostgreSQL commit is durable. On SQLite (WAL, synchronous = NORMAL) an
+   * ordinary commit survives a crash of the process but not of the machine; a durable one
+   * resolves only after the write-ahead log has been synced (fdatasync, on the thread pool rather
+   * than the event loop), which makes every earlier commit durable too. The audit ledger commits
+   * durably, and every state change is followed by its ledger event before the response leaves
+   * ("no audit, no access"), so what a response reports has reached the disk.
    */
   durable?: boolean;
 }

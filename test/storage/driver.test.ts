@@ -3,6 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqlDriver, type SqlDriver } from '../../src/storage/sql.js';
+import { walSyncCount } from '../../src/storage/sqlite/driver.js';
 import { testAdapters, type TestDatabase } from './databases.js';
 
 const adapters = await testAdapters();
@@ -117,22 +118,27 @@ describe('the sqlite driver', () => {
     }
   });
 
-  // TransactionOptions.durable: only the durable commit fsyncs the write-ahead log (synchronous =
-  // FULL: 2); every other statement commits with synchronous = NORMAL (1), durable against a crash
-  // of the process. The audit ledger's commits are the durable ones.
-  it('commits durable transactions with synchronous = FULL and everything else with NORMAL', async () => {
+  // TransactionOptions.durable: no commit fsyncs on the event loop (synchronous = NORMAL: 1); a
+  // durable transaction (the audit ledger's) resolves only after the write-ahead log has been
+  // synced (fdatasync on the thread pool), which also makes every earlier commit durable.
+  it('syncs the write-ahead log after each durable transaction, and only then', async () => {
     const [sqlite] = adapters;
     const db = await sqlite!.open();
     const driver = await openSqlDriver(db.url);
     const level = async (ex: { get: SqlDriver['get'] }) => (await ex.get<{ synchronous: number }>('PRAGMA synchronous'))!.synchronous;
     try {
+      await driver.exec('CREATE TABLE durable_items (n INTEGER)');
       expect(await level(driver)).toBe(1);
-      expect(await driver.transaction((tx) => level(tx))).toBe(1);
-      expect(await driver.transaction((tx) => level(tx), { durable: true })).toBe(2);
-      expect(await level(driver)).toBe(1);
-      // A failed durable transaction leaves the connection at NORMAL as well.
+      const before = walSyncCount(driver);
+      await driver.transaction((tx) => tx.run('INSERT INTO durable_items (n) VALUES (1)'));
+      expect(walSyncCount(driver)).toBe(before);
+      await driver.transaction((tx) => tx.run('INSERT INTO durable_items (n) VALUES (2)'), { durable: true });
+      expect(walSyncCount(driver)).toBe(before + 1);
+      expect(await driver.transaction((tx) => level(tx), { durable: true })).toBe(1);
+      expect(walSyncCount(driver)).toBe(before + 2);
+      // A failed durable transaction syncs nothing and rejects.
       await expect(driver.transaction(async () => { throw new Error('boom'); }, { durable: true })).rejects.toThrow('boom');
-      expect(await level(driver)).toBe(1);
+      expect(walSyncCount(driver)).toBe(before + 2);
     } finally {
       await driver.close();
       await db.cleanup();

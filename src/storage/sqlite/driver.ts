@@ -9,6 +9,7 @@
 import Database from 'better-sqlite3';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InternalError } from '../../errors/internal-error.js';
@@ -43,7 +44,8 @@ export function openSqlite(path: string): SqlDriver {
   // once, before any request is served.
   db.pragma('busy_timeout = 5000');
   db.pragma('journal_mode = WAL');
-  // Durable commits (the audit ledger's) switch to FULL for their commit: see TransactionOptions.
+  // No fsync per commit; a durable transaction (the audit ledger's) syncs the write-ahead log
+  // after its COMMIT, off the event loop: see syncWal below and TransactionOptions.
   db.pragma('synchronous = NORMAL');
   // Fewer, larger WAL checkpoints: the audit ledger appends in bursts (bench/ledger.ts).
   db.pragma('wal_autocheckpoint = 10000');
@@ -103,9 +105,32 @@ export function openSqlite(path: string): SqlDriver {
   };
   const outside = <T>(op: () => T): Promise<T> => whenUnlocked(op, noTransaction);
 
+  // Durability of a durable transaction: with synchronous = NORMAL, COMMIT has written the
+  // transaction's frames to the write-ahead log but not synced it. fdatasync of the log file (what
+  // synchronous = FULL would do inside COMMIT, on the event loop) runs here on libuv's thread pool,
+  // and it makes every frame written before it durable, other connections' and earlier NORMAL
+  // commits included. In WAL mode SQLite keeps the log file while the database is open (a
+  // checkpoint restarts it in place), so one handle serves for the driver's life. An in-memory
+  // database has nothing to sync. A failed sync rejects the transaction: the caller fails closed.
+  const walPath = path === ':memory:' ? undefined : `${path}-wal`;
+  let wal: Promise<FileHandle> | undefined;
+  const syncWal = async (): Promise<void> => {
+    if (walPath === undefined) return;
+    try {
+      wal ??= openFile(walPath, 'r');
+      await (await wal).datasync();
+      durableSyncs.set(driver, (durableSyncs.get(driver) ?? 0) + 1);
+    } catch (err) {
+      wal = undefined;
+      // No log file: nothing is waiting in one (SQLite removes it only after checkpointing it all).
+      if ((err as { code?: unknown }).code === 'ENOENT') return;
+      throw new InternalError('ERR_STORAGE', 'sqlite: the write-ahead log could not be synced to disk', { cause: err });
+    }
+  };
+
   // Transactions are serialised: two interleaved async callbacks must never share one BEGIN.
   let queue: Promise<unknown> = Promise.resolve();
-  return {
+  const driver: SqlDriver = {
     dialect: 'sqlite',
     all<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return outside(() => all<T>(sql, params)); },
     get<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return outside(() => get<T>(sql, params)); },
@@ -114,14 +139,7 @@ export function openSqlite(path: string): SqlDriver {
       const runTransaction = async (): Promise<T> => {
         let end!: () => void;
         await outside(() => {
-          // Same synchronous step as BEGIN: no other statement can commit under FULL by accident.
-          if (options.durable) db.pragma('synchronous = FULL');
-          try {
-            db.exec('BEGIN IMMEDIATE');
-          } catch (err) {
-            if (options.durable) db.pragma('synchronous = NORMAL');
-            throw err;
-          }
+          db.exec('BEGIN IMMEDIATE');
           open = new Promise<void>((resolve) => { end = resolve; });
         });
         try {
@@ -132,14 +150,15 @@ export function openSqlite(path: string): SqlDriver {
           if (db.inTransaction) db.exec('ROLLBACK');
           throw err;
         } finally {
-          if (options.durable && db.open) db.pragma('synchronous = NORMAL');
           open = undefined;
           end();
         }
       };
       const next = queue.then(runTransaction, runTransaction);
       queue = next.catch(() => undefined);
-      return next;
+      // The sync runs after the transaction has released the connection: other statements and
+      // transactions go on while the disk catches up, and the caller hears of success only after.
+      return options.durable ? next.then(async (result) => { await syncWal(); return result; }) : next;
     },
     exec(script: string) {
       return outside(() => { db.exec(script); });
@@ -148,6 +167,15 @@ export function openSqlite(path: string): SqlDriver {
       await queue;
       cache.clear();
       db.close();
+      if (wal) await (await wal.catch(() => undefined))?.close().catch(() => undefined);
     },
   };
+  return driver;
+}
+
+const durableSyncs = new WeakMap<SqlDriver, number>();
+
+/** How many times a SQLite driver has synced its write-ahead log for durable transactions (tests, metrics). */
+export function walSyncCount(driver: SqlDriver): number {
+  return durableSyncs.get(driver) ?? 0;
 }
