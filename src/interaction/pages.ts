@@ -29,8 +29,8 @@ export interface ConsentPageInput {
   removedScopes?: string[];
   /** The patient in context, when settled (EHR launch or the user's own record). */
   patient?: { id: string; own: boolean };
-  /** The practitioner's patient picker, and break-glass when the account has it. */
-  picker?: { patients: string[]; breakGlass: boolean; ttlMinutes: number };
+  /** The practitioner's patient picker (with display labels where known), and break-glass when the account has it. */
+  picker?: { patients: string[]; labels?: ReadonlyMap<string, string>; breakGlass: boolean; ttlMinutes: number };
   error?: string;
 }
 
@@ -46,7 +46,7 @@ export function consentPage(input: ConsentPageInput): string {
   const picker = input.picker?.patients.length ? html`
 <fieldset class="picker"><legend>Choose the patient</legend>
 ${input.picker.patients.map((id, i) => html`<label for="patient-${i}" class="choice"><input type="radio" id="patient-${i}" name="patient" value="${id}"${input.picker!.patients.length === 1 ? html` checked` : ''} required>
-<span>Patient ${id}</span></label>`)}
+<span>${input.picker!.labels?.get(id) ? html`${input.picker!.labels.get(id)!}<br><span class="scope-name">Patient ${id}</span>` : `Patient ${id}`}</span></label>`)}
 </fieldset>` : '';
   const breakGlass = input.picker?.breakGlass ? html`
 <details class="break-glass"${input.error && /emergency|reason|record id|two-step/i.test(input.error) ? html` open` : ''}>

@@ -19,6 +19,7 @@ import { registerLogoutRoutes } from './logout.js';
 import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { consentPage, errorPage, loginPage } from './pages.js';
+import { patientLabels } from '../smart/patient-labels.js';
 import { grantLaunchContext, needsPatient, patientChoice } from './patient-context.js';
 import { checkRoleScopes, roleOf, scopesForRole } from './role-policy.js';
 import { currentSession, type ActiveSession } from './session.js';
@@ -108,8 +109,11 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     return true;
   }
 
-  async function showConsent(reply: FastifyReply, interaction: Interaction, plan: ConsentPlan, status = 200, error?: string) {
+  async function showConsent(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession, plan: ConsentPlan, status = 200, error?: string) {
     const { request } = interaction;
+    const meta = requestMeta(req);
+    // The picker's names are read as this practitioner, for this app (src/smart/patient-labels.ts).
+    const labelReader = { userId: session.record.userId, clientId: request.clientId, requestId: meta.requestId, sourceAddress: meta.sourceAddress };
     const csrf = csrfToken(ctx, interaction.id, interaction.browser);
     const action = `/interaction/${interaction.id}/consent`;
     return sendHtml(reply, status, consentPage({
@@ -120,7 +124,12 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
       removedScopes: plan.removed,
       resourceName: ctx.resources.get(request.resource)?.name ?? request.resource,
       ...(plan.choice.kind === 'fixed' ? { patient: { id: plan.choice.patient, own: plan.choice.source === 'self' } } : {}),
-      ...(plan.choice.kind === 'pick' ? { picker: { patients: plan.choice.patients, breakGlass: plan.choice.breakGlass, ttlMinutes: Math.round(ctx.config.breakglass.token_ttl_seconds / 60) } } : {}),
+      ...(plan.choice.kind === 'pick' ? {
+        picker: {
+          patients: plan.choice.patients, labels: await patientLabels(ctx, { resource: request.resource, ids: plan.choice.patients, ...labelReader }),
+          breakGlass: plan.choice.breakGlass, ttlMinutes: Math.round(ctx.config.breakglass.token_ttl_seconds / 60),
+        },
+      } : {}),
       error,
     }));
   }
@@ -147,7 +156,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     if (request.prompt.includes('none')) {
       return reply.redirect(clientRedirect(ctx, request.redirectUri, { error: 'consent_required', state: request.state }), 303);
     }
-    return showConsent(reply, interaction, plan);
+    return showConsent(req, reply, interaction, session, plan);
   }
 
   app.get<IdParams>('/interaction/:id', async (req, reply) => {
@@ -207,7 +216,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     if (decision === 'breakglass') {
       if (plan.choice.kind !== 'pick') return sendHtml(reply, 400, errorPage('Request refused', 'Emergency access is not offered for this request.'));
       const check = checkBreakGlassRequest(session.user, session.record.amr, body.get('bg_patient'), body.get('bg_reason'));
-      if (!check.ok) return showConsent(reply, interaction, plan, check.status, check.message);
+      if (!check.ok) return showConsent(req, reply, interaction, session, plan, check.status, check.message);
       const consent = newConsent(session, request, plan.allowed, plan.removed, meta, true);
       await ctx.storage.consents.create(consent);
       const grantId = newGrantId();
@@ -233,7 +242,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     if (granted.length && plan.choice.kind === 'pick' && needsPatient(granted)) {
       // The picker: only a patient of the practitioner's panel (anything else is refused, not guessed).
       const picked = body.getAll('patient');
-      if (picked.length !== 1 || !plan.choice.patients.includes(picked[0]!)) return showConsent(reply, interaction, plan, 400, 'Choose one patient from the list.');
+      if (picked.length !== 1 || !plan.choice.patients.includes(picked[0]!)) return showConsent(req, reply, interaction, session, plan, 400, 'Choose one patient from the list.');
       patient = picked[0];
     }
     const consent = newConsent(session, request, granted, denied, meta, decision === 'allow' && granted.length > 0);

@@ -246,6 +246,13 @@ describe('standalone launch', () => {
     const consent = await browser.follow(formAction(login), origin, { form: { csrf: hiddenCsrf(login), username: 'dr.picker', password: PASSWORD } });
     expect(patientChoices(consent)).toEqual(['demo-1', 'demo-2']);
     expect(consent.body).toContain('Choose the patient');
+    // Each choice shows the patient's name and birth date, read from the FHIR server as this
+    // practitioner and recorded in the ledger (one event per patient) before the page is shown.
+    for (const id of ['demo-1', 'demo-2']) {
+      expect(consent.body).toMatch(new RegExp(`value="${id}"[^>]*>\\s*<span>[^<]+ \\(born \\d{4}-\\d{2}-\\d{2}\\)<br><span class="scope-name">Patient ${id}</span>`));
+      const [read] = await searchEvents(stack.ctx.storage.sql, { type: 'phi.accessed', patient: `Patient/${id}`, actor: user.id, limit: 1 });
+      expect(read).toMatchObject({ action: 'search-type', details: { purpose: 'patient_picker' } });
+    }
     // Break-glass is not offered to an account without the permission.
     expect(consent.body).not.toContain('Emergency access');
 
@@ -267,6 +274,21 @@ describe('standalone launch', () => {
     expect(decodeJwt(tokens.json.access_token).patient).toBe('demo-2');
     const [granted] = await searchEvents(stack.ctx.storage.sql, { type: 'consent.granted', limit: 1 });
     expect(granted).toMatchObject({ patient: 'Patient/demo-2' });
+  });
+
+  test('when the FHIR server cannot be asked, the picker shows the bare ids and records no read', async () => {
+    const user = await createUser(stack, 'dr.offline', 'practitioner');
+    const route = stack.ctx.config.gateway.routes[0]!;
+    const upstream = route.upstream;
+    route.upstream = 'http://127.0.0.1:9';
+    try {
+      const fc = await frontChannel(rp, { scope: 'launch/patient patient/Observation.rs', username: 'dr.offline', password: PASSWORD, decision: 'deny' });
+      const consent = fc.pages.find((p) => patientChoices(p).length > 0)!;
+      expect(consent.body).toMatch(/value="demo-1"[^>]*>\s*<span>Patient demo-1<\/span>/);
+      expect(await searchEvents(stack.ctx.storage.sql, { type: 'phi.accessed', actor: user.id, limit: 5 })).toEqual([]);
+    } finally {
+      route.upstream = upstream;
+    }
   });
 
   test('a practitioner without patients (and without break-glass) gets access_denied saying why', async () => {
