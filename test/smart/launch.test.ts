@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeJwt } from 'jose';
 import { addClient } from '../../src/admin/clients.js';
 import { searchEvents } from '../../src/audit/search.js';
+import { issueUserTokens } from '../../src/oauth/grants/issue.js';
 import { LAUNCH_API_SCOPE } from '../../src/smart/launch-endpoint.js';
 import { Browser, formAction, hiddenCsrf, patientChoices } from '../support/browserless.js';
 import { authorizationUrl, codeFlow, frontChannel, introspect, post, refresh, relyingParty, type Rp } from '../support/flows.js';
@@ -225,6 +226,17 @@ describe('standalone launch', () => {
     expect(refreshed.status).toBe(200);
     expect(refreshed.json).toMatchObject({ patient: 'demo-1', need_patient_banner: true });
     expect((await introspect(rp, refreshed.json.refresh_token)).json).toMatchObject({ active: true, patient: 'demo-1' });
+  });
+
+  test('a grant from before launch contexts were stored keeps its patient user\'s record on refresh', async () => {
+    const user = await createUser(stack, 'pat.legacy', 'patient');
+    const client = (await stack.ctx.storage.clients.get(stack.demo.client_id))!;
+    const data = { userId: user.id, scope: 'patient/Observation.rs', resource: fhirBase, consentId: null, authTime: clock };
+    const legacy = await issueUserTokens(stack.ctx, { client, grantId: 'g_legacy_test', data, scopes: ['patient/Observation.rs'], withIdToken: false, launch: null });
+    expect(legacy.response.patient).toBe('demo-1');
+    expect(decodeJwt(legacy.response.access_token).patient).toBe('demo-1');
+    const noPatientScope = await issueUserTokens(stack.ctx, { client, grantId: 'g_legacy_test', data, scopes: ['openid'], withIdToken: false, launch: null });
+    expect(noPatientScope.response.patient).toBeUndefined();
   });
 
   test('a patient asking for user/ scopes gets them removed (scopes ∩ role), and the page says so', async () => {

@@ -6,6 +6,7 @@ import { formatScope } from '../checks/scope.js';
 import type { AppContext } from '../../server/context.js';
 import type { ClientRecord, LaunchContext, UserRecord } from '../../storage/types.js';
 import { launchResponseFields } from '../../smart/launch-context.js';
+import { ownPatientId } from '../../interaction/patient-context.js';
 import type { TokenResponse } from './types.js';
 
 export interface UserTokenInput {
@@ -34,12 +35,13 @@ export interface UserTokenInput {
 export type BoundRefreshGrantData = RefreshGrantData & { dpopJkt?: string };
 
 /**
- * A user linked to a FHIR Patient who is granted patient/ scopes has that patient as context.
- * Only the id travels (e.g. "123" for Patient/123).
+ * Grants made before launch contexts were stored (migration 006) keep their patient on refresh: a
+ * user linked to a FHIR Patient who holds patient/ scopes has that patient as context. Only the id
+ * travels (e.g. "123" for Patient/123).
  */
-export function patientInContext(user: UserRecord | undefined, scopes: readonly string[]): string | undefined {
-  if (!scopes.some((s) => s.startsWith('patient/'))) return undefined;
-  return /^Patient\/([A-Za-z0-9.-]{1,64})$/.exec(user?.fhirUser ?? '')?.[1];
+function legacyPatientContext(user: UserRecord | undefined, scopes: readonly string[]): string | undefined {
+  if (!user || !scopes.some((s) => s.startsWith('patient/'))) return undefined;
+  return ownPatientId(user);
 }
 
 /**
@@ -57,7 +59,7 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
   const user = input.user ?? await ctx.storage.users.getById(input.data.userId);
   const launch = input.launch ?? null;
   // The grant's launch context decides the patient; grants from before it existed fall back to the patient user's own record.
-  const patient = launch?.patient ?? patientInContext(user, input.scopes);
+  const patient = launch?.patient ?? legacyPatientContext(user, input.scopes);
   // Break-glass (45 CFR 164.312(a)(2)(ii)): short-lived, never refreshed, marked with its purpose of use.
   const emergency = launch?.purposeOfUse !== undefined;
   const at = await issueAccessToken(ctx, {
