@@ -67,18 +67,26 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
    * clinical scopes with access_denied and a description saying why. Resolves true when refused.
    */
   async function refusedByRole(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession): Promise<boolean> {
-    const { request } = interaction;
-    const decision = checkRoleScopes(roleOf(session.user), request.scope.split(' '));
+    const decision = checkRoleScopes(roleOf(session.user), interaction.request.scope.split(' '));
     if (decision.allowed) return false;
+    await denyAuthorization(req, reply, interaction, session, 'role_policy', decision.description, { role: roleOf(session.user), refused: decision.refused.join(' ') });
+    return true;
+  }
+
+  /** Ends the interaction with access_denied at the client's redirect URI, saying why, and audits it (authz.denied). */
+  async function denyAuthorization(
+    req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession, reason: string, description: string,
+    details?: Record<string, string>,
+  ): Promise<void> {
+    const { request } = interaction;
     const meta = requestMeta(req);
     await ctx.audit.record({
-      type: 'authz.denied', actor: { userId: session.record.userId, clientId: request.clientId }, outcome: 'denied', reason: 'role_policy',
+      type: 'authz.denied', actor: { userId: session.record.userId, clientId: request.clientId }, outcome: 'denied', reason,
       resource: request.resource, scopes: { requested: request.scope.split(' '), granted: [] }, requestId: meta.requestId,
-      sourceAddress: meta.sourceAddress, details: { role: roleOf(session.user), refused: decision.refused.join(' ') },
+      sourceAddress: meta.sourceAddress, ...(details ? { details } : {}),
     });
     await ctx.storage.interactions.remove(interaction.id);
-    reply.redirect(clientRedirect(ctx, request.redirectUri, { error: 'access_denied', error_description: decision.description, state: request.state }), 303);
-    return true;
+    reply.redirect(clientRedirect(ctx, request.redirectUri, { error: 'access_denied', error_description: description, state: request.state }), 303);
   }
 
   /**
@@ -94,19 +102,15 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
 
   /** Nothing this user could grant, or no patient to act for: access_denied with a reason the app can show. */
   async function deniedByPlan(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession, plan: ConsentPlan): Promise<boolean> {
-    const description = plan.choice.kind === 'unavailable' ? plan.choice.description
-      : plan.allowed.length === 0 ? 'none of the requested scopes can be granted to this account' : undefined;
-    if (description === undefined) return false;
-    const { request } = interaction;
-    const meta = requestMeta(req);
-    await ctx.audit.record({
-      type: 'authz.denied', actor: { userId: session.record.userId, clientId: request.clientId }, outcome: 'denied',
-      reason: plan.choice.kind === 'unavailable' ? 'no_patient_context' : 'role_policy', resource: request.resource,
-      scopes: { requested: plan.requested, granted: [] }, requestId: meta.requestId, sourceAddress: meta.sourceAddress,
-    });
-    await ctx.storage.interactions.remove(interaction.id);
-    reply.redirect(clientRedirect(ctx, request.redirectUri, { error: 'access_denied', error_description: description, state: request.state }), 303);
-    return true;
+    if (plan.choice.kind === 'unavailable') {
+      await denyAuthorization(req, reply, interaction, session, 'no_patient_context', plan.choice.description);
+      return true;
+    }
+    if (plan.allowed.length === 0) {
+      await denyAuthorization(req, reply, interaction, session, 'role_policy', 'none of the requested scopes can be granted to this account');
+      return true;
+    }
+    return false;
   }
 
   async function showConsent(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession, plan: ConsentPlan, status = 200, error?: string) {
