@@ -174,6 +174,9 @@ describe.each(adapters)('token verification on $name', (adapter) => {
       expectInvalidToken(await call(stack, '/Patient/demo-1', { token }), 'ERR_TOKEN_CLAIMS', /claims/);
       const bad = await mintToken(stack, { scope: USER_SCOPE, patient: '../Patient/demo-2' });
       expectInvalidToken(await call(stack, '/Patient/demo-1', { token: bad.token }), 'ERR_TOKEN_CLAIMS', /claims/);
+      // The break-glass marker is a short code that goes into the ledger: free text is refused.
+      const badPurpose = await mintToken(stack, { scope: USER_SCOPE, claims: { purpose_of_use: 'emergency; patient is John Doe' } });
+      expectInvalidToken(await call(stack, '/Patient/demo-1', { token: badPurpose.token }), 'ERR_TOKEN_CLAIMS', /claims/);
     });
   });
 
