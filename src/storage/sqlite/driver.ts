@@ -7,7 +7,6 @@
 // waiter sleeps). So busy_timeout is 0 after opening, and a busy statement is retried after an
 // asynchronous pause, for up to BUSY_WAIT_MS in all.
 import Database from 'better-sqlite3';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -93,15 +92,22 @@ export function openSqlite(path: string): SqlDriver {
   // callback awaiting) would silently become part of it and be rolled back with it. Such
   // statements wait until no transaction is open; the check and the statement run in one
   // synchronous step, so no transaction can begin in between.
-  // A call on the driver from inside a transaction callback would wait for itself: it fails
-  // instead, naming the mistake.
+  // A call on the driver from inside a transaction callback would wait for itself: no transaction
+  // stays open for BUSY_WAIT_MS, so a wait that long on one transaction fails instead, naming the
+  // likely mistake. (Not AsyncLocalStorage: on Node.js 20 it turns on promise hooks for every
+  // promise in the process, about a sixth of a token request's CPU: bench/tokens.ts.)
   let open: Promise<void> | undefined;
-  const insideCallback = new AsyncLocalStorage<true>();
+  let openedAt = 0;
   const noTransaction = async (): Promise<void> => {
-    if (insideCallback.getStore()) {
-      throw new InternalError('ERR_STORAGE', 'sqlite: the driver was used inside its own transaction; use the tx executor');
+    while (open) {
+      const waited = Date.now() - openedAt;
+      if (waited >= BUSY_WAIT_MS) {
+        throw new InternalError('ERR_STORAGE', `sqlite: a transaction has been open for ${waited} ms; a driver call inside its own transaction callback waits for itself: use the tx executor`);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([open, new Promise<void>((resolve) => { timer = setTimeout(resolve, BUSY_WAIT_MS - waited); })]);
+      clearTimeout(timer);
     }
-    while (open) await open;
   };
   const outside = <T>(op: () => T): Promise<T> => whenUnlocked(op, noTransaction);
 
@@ -141,9 +147,10 @@ export function openSqlite(path: string): SqlDriver {
         await outside(() => {
           db.exec('BEGIN IMMEDIATE');
           open = new Promise<void>((resolve) => { end = resolve; });
+          openedAt = Date.now();
         });
         try {
-          const result = await insideCallback.run(true, () => fn(inTransaction));
+          const result = await fn(inTransaction);
           await whenUnlocked(() => db.exec('COMMIT'));
           return result;
         } catch (err) {
