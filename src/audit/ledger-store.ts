@@ -139,6 +139,12 @@ export async function readLatestCheckpoint(ex: SqlExecutor): Promise<StoredCheck
 }
 
 /** Stored checkpoints with tree_size > after, smallest first, at most limit. */
+/** The size of the largest stored checkpoint, or undefined when none is stored. */
+export async function readLargestCheckpointSize(ex: SqlExecutor): Promise<number | undefined> {
+  const row = await ex.get<{ tree_size: number }>('SELECT tree_size FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1');
+  return row ? Number(row.tree_size) : undefined;
+}
+
 export async function readCheckpoints(ex: SqlExecutor, after: number, limit: number): Promise<StoredCheckpoint[]> {
   const rows = await ex.all<CheckpointRow>(
     'SELECT tree_size, root_hash, created_at, note FROM audit_checkpoints WHERE tree_size > $1 ORDER BY tree_size LIMIT $2',

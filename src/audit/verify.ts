@@ -26,7 +26,7 @@
 import type { SqlExecutor } from '../storage/sql.js';
 import { parseCheckpoint, toVerifier, type CheckpointKey } from './checkpoint.js';
 import { AuditError } from './errors.js';
-import { readCheckpoints, readEventPage, readNodeRanges, readTreeSize, type EventRow, type StoredCheckpoint } from './ledger-store.js';
+import { readCheckpoints, readEventPage, readLargestCheckpointSize, readNodeRanges, readTreeSize, type EventRow, type StoredCheckpoint } from './ledger-store.js';
 import { hashLeaf, MerkleFrontier, nodeKey } from './merkle.js';
 import { openNote } from './note.js';
 import { eventColumns, parseStoredEvent, type EventColumns } from './stored-event.js';
@@ -219,11 +219,15 @@ async function* merge(a: AsyncIterable<CheckpointEntry>, b: Iterable<CheckpointE
   }
 }
 
-async function* storedCheckpoints(ex: SqlExecutor): AsyncGenerator<CheckpointEntry> {
+/** Stored checkpoints in size order, those of at most `upTo` events only. */
+async function* storedCheckpoints(ex: SqlExecutor, upTo = Number.MAX_SAFE_INTEGER): AsyncGenerator<CheckpointEntry> {
   let after = -1;
   for (;;) {
     const page = await readCheckpoints(ex, after, 1000);
-    for (const stored of page) yield { size: stored.size, note: stored.note, stored, source: 'database' };
+    for (const stored of page) {
+      if (stored.size > upTo) return;
+      yield { size: stored.size, note: stored.note, stored, source: 'database' };
+    }
     if (page.length < 1000) return;
     after = page[page.length - 1]!.size;
   }
@@ -232,15 +236,21 @@ async function* storedCheckpoints(ex: SqlExecutor): AsyncGenerator<CheckpointEnt
 const PAGE = 2000;
 
 /**
- * Verifies the ledger in the database. Reads it in pages (memory O(page + log n)); runs outside
- * a transaction, so events appended meanwhile are verified only if the page reaches them.
+ * Verifies the ledger in the database as it stood when verification began, while a server may go
+ * on appending. Reads it in pages (memory O(page + log n)) outside a transaction, so it bounds
+ * itself instead of relying on a snapshot: it reads the largest stored checkpoint's size first
+ * and the tree size second. Both only grow, and a checkpoint is stored after its events, so
+ * every checkpoint of at most that first size is covered by events below the second, unless
+ * events were removed. Later checkpoints and events are left to the next verification.
  */
 export async function verifyLedger(ex: SqlExecutor, options: VerifyOptions = {}): Promise<LedgerVerdict> {
-  const run = new Recomputation(merge(storedCheckpoints(ex), sortedEntries(options.witness ?? [], 'witness')), options);
+  const checkpointBound = (await readLargestCheckpointSize(ex)) ?? -1;
+  const treeBound = await readTreeSize(ex);
+  const run = new Recomputation(merge(storedCheckpoints(ex, checkpointBound), sortedEntries(options.witness ?? [], 'witness')), options);
   const here = await run.checkpointsHere();
   if (here) return here;
-  for (let from = 0; ; ) {
-    const rows: EventRow[] = await readEventPage(ex, from, PAGE);
+  for (let from = 0; from < treeBound; ) {
+    const rows: EventRow[] = (await readEventPage(ex, from, Math.min(PAGE, treeBound - from))).filter((row) => row.seq < treeBound);
     if (rows.length === 0) break;
     const end = rows[rows.length - 1]!.seq + 1;
     const stored = await storedNodesFor(ex, from, end);
@@ -268,8 +278,7 @@ export async function verifyLedger(ex: SqlExecutor, options: VerifyOptions = {})
     from = end;
   }
   const size = run.frontier.size;
-  const storedSize = await readTreeSize(ex);
-  if (storedSize > size) return fault(size, 'missing_event', `events from seq ${size} to ${storedSize - 1} are missing: the tail was cut`);
+  if (treeBound > size) return fault(size, 'missing_event', `events from seq ${size} to ${treeBound - 1} are missing: the tail was cut`);
   const beyond = await run.checkpointsBeyond();
   if (beyond) return beyond;
   return {

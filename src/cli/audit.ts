@@ -411,13 +411,7 @@ async function runVerify(argv: string[], io: CliIo): Promise<number> {
       ...(derived ? { origin: derived.origin } : {}),
       witness,
     };
-    let verdict = await verifyLedger(storage.sql, options);
-    // verifyLedger reads a live database page by page, without a snapshot: events or a checkpoint
-    // that a running server commits just as it finishes look like a cut tail. A tail that was
-    // really cut is still cut on a second pass; a race is not.
-    if (!verdict.ok && (verdict.code === 'checkpoint_beyond_log' || (verdict.code === 'missing_event' && /tail was cut/.test(verdict.reason)))) {
-      verdict = await verifyLedger(storage.sql, options);
-    }
+    const verdict = await verifyLedger(storage.sql, options);
     return reportVerdict(verdict, io, values.json === true, pubkey ?? derived!.verifierKey);
   } finally {
     await storage.close();

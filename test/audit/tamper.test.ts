@@ -7,6 +7,7 @@ import { Ledger } from '../../src/audit/ledger.js';
 import { hashLeaf, MerkleFrontier } from '../../src/audit/merkle.js';
 import { NoteSigner } from '../../src/audit/note.js';
 import { verifyLedger, type LedgerVerdict } from '../../src/audit/verify.js';
+import type { SqlExecutor } from '../../src/storage/sql.js';
 import { bypassTriggers, ORIGIN, OTHER_SEED, openLedgerDb, sampleEvent, steppingClock, TEST_SEED, testAdapters, type LedgerDb } from './ledger-db.js';
 
 const adapters = await testAdapters();
@@ -83,6 +84,29 @@ describe.each(adapters)('tamper evidence on $name', (adapter) => {
     expect(a).not.toBe(b);
     await bypassTriggers(db, [`UPDATE audit_events SET ${set(rb!)} WHERE seq = 12`, `UPDATE audit_events SET ${set(ra!)} WHERE seq = 30`]);
     expect(await verify()).toMatchObject({ ok: false, firstBadSeq: 12, code: 'event_mismatch' });
+  });
+
+  // A server appends while `caduceus audit verify` reads page by page: the verdict is about the
+  // log as it stood when verification began, never a false "tail was cut" for what came after.
+  it('verifies the log as it stood when verification began while events and a checkpoint are appended', async () => {
+    let appended = false;
+    const live: SqlExecutor = {
+      dialect: db.driver.dialect,
+      get: (sql, params) => db.driver.get(sql, params),
+      run: (sql, params) => db.driver.run(sql, params),
+      async all(sql, params) {
+        const rows = await db.driver.all(sql, params);
+        if (!appended && sql.includes('FROM audit_events')) {
+          appended = true;
+          for (let i = SIZE; i < SIZE + 5; i++) await ledger.record(sampleEvent(i));
+          await ledger.checkpoint();
+        }
+        return rows as never;
+      },
+    };
+    expect(await verifyLedger(live, { publicKey: ledger.verifierKey, origin: ORIGIN, witness })).toMatchObject({ ok: true, size: SIZE, checkpointedSize: SIZE });
+    expect(appended).toBe(true);
+    expect(await verify()).toMatchObject({ ok: true, size: SIZE + 5, checkpointedSize: SIZE + 5 });
   });
 
   it('names the first missing seq when the tail is cut', async () => {
