@@ -8,13 +8,14 @@ import { clientCommand } from './client.js';
 import { userCommand } from './user.js';
 import { keysCommand } from './keys.js';
 import { migrateCommand } from './migrate.js';
+import { purgeCommand } from './purge.js';
 import { auditCommand } from './audit.js';
 import { checkCommand } from './check.js';
 import { probeCommand } from './probe.js';
 import { reportCommand } from './report.js';
 import { breakglassCommand } from './breakglass.js';
 
-export const COMMANDS: CliCommand[] = [devCommand, serveCommand, clientCommand, userCommand, keysCommand, migrateCommand, auditCommand, checkCommand, probeCommand, reportCommand, breakglassCommand];
+export const COMMANDS: CliCommand[] = [devCommand, serveCommand, clientCommand, userCommand, keysCommand, migrateCommand, purgeCommand, auditCommand, checkCommand, probeCommand, reportCommand, breakglassCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

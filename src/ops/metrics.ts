@@ -54,6 +54,13 @@ export const gatewayDecisions = new Counter({
   registers: [registry],
 });
 
+export const purgedRows = new Counter({
+  name: 'caduceus_purged_rows_total',
+  help: 'Expired rows deleted by the housekeeping purge (src/storage/purge.ts), by table.',
+  labelNames: ['table'] as const,
+  registers: [registry],
+});
+
 /** Caches whose hit ratio is exported. Add a name here before using it. */
 export const CACHE_NAMES = ['signing_keys', 'token_status', 'client_jwks'] as const;
 export type CacheName = (typeof CACHE_NAMES)[number];
@@ -148,6 +155,10 @@ export function recordGatewayDecision(outcome: GatewayOutcome): void {
 
 export function recordCacheLookup(cache: CacheName, hit: boolean): void {
   cacheRequests.inc({ cache: (CACHE_NAMES as readonly string[]).includes(cache) ? cache : 'other', result: hit ? 'hit' : 'miss' });
+}
+
+export function recordPurged(counts: Readonly<Record<string, number>>): void {
+  for (const [table, n] of Object.entries(counts)) if (n > 0) purgedRows.inc({ table }, n);
 }
 
 /** The exposition text and its content type. */

@@ -24,6 +24,8 @@ import { cacheKeySecret, openRedisStores, redactCacheUrl, type RedisStores } fro
 import { attachOps, opsOf } from '../ops/state.js';
 import { startAdminListener, type AdminListener } from '../ops/admin-listener.js';
 import { migrateWhenPending } from '../ops/startup-migrations.js';
+import { schedulePurge } from '../ops/purge-schedule.js';
+import { purgePolicyOf } from '../storage/purge.js';
 
 export interface ContextOptions {
   env?: NodeJS.ProcessEnv;
@@ -34,6 +36,8 @@ export interface ContextOptions {
   syncClients?: boolean;
   /** Where the structured JSON log lines go (default: stderr). Tests capture them here. */
   log?: LogSink;
+  /** Run the expired-row purge in this process (default: as syncClients, so servers do and admin commands do not). */
+  purge?: boolean;
 }
 
 export async function createContext(config: CaduceusConfig, options: ContextOptions = {}): Promise<AppContext & { close(): Promise<void> }> {
@@ -63,6 +67,8 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     const removeLedgerStats = addLedgerStats(() => ledger.stats);
     const audit = options.wrapAudit ? options.wrapAudit(ledger) : ledger;
     if (options.syncClients ?? true) await syncConfigClients(storage, config, masterKey, env, now(), failClosed(audit));
+    // Expired codes, sessions, interactions and the like (src/storage/purge.ts); admin commands skip it.
+    const purge = (options.purge ?? options.syncClients ?? true) ? schedulePurge(storage.sql, purgePolicyOf(config), { logger, now }) : undefined;
     const ctx: AppContext & { close(): Promise<void> } = {
       config,
       storage,
@@ -74,6 +80,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
       warnings: unsafeWarnings(config),
       async close() {
         removeLedgerStats();
+        await purge?.stop();
         try {
           await ledger.close();
         } finally {

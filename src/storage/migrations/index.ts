@@ -8,6 +8,7 @@ import { migration003Identity } from './003-identity.js';
 import { migration004Par } from './004-par.js';
 import { migration005GrantsByUser } from './005-grants-by-user.js';
 import { migration006SmartLaunch } from './006-smart-launch.js';
+import { migration007GrantLastUsed } from './007-grant-last-used.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -25,6 +26,7 @@ export const migrations: readonly Migration[] = [
   migration004Par,
   migration005GrantsByUser,
   migration006SmartLaunch,
+  migration007GrantLastUsed,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -20,7 +20,8 @@ type GrantRow = {
 const COLUMNS = 'grant_id, client_id, user_id, consent_id, created_at, revoked_at, revoked_reason, launch_context';
 // The last token issued under a grant: its code's redemption or its newest refresh token (both indexed by grant_id).
 const LAST_USED = `(SELECT MAX(consumed_at) FROM authorization_codes c WHERE c.grant_id = grants.grant_id) AS code_used_at,
-  (SELECT MAX(created_at) FROM refresh_tokens r WHERE r.grant_id = grants.grant_id) AS refreshed_at`;
+  (SELECT MAX(created_at) FROM refresh_tokens r WHERE r.grant_id = grants.grant_id) AS refreshed_at,
+  grants.last_used_at AS purged_used_at`;
 
 function parseLaunchContext(text: string | null): LaunchContext | null {
   if (text === null) return null;
@@ -100,12 +101,12 @@ export function createGrantStore(sql: SqlDriver): GrantStore {
       return revokeAllWhere('user_id', userId, now, reason);
     },
     async listByUser(userId) {
-      const rows = await sql.all<GrantRow & { code_used_at: number | null; refreshed_at: number | null }>(
+      const rows = await sql.all<GrantRow & { code_used_at: number | null; refreshed_at: number | null; purged_used_at: number | null }>(
         `SELECT ${COLUMNS}, ${LAST_USED} FROM grants WHERE user_id = $1 ORDER BY created_at DESC, grant_id`,
         [userId],
       );
       return rows.map((row) => {
-        const used = [row.code_used_at, row.refreshed_at].filter((t): t is number => t !== null).map(Number);
+        const used = [row.code_used_at, row.refreshed_at, row.purged_used_at].filter((t): t is number => t !== null).map(Number);
         return { ...toRecord(row), lastUsedAt: used.length ? Math.max(...used) : null };
       });
     },
