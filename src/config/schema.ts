@@ -226,7 +226,9 @@ export const configSchema = z.strictObject({
     tls_terminated_by_proxy: z.boolean().default(false),
     /** Start even when the compliance check finds errors (itself a finding). */
     allow_noncompliant_start: z.boolean().default(false),
-  }).default({ allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false }),
+    /** Break-glass tokens keep create, update and delete (still the emergency patient only). */
+    breakglass_write: z.boolean().default(false),
+  }).default({ allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false, breakglass_write: false }),
 }).superRefine((c, ctx) => {
   const issuer = URL.canParse(c.issuer) ? new URL(c.issuer) : undefined;
   if (issuer && issuer.protocol !== 'https:') {

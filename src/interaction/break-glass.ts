@@ -1,12 +1,13 @@
 // Emergency access ("break-glass", 45 CFR 164.312(a)(2)(ii)): a practitioner with the permission,
 // signed in with a second factor, asks for access to a patient outside their panel and states a
 // reason. The grant carries purpose_of_use ETREAT (HL7 v3 PurposeOfUse "emergency treatment"), its
-// tokens live at most breakglass.token_ttl_seconds with no refresh, every use is flagged in the
-// ledger, a webhook is told at once, and the access stays open until reviewed
-// (`caduceus breakglass review`).
+// tokens live at most breakglass.token_ttl_seconds with no refresh, reach only the emergency
+// patient and only read (narrowBreakGlassScopes), every use is flagged in the ledger, a webhook is
+// told at once, and the access stays open until reviewed (`caduceus breakglass review`).
 import { randomToken } from '../crypto/random.js';
 import { notifyBreakGlass } from '../breakglass/notify.js';
 import { FHIR_ID } from '../smart/launch-context.js';
+import { restrictResourceScope, tryParseSmartScope } from '../smart/scopes.js';
 import type { AppContext } from '../server/context.js';
 import type { BreakGlassAccessRecord, LaunchContext, UserRecord } from '../storage/types.js';
 import { hasSecondFactor } from './mfa/acr.js';
@@ -36,6 +37,35 @@ export function checkBreakGlassRequest(user: UserRecord, amr: readonly string[],
   return { ok: true, patient, reason };
 }
 
+/** SMART permission letters an emergency access keeps: read and search, or every letter with unsafe.breakglass_write. */
+const READ_ONLY = 'rs';
+const READ_WRITE = 'cruds';
+
+/**
+ * Minimum necessary for an emergency access (45 CFR 164.502(b), 164.514(d)). Every resource scope
+ * becomes a patient/ scope of the same type, permissions and constraints, so the token reaches only
+ * the emergency patient's compartment (the grant's patient context); user/ scopes would reach every
+ * patient the upstream holds. Create, update and delete (v2 c, u, d; v1 .write; v1 .* becomes
+ * .read) are dropped unless `allowWrite` (unsafe.breakglass_write); a scope left with no
+ * permission is dropped. Other scopes (openid, fhirUser, launch…) pass unchanged. Scopes that
+ * become equal are granted once, in first-seen order. Malformed scopes were refused at /authorize;
+ * one met here is dropped, never passed on.
+ */
+export function narrowBreakGlassScopes(scopes: readonly string[], allowWrite: boolean): string[] {
+  const granted = new Set<string>();
+  for (const raw of scopes) {
+    const scope = tryParseSmartScope(raw);
+    if (scope === undefined) continue;
+    if (scope.kind !== 'resource') {
+      granted.add(raw);
+      continue;
+    }
+    const narrowed = restrictResourceScope(scope, { level: 'patient', keep: allowWrite ? READ_WRITE : READ_ONLY });
+    if (narrowed !== undefined) granted.add(narrowed);
+  }
+  return [...granted];
+}
+
 /**
  * Records the emergency access (open for review), audits it and notifies the webhook. Resolves the
  * launch context for the grant. The ledger event carries identifiers only; the reason stays in the
@@ -43,7 +73,11 @@ export function checkBreakGlassRequest(user: UserRecord, amr: readonly string[],
  */
 export async function recordBreakGlass(
   ctx: AppContext,
-  input: { userId: string; clientId: string; grantId: string; patient: string; reason: string; consentId: string; requestId: string; sourceAddress: string },
+  input: {
+    userId: string; clientId: string; grantId: string; patient: string; reason: string; consentId: string; requestId: string; sourceAddress: string;
+    /** As requested and as granted (narrowBreakGlassScopes). */
+    scopes: { requested: string[]; granted: string[] };
+  },
 ): Promise<LaunchContext> {
   const now = ctx.now();
   const access: BreakGlassAccessRecord = {
@@ -53,7 +87,7 @@ export async function recordBreakGlass(
   await ctx.storage.breakGlass.create(access);
   await ctx.audit.record({
     type: 'breakglass.granted', actor: { userId: input.userId, clientId: input.clientId }, outcome: 'success', patient: `Patient/${input.patient}`,
-    grantId: input.grantId, consentId: input.consentId, requestId: input.requestId, sourceAddress: input.sourceAddress, reason: 'emergency',
+    scopes: input.scopes, grantId: input.grantId, consentId: input.consentId, requestId: input.requestId, sourceAddress: input.sourceAddress, reason: 'emergency',
     details: { breakglass_id: access.id, purpose_of_use: EMERGENCY_PURPOSE_OF_USE, expires_at: access.expiresAt },
   });
   // Real-time notification; never blocks or fails the emergency access (failures are audited).

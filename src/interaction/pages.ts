@@ -29,8 +29,11 @@ export interface ConsentPageInput {
   removedScopes?: string[];
   /** The patient in context, when settled (EHR launch or the user's own record). */
   patient?: { id: string; own: boolean };
-  /** The practitioner's patient picker (with display labels where known), and break-glass when the account has it. */
-  picker?: { patients: string[]; labels?: ReadonlyMap<string, string>; breakGlass: boolean; ttlMinutes: number };
+  /**
+   * The practitioner's patient picker (with display labels where known), and break-glass when the
+   * account has it; breakGlassWrite when emergency access keeps write permissions (unsafe.breakglass_write).
+   */
+  picker?: { patients: string[]; labels?: ReadonlyMap<string, string>; breakGlass: boolean; ttlMinutes: number; breakGlassWrite: boolean };
   error?: string;
 }
 
@@ -54,6 +57,7 @@ ${input.picker.patients.map((id, i) => html`<label for="patient-${i}" class="cho
 <form method="post" action="${input.action}">
 <input type="hidden" name="csrf" value="${input.csrf}">
 <p>Only in an emergency, for a patient who is not on your list. Access lasts ${String(input.picker.ttlMinutes)} minutes, cannot be renewed, is recorded, and is reviewed by the privacy office.</p>
+<p>${input.picker.breakGlassWrite ? 'Emergency access is limited to that patient.' : 'Emergency access is read-only and limited to that patient.'}</p>
 <label for="bg-patient">Patient record id</label>
 <input type="text" id="bg-patient" name="bg_patient" autocomplete="off" autocapitalize="none" spellcheck="false" required>
 <label for="bg-reason">Reason (required)</label>

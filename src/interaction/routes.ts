@@ -10,7 +10,7 @@ import type { ConsentRecord } from '../storage/types.js';
 import { randomToken } from '../crypto/random.js';
 import type { AppContext } from '../server/context.js';
 import { endSessionBeyondClientLimits } from './client-session-policy.js';
-import { checkBreakGlassRequest, recordBreakGlass } from './break-glass.js';
+import { checkBreakGlassRequest, narrowBreakGlassScopes, recordBreakGlass } from './break-glass.js';
 import { completeAuthorization, newGrantId } from './complete.js';
 import { csrfToken, csrfValid } from './csrf.js';
 import { INTERACTION_PROBLEMS, loadInteraction, type Interaction } from './interaction-state.js';
@@ -132,6 +132,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
         picker: {
           patients: plan.choice.patients, labels: await patientLabels(ctx, { resource: request.resource, ids: plan.choice.patients, ...labelReader }),
           breakGlass: plan.choice.breakGlass, ttlMinutes: Math.round(ctx.config.breakglass.token_ttl_seconds / 60),
+          breakGlassWrite: ctx.config.unsafe.breakglass_write,
         },
       } : {}),
       error,
@@ -221,19 +222,23 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
       if (plan.choice.kind !== 'pick') return sendHtml(reply, 400, errorPage('Request refused', 'Emergency access is not offered for this request.'));
       const check = checkBreakGlassRequest(session.user, session.record.amr, body.get('bg_patient'), body.get('bg_reason'));
       if (!check.ok) return showConsent(req, reply, interaction, session, plan, check.status, check.message);
-      const consent = newConsent(session, request, plan.allowed, plan.removed, meta, true);
+      // Minimum necessary: the emergency patient only, read-only unless unsafe.breakglass_write.
+      const granted = narrowBreakGlassScopes(plan.allowed, ctx.config.unsafe.breakglass_write);
+      const denied = requested.filter((s) => !granted.includes(s));
+      const consent = newConsent(session, request, granted, denied, meta, true);
       await ctx.storage.consents.create(consent);
       const grantId = newGrantId();
       await ctx.audit.record({
         type: 'consent.granted', actor: { userId: session.record.userId, clientId: request.clientId }, outcome: 'success', patient: `Patient/${check.patient}`,
-        resource: request.resource, scopes: { requested, granted: plan.allowed }, consentId: consent.id, grantId, requestId: meta.requestId,
-        sourceAddress: meta.sourceAddress, details: { break_glass: true, text_version: consent.textVersion },
+        resource: request.resource, scopes: { requested, granted }, consentId: consent.id, grantId, requestId: meta.requestId,
+        sourceAddress: meta.sourceAddress, details: { break_glass: true, denied: denied.join(' '), text_version: consent.textVersion },
       });
       const launchContext = await recordBreakGlass(ctx, {
         userId: session.record.userId, clientId: request.clientId, grantId, patient: check.patient, reason: check.reason, consentId: consent.id, ...meta,
+        scopes: { requested, granted },
       });
       const location = await completeAuthorization(ctx, interaction, {
-        userId: session.record.userId, authTime: session.record.authTime, amr: session.record.amr, consentId: consent.id, scopes: plan.allowed, ...meta,
+        userId: session.record.userId, authTime: session.record.authTime, amr: session.record.amr, consentId: consent.id, scopes: granted, ...meta,
         grantId, launchContext,
       });
       return reply.redirect(location, 303);

@@ -168,6 +168,23 @@ export function toV2Scope(scope: ResourceScope): string {
   return `${scope.level}/${scope.resourceType}.${scope.permissions}${q < 0 ? '' : scope.raw.slice(q)}`;
 }
 
+// S-3 read backwards: the v1 suffix of a v2 permission set, where there is one.
+const V1_SUFFIX: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(V1_PERMISSIONS).map(([suffix, letters]) => [letters, suffix]));
+
+/**
+ * The same resource scope moved to `level` and keeping only the permission letters in `keep`,
+ * written in its own syntax: a v1 scope stays v1 while its letters have a v1 name (".*" keeping
+ * "rs" is ".read"), otherwise it is written in v2; constraints (`?param=value`) are kept as written.
+ * Undefined when no permission is left. It never adds a permission.
+ */
+export function restrictResourceScope(scope: ResourceScope, change: { level?: ScopeLevel; keep: string }): string | undefined {
+  const permissions = [...scope.permissions].filter((p) => change.keep.includes(p)).join('');
+  if (permissions === '') return undefined;
+  const v1 = scope.syntax === 'v1' ? V1_SUFFIX[permissions] : undefined;
+  const q = scope.raw.indexOf('?');
+  return `${change.level ?? scope.level}/${scope.resourceType}.${v1 ?? permissions}${q < 0 ? '' : scope.raw.slice(q)}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // What a granted scope authorises.
 

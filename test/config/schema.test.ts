@@ -1,5 +1,6 @@
 // The configuration schema: secure defaults, unknown keys refused, errors that name path and fix.
 import { describe, expect, test } from 'vitest';
+import { unsafeWarnings } from '../../src/config/load.js';
 import { ConfigError, validateConfig } from '../../src/config/schema.js';
 
 const base = { issuer: 'https://as.example', storage: 'sqlite:./data/x.db', tls: { cert: 'c.pem', key: 'k.pem' } };
@@ -19,7 +20,7 @@ describe('configuration', () => {
     const c = validateConfig(base);
     expect(c.tokens).toEqual({ access_token_ttl: 300, id_token_ttl: 300, authorization_code_ttl: 60, refresh_token_idle_ttl: 86400, refresh_token_absolute_ttl: 2592000 });
     expect(c.session).toEqual({ idle_timeout: 900, absolute_timeout: 43200 });
-    expect(c.unsafe).toEqual({ allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false });
+    expect(c.unsafe).toEqual({ allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false, breakglass_write: false });
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 8443, trusted_proxies: [] });
   });
 
@@ -36,6 +37,14 @@ describe('configuration', () => {
   test('an http issuer is refused unless unsafe.allow_plain_http', () => {
     expect(problems({ ...base, issuer: 'http://as.example' })[0]).toMatch(/^issuer: must use https/);
     expect(problems({ ...base, issuer: 'http://127.0.0.1:8080', unsafe: { allow_plain_http: true } })).toEqual([]);
+  });
+
+  test('unsafe.breakglass_write is a boolean, and when on it is warned about at startup', () => {
+    expect(problems({ ...base, unsafe: { breakglass_write: 'yes' } })).toEqual(['unsafe.breakglass_write: Invalid input: expected boolean, received string']);
+    expect(unsafeWarnings(validateConfig(base))).toEqual([]);
+    expect(unsafeWarnings(validateConfig({ ...base, unsafe: { breakglass_write: true } }))).toEqual([
+      'unsafe.breakglass_write is on: this weakens the server and fails the compliance check',
+    ]);
   });
 
   test('production without TLS is refused unless a TLS proxy is declared', () => {
