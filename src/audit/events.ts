@@ -33,6 +33,7 @@ export type AuditEventType =
   /** Emergency access granted (45 CFR 164.312(a)(2)(ii)); its uses are flagged on phi.* events. */
   | 'breakglass.granted'
   | 'breakglass.notify_failed'
+  | 'breakglass.notified'
   | 'breakglass.reviewed';
 
 export type AuditOutcome = 'success' | 'denied' | 'error';

@@ -119,6 +119,7 @@ const CATEGORY: Record<AuditEventType, Category> = {
   'launch.created': 'authz',
   'breakglass.granted': 'alert',
   'breakglass.notify_failed': 'alert',
+  'breakglass.notified': 'alert',
   'breakglass.reviewed': 'config',
 };
 

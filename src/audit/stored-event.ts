@@ -34,6 +34,7 @@ export const AUDIT_EVENT_TYPES = {
   'launch.created': true,
   'breakglass.granted': true,
   'breakglass.notify_failed': true,
+  'breakglass.notified': true,
   'breakglass.reviewed': true,
 } as const satisfies Record<AuditEventType, true>;
 

@@ -1,44 +1,18 @@
-// Runs the expired-row purge (src/storage/purge.ts) in every server process: first a minute or so
-// after start, then every PURGE_INTERVAL_MS, each time with jitter so that instances sharing one
-// database do not purge in step (their deletes are idempotent either way). A failed purge is
-// logged and retried at the next turn: it weakens nothing, since every read checks expiry itself.
+// Runs the expired-row purge (src/storage/purge.ts) in every server process: a minute or so after
+// start, then every PURGE_INTERVAL_MS (src/ops/periodic.ts; the deletes are idempotent, so
+// instances sharing one database may overlap). A failed purge is logged and retried at the next
+// turn: it weakens nothing, since every read checks expiry itself.
 import { purgeExpired, type PurgeCounts, type PurgePolicy } from '../storage/purge.js';
 import type { SqlDriver } from '../storage/sql.js';
 import type { Logger } from './logging.js';
 import { recordPurged } from './metrics.js';
+import { schedulePeriodic, type PeriodicTask } from './periodic.js';
 
 export const PURGE_INTERVAL_MS = 10 * 60_000;
 const FIRST_PURGE_MS = 60_000;
 
-export interface PurgeSchedule {
-  /** Stops the timer; resolves when a purge under way has finished. */
-  stop(): Promise<void>;
-}
-
-export function schedulePurge(sql: SqlDriver, policy: PurgePolicy, options: { logger: Logger; now: () => number; intervalMs?: number; firstMs?: number }): PurgeSchedule {
-  const interval = options.intervalMs ?? PURGE_INTERVAL_MS;
-  let running: Promise<void> | undefined;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const jitter = (ms: number) => Math.round(ms * (0.75 + Math.random() * 0.5));
-  const plan = (ms: number) => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = runOnce(sql, policy, options).finally(() => {
-        running = undefined;
-        plan(interval);
-      });
-    }, jitter(ms));
-    timer.unref();
-  };
-  plan(options.firstMs ?? FIRST_PURGE_MS);
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+export function schedulePurge(sql: SqlDriver, policy: PurgePolicy, options: { logger: Logger; now: () => number; intervalMs?: number; firstMs?: number }): PeriodicTask {
+  return schedulePeriodic(() => runOnce(sql, policy, options), { firstMs: options.firstMs ?? FIRST_PURGE_MS, intervalMs: options.intervalMs ?? PURGE_INTERVAL_MS });
 }
 
 async function runOnce(sql: SqlDriver, policy: PurgePolicy, options: { logger: Logger; now: () => number }): Promise<void> {

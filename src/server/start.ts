@@ -25,6 +25,8 @@ import { attachOps, opsOf } from '../ops/state.js';
 import { startAdminListener, type AdminListener } from '../ops/admin-listener.js';
 import { migrateWhenPending } from '../ops/startup-migrations.js';
 import { schedulePurge } from '../ops/purge-schedule.js';
+import type { PeriodicTask } from '../ops/periodic.js';
+import { scheduleRedelivery } from '../breakglass/notify.js';
 import { purgePolicyOf } from '../storage/purge.js';
 
 export interface ContextOptions {
@@ -36,8 +38,11 @@ export interface ContextOptions {
   syncClients?: boolean;
   /** Where the structured JSON log lines go (default: stderr). Tests capture them here. */
   log?: LogSink;
-  /** Run the expired-row purge in this process (default: as syncClients, so servers do and admin commands do not). */
-  purge?: boolean;
+  /**
+   * Run the background work in this process: the expired-row purge and break-glass webhook
+   * redelivery (default: as syncClients, so servers do and admin commands do not).
+   */
+  background?: boolean;
 }
 
 export async function createContext(config: CaduceusConfig, options: ContextOptions = {}): Promise<AppContext & { close(): Promise<void> }> {
@@ -68,7 +73,9 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     const audit = options.wrapAudit ? options.wrapAudit(ledger) : ledger;
     if (options.syncClients ?? true) await syncConfigClients(storage, config, masterKey, env, now(), failClosed(audit));
     // Expired codes, sessions, interactions and the like (src/storage/purge.ts); admin commands skip it.
-    const purge = (options.purge ?? options.syncClients ?? true) ? schedulePurge(storage.sql, purgePolicyOf(config), { logger, now }) : undefined;
+    const background = options.background ?? options.syncClients ?? true;
+    const purge = background ? schedulePurge(storage.sql, purgePolicyOf(config), { logger, now }) : undefined;
+    let redelivery: PeriodicTask | undefined;
     const ctx: AppContext & { close(): Promise<void> } = {
       config,
       storage,
@@ -81,6 +88,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
       async close() {
         removeLedgerStats();
         await purge?.stop();
+        await redelivery?.stop();
         try {
           await ledger.close();
         } finally {
@@ -90,6 +98,8 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
       },
     };
     attachOps(ctx, { logger, ledger: ledgerProbe, cache });
+    // Break-glass webhooks not yet delivered are retried by every server process (src/breakglass/notify.ts).
+    if (background) redelivery = scheduleRedelivery(ctx, logger);
     return ctx;
   } catch (err) {
     await cache?.close().catch(() => undefined);

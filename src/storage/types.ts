@@ -236,6 +236,22 @@ export interface BreakGlassStore {
   listOpen(): Promise<BreakGlassAccessRecord[]>;
   /** Records the review once; resolves false when unknown or already reviewed. */
   review(id: string, review: { reviewedAt: number; reviewedBy: string; outcome: 'justified' | 'unjustified'; note: string | null }): Promise<boolean>;
+  /**
+   * Webhook delivery (src/breakglass/notify.ts). Takes the next delivery round of an undelivered
+   * access: only when `rounds` rounds were started so far (compare-and-set, so one caller of many
+   * wins), counting this one and holding it until `leaseUntil`. Resolves false otherwise.
+   */
+  claimDelivery(id: string, rounds: number, leaseUntil: number): Promise<boolean>;
+  /** Sets when the next round of an undelivered access is due. */
+  deferDelivery(id: string, nextAt: number): Promise<void>;
+  /** Marks the notification delivered (the first time only). */
+  markDelivered(id: string, at: number): Promise<void>;
+  /**
+   * Undelivered accesses created at or after `since` whose next round is due at `now` (an access
+   * without any round yet is due `grace` ms after its creation), oldest first, with the rounds
+   * started so far.
+   */
+  dueDeliveries(now: number, since: number, grace: number, limit: number): Promise<Array<{ access: BreakGlassAccessRecord; rounds: number }>>;
 }
 
 export interface RefreshTokenRecord {

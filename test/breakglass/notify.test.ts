@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { searchEvents } from '../../src/audit/search.js';
-import { notifyBreakGlass, webhookKey } from '../../src/breakglass/notify.js';
+import { DELIVERY_LEASE_MS, notifyBreakGlass, redeliverDue, REDELIVERY_WINDOW_MS, webhookKey } from '../../src/breakglass/notify.js';
 import { loadMasterKey } from '../../src/crypto/master-key.js';
 import { createContext, type ContextOptions } from '../../src/server/start.js';
 import type { AppContext } from '../../src/server/context.js';
@@ -206,5 +206,106 @@ describe('break-glass webhook', () => {
     const text = lines.join('');
     for (const id of [a.id, a.userId, a.clientId, a.patient, a.grantId, 'Unconscious']) expect(text).not.toContain(id);
     expect(await failures(ctx, a.id)).toEqual([]);
+  });
+});
+
+describe('break-glass webhook redelivery', () => {
+  /** A clock the test moves. */
+  const clock = (start: number) => {
+    let t = start;
+    return { now: () => t, set: (v: number) => { t = v; } };
+  };
+  const T = Date.UTC(2026, 5, 1, 12, 0, 0);
+
+  async function freshAccess(ctx: AppContext, createdAt: number): Promise<BreakGlassAccessRecord> {
+    counter += 1;
+    const record: BreakGlassAccessRecord = {
+      id: `bg_redeliver_${counter}`, userId: 'u_practitioner_1', clientId: 'ehr-app', grantId: `g_redeliver_${counter}`, patient: `p-${counter}`,
+      reason: REASON, createdAt, expiresAt: createdAt + 900_000, reviewedAt: null, reviewedBy: null, reviewOutcome: null, reviewNote: null,
+    };
+    await ctx.storage.breakGlass.create(record);
+    return record;
+  }
+  const events = async (ctx: AppContext, type: 'breakglass.notified' | 'breakglass.notify_failed', id: string) =>
+    (await searchEvents(ctx.storage.sql, { type, limit: 1000 })).filter((e) => e.details?.breakglass_id === id);
+
+  it('a notification that failed is delivered by a later round when it is due, and the ledger records both', async () => {
+    const hook = await receiver(status(500), status(500), status(204));
+    cleanups.push(hook.close);
+    const time = clock(T);
+    const ctx = await context(hook.url, { now: time.now, background: false });
+    const a = await freshAccess(ctx, T);
+    await notifyBreakGlass(ctx, a);
+    expect(hook.received).toHaveLength(2);
+    const [failed] = await events(ctx, 'breakglass.notify_failed', a.id);
+    expect(failed).toMatchObject({ reason: 'http_500', details: { breakglass_id: a.id, attempts: 2, round: 1, final: false, next_round_at: T + 60_000 } });
+    // Not due yet: nothing is sent.
+    time.set(T + 59_000);
+    expect(await redeliverDue(ctx)).toBe(0);
+    expect(hook.received).toHaveLength(2);
+    time.set(T + 61_000);
+    expect(await redeliverDue(ctx)).toBe(1);
+    expect(hook.received).toHaveLength(3);
+    expect(hook.received[2]!.body).toBe(hook.received[0]!.body);
+    expect(await events(ctx, 'breakglass.notified', a.id)).toEqual([expect.objectContaining({ outcome: 'success', details: { breakglass_id: a.id, rounds: 2 } })]);
+    // Delivered: never sent again.
+    time.set(T + 24 * 60 * 60_000);
+    expect(await redeliverDue(ctx)).toBe(0);
+    expect(hook.received).toHaveLength(3);
+    expect(await events(ctx, 'breakglass.notify_failed', a.id)).toHaveLength(1);
+  });
+
+  it('an access whose first round never ran (the process stopped) is delivered once, by exactly one of two instances', async () => {
+    const hook = await receiver(status(204));
+    cleanups.push(hook.close);
+    const time = clock(T);
+    const one = await context(hook.url, { now: time.now, background: false });
+    const two = await context(hook.url, { now: time.now, background: false });
+    const a = await freshAccess(one, T);
+    time.set(T + DELIVERY_LEASE_MS - 1);
+    expect(await redeliverDue(two)).toBe(0);
+    time.set(T + DELIVERY_LEASE_MS);
+    const ran = await Promise.all([redeliverDue(one), redeliverDue(two), redeliverDue(one), redeliverDue(two)]);
+    expect(ran.reduce((x, y) => x + y, 0)).toBe(1);
+    expect(hook.received).toHaveLength(1);
+    expect(JSON.parse(hook.received[0]!.body)).toMatchObject({ id: a.id });
+    expect(await events(one, 'breakglass.notified', a.id)).toEqual([]);
+  });
+
+  it('retries back off and stop at the end of the window, and the last failed round says final', async () => {
+    const port = await freePort(); // nothing listens there
+    const time = clock(T);
+    const ctx = await context(`http://127.0.0.1:${port}/hook`, { now: time.now, background: false });
+    const createdAt = T - REDELIVERY_WINDOW_MS + 90 * 60_000;
+    const a = await freshAccess(ctx, createdAt);
+    await notifyBreakGlass(ctx, a);
+    expect((await events(ctx, 'breakglass.notify_failed', a.id))[0]).toMatchObject({ reason: 'network', details: { round: 1, final: false, next_round_at: T + 60_000 } });
+    // Rounds 2 and 3 (due after 1 and 2 more minutes) are not recorded; each one's delay doubles.
+    time.set(T + 60_000);
+    expect(await redeliverDue(ctx)).toBe(1);
+    time.set(T + 60_000 + 119_000);
+    expect(await redeliverDue(ctx)).toBe(0);
+    time.set(T + 60_000 + 120_000);
+    expect(await redeliverDue(ctx)).toBe(1);
+    expect(await events(ctx, 'breakglass.notify_failed', a.id)).toHaveLength(1);
+    // Later rounds double their delay (4, 8, 16, 32 minutes, then at most an hour); the round whose
+    // next one would fall past the window's end (90 minutes from T) is the last, and says final.
+    let rounds = 3;
+    const ranAt: number[] = [];
+    for (let t = T + 4 * 60_000; t <= T + 100 * 60_000; t += 60_000) {
+      time.set(t);
+      const ran = await redeliverDue(ctx);
+      if (ran) ranAt.push((t - T) / 60_000);
+      rounds += ran;
+    }
+    expect(ranAt).toEqual([7, 15, 31, 63]);
+    expect(rounds).toBe(7);
+    const recorded = await events(ctx, 'breakglass.notify_failed', a.id);
+    expect(recorded.map((e) => e.details?.round).sort()).toEqual([1, 7]);
+    const last = recorded.find((e) => e.details?.round === 7)!;
+    expect(last).toMatchObject({ reason: 'network', details: { round: 7, final: true } });
+    expect(last.details).not.toHaveProperty('next_round_at');
+    time.set(T + 4 * 60 * 60_000);
+    expect(await redeliverDue(ctx)).toBe(0);
   });
 });

@@ -9,6 +9,7 @@ import { migration004Par } from './004-par.js';
 import { migration005GrantsByUser } from './005-grants-by-user.js';
 import { migration006SmartLaunch } from './006-smart-launch.js';
 import { migration007GrantLastUsed } from './007-grant-last-used.js';
+import { migration008BreakGlassDelivery } from './008-break-glass-delivery.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -27,6 +28,7 @@ export const migrations: readonly Migration[] = [
   migration005GrantsByUser,
   migration006SmartLaunch,
   migration007GrantLastUsed,
+  migration008BreakGlassDelivery,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (

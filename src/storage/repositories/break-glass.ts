@@ -72,5 +72,27 @@ export function createBreakGlassStore(sql: SqlExecutor): BreakGlassStore {
       );
       return updated > 0;
     },
+    async claimDelivery(id, rounds, leaseUntil) {
+      return (await sql.run(
+        `UPDATE break_glass_accesses SET notify_attempts = notify_attempts + 1, notify_next_at = $1
+         WHERE id = $2 AND notify_attempts = $3 AND notified_at IS NULL`,
+        [leaseUntil, id, rounds],
+      )) > 0;
+    },
+    async deferDelivery(id, nextAt) {
+      await sql.run('UPDATE break_glass_accesses SET notify_next_at = $1 WHERE id = $2 AND notified_at IS NULL', [nextAt, id]);
+    },
+    async markDelivered(id, at) {
+      await sql.run('UPDATE break_glass_accesses SET notified_at = $1 WHERE id = $2 AND notified_at IS NULL', [at, id]);
+    },
+    async dueDeliveries(now, since, grace, limit) {
+      const rows = await sql.all<BreakGlassRow & { notify_attempts: number }>(
+        `SELECT ${COLUMNS}, notify_attempts FROM break_glass_accesses
+         WHERE notified_at IS NULL AND created_at >= $1 AND COALESCE(notify_next_at, created_at + $2) <= $3
+         ORDER BY created_at, id LIMIT $4`,
+        [since, grace, now, limit],
+      );
+      return rows.map((row) => ({ access: toRecord(row), rounds: Number(row.notify_attempts) }));
+    },
   };
 }
