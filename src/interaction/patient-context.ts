@@ -29,6 +29,10 @@ export function ownPatientId(user: UserRecord): string | undefined {
 }
 
 export function patientChoice(user: UserRecord, request: AuthorizationRequest, scopes: readonly string[]): PatientChoice {
+  // A launch the EHR made for one of its users is redeemed by that account only.
+  if (request.launch?.forUser !== undefined && request.launch.forUser !== user.id) {
+    return { kind: 'unavailable', description: 'the launch was made for another account' };
+  }
   const role = roleOf(user);
   const launched = request.launch?.patient;
   if (launched !== undefined) {
@@ -58,7 +62,7 @@ export function patientChoice(user: UserRecord, request: AuthorizationRequest, s
  */
 export function grantLaunchContext(ctx: AppContext, request: AuthorizationRequest, scopes: readonly string[], patient: string | undefined): LaunchContext | null {
   if (request.launch) {
-    const context = contextForScopes(request.launch, scopes);
+    const { forUser: _bound, ...context } = contextForScopes(request.launch, scopes);
     return Object.keys(context).length ? context : null;
   }
   if (patient === undefined) return null;

@@ -8,6 +8,8 @@
 //     patient, encounter FHIR ids (or Patient/…, Encounter/… references)
 //     fhirContext        JSON array, e.g. [{"reference":"Appointment/5"}]
 //     need_patient_banner, smart_style_url
+//     user               optional: the username of the account the app is launched for; only that
+//                        account may then redeem the launch (the EHR's signed-in user)
 //   → 201 {"launch": "…", "expires_in": 300, "iss": "<FHIR base URL>"}
 import type { FastifyInstance } from 'fastify';
 import { invalidClient, invalidRequest, invalidScope, OAuthError } from '../errors/oauth-error.js';
@@ -52,12 +54,20 @@ export function registerLaunchEndpoint(app: FastifyInstance, ctx: AppContext): v
     if (context.patient === undefined && context.encounter === undefined && !context.fhirContext?.length) {
       throw invalidRequest('a launch needs a patient, an encounter or a fhirContext');
     }
+    if (params.user !== undefined) {
+      const user = params.user === '' ? undefined : await ctx.storage.users.getByUsername(params.user);
+      if (!user || user.disabled) throw invalidRequest('user must be the username of an active account: the one the app is launched for');
+      context.forUser = user.id;
+    }
     const { launch, expiresIn } = await createLaunch(ctx, { clientId: target.clientId, createdBy: ehr.clientId, context });
     const meta = requestMeta(req);
     await ctx.audit.record({
       type: 'launch.created', actor: { clientId: ehr.clientId }, outcome: 'success', requestId: meta.requestId, sourceAddress: meta.sourceAddress,
       ...(context.patient ? { patient: `Patient/${context.patient}` } : {}),
-      details: { target_client_id: target.clientId, ...(context.encounter ? { encounter: `Encounter/${context.encounter}` } : {}) },
+      details: {
+        target_client_id: target.clientId, ...(context.encounter ? { encounter: `Encounter/${context.encounter}` } : {}),
+        ...(context.forUser ? { for_user: context.forUser } : {}),
+      },
     });
     reply.code(201).header('cache-control', 'no-store').header('pragma', 'no-cache');
     return { launch, expires_in: expiresIn, iss: target.resources[0] ?? ctx.config.issuer };

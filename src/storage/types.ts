@@ -151,6 +151,11 @@ export interface LaunchContext {
   purposeOfUse?: string;
   /** The break_glass_accesses id of an emergency grant. */
   breakGlassId?: string;
+  /**
+   * The user id an EHR launch was made for (the launch API's `user`): only that account may
+   * redeem it. Never part of a token response; not kept on the grant.
+   */
+  forUser?: string;
 }
 
 export interface GrantRecord {

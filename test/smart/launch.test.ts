@@ -109,6 +109,32 @@ describe('EHR launch', () => {
     expect(denied).toMatchObject({ reason: 'no_patient_context', outcome: 'denied' });
   });
 
+  test('a launch made for one account (user) is redeemed by that account only; an unknown user is refused at the launch API', async () => {
+    const alice = await createUser(stack, 'dr.bound', 'practitioner');
+    const bob = await createUser(stack, 'dr.notbound', 'practitioner');
+    for (const doctor of [alice, bob]) await stack.ctx.storage.users.setPatientPanel(doctor.id, ['demo-1']);
+    const forAlice = await createLaunch({ patient: 'demo-1', user: 'dr.bound' });
+    expect(forAlice.status).toBe(201);
+    // Bob has the patient on his panel too, but the launch was made for Alice.
+    const fc = await frontChannel(rp, { scope: 'launch patient/Observation.rs', username: 'dr.notbound', password: PASSWORD, extra: { launch: forAlice.json.launch } });
+    const back = new URL(fc.final.location!);
+    expect([back.searchParams.get('error'), back.searchParams.get('error_description')]).toEqual(['access_denied', 'the launch was made for another account']);
+    const [denied] = await searchEvents(stack.ctx.storage.sql, { type: 'authz.denied', limit: 1 });
+    expect(denied).toMatchObject({ actor: { userId: bob.id }, reason: 'no_patient_context', outcome: 'denied' });
+
+    const again = await createLaunch({ patient: 'demo-1', user: 'dr.bound' });
+    const flow = await signInAndConsent('dr.bound', { scope: 'openid launch patient/Observation.rs', extra: { launch: again.json.launch } });
+    expect(flow.tokens).toMatchObject({ patient: 'demo-1' });
+    expect(flow.tokens).not.toHaveProperty('forUser');
+    const [created] = await searchEvents(stack.ctx.storage.sql, { type: 'launch.created', limit: 1 });
+    expect(created).toMatchObject({ details: { for_user: alice.id } });
+
+    for (const user of ['nobody.here']) {
+      const refused = await createLaunch({ patient: 'demo-1', user });
+      expect([refused.status, refused.json.error, refused.json.error_description]).toEqual([400, 'invalid_request', 'user must be the username of an active account: the one the app is launched for']);
+    }
+  });
+
   test('a launch pushed through PAR is redeemed at the push and its context reaches the token response', async () => {
     await createUser(stack, 'pat.par', 'patient');
     const created = await createLaunch({ patient: 'demo-1', encounter: 'enc-par' });
