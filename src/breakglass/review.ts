@@ -4,11 +4,13 @@
 // the practitioners' stated reasons) and each review are recorded in the audit ledger before
 // anything is shown or returned.
 //
-// The reviewer's note stays in the break_glass_accesses row, like the reason: the ledger event
-// holds identifiers and the outcome only.
+// The reviewer's note stays in the break_glass_accesses row, like the reason, and both are sealed
+// there (src/breakglass/sealed-text.ts): the ledger event holds identifiers and the outcome only.
 import type { AuditSink } from '../audit/events.js';
 import { ConfigError } from '../config/schema.js';
+import type { MasterKey } from '../crypto/master-key.js';
 import type { BreakGlassAccessRecord, Storage } from '../storage/types.js';
+import { openAccessText, sealAccessText } from './sealed-text.js';
 
 export type ReviewOutcome = 'justified' | 'unjustified';
 export const REVIEW_OUTCOMES: readonly ReviewOutcome[] = ['justified', 'unjustified'];
@@ -18,6 +20,7 @@ export interface BreakGlassReviewDeps {
   storage: Storage;
   audit: AuditSink;
   now: () => number;
+  masterKey: MasterKey;
 }
 
 export function isReviewOutcome(value: string): value is ReviewOutcome {
@@ -28,13 +31,13 @@ export function isReviewOutcome(value: string): value is ReviewOutcome {
  * The accesses not yet reviewed, oldest first. The read is recorded first (audit.read, the reader
  * as actor, the ids listed): when the ledger cannot record it, this rejects and nothing is shown.
  */
-export async function listOpenAccesses(deps: Pick<BreakGlassReviewDeps, 'storage' | 'audit'>, reader: string): Promise<BreakGlassAccessRecord[]> {
+export async function listOpenAccesses(deps: Pick<BreakGlassReviewDeps, 'storage' | 'audit' | 'masterKey'>, reader: string): Promise<BreakGlassAccessRecord[]> {
   const open = await deps.storage.breakGlass.listOpen();
   await deps.audit.record({
     type: 'audit.read', actor: { userId: reader }, outcome: 'success', resource: 'break_glass_accesses', action: 'breakglass_review_list',
     details: { via: 'cli', results: open.length, breakglass_ids: open.map((a) => a.id).join(',') },
   });
-  return open;
+  return open.map((a) => ({ ...a, reason: openAccessText(deps.masterKey, a.id, 'reason', a.reason) }));
 }
 
 /**
@@ -57,7 +60,8 @@ export async function reviewAccess(
   const access = await deps.storage.breakGlass.get(id);
   if (!access || access.reviewedAt !== null) return false;
   // Atomic (UPDATE … WHERE reviewed_at IS NULL): of two concurrent reviews, one wins.
-  const reviewed = await deps.storage.breakGlass.review(id, { reviewedAt: deps.now(), reviewedBy: input.reviewer, outcome: input.outcome, note });
+  const sealedNote = note === null ? null : sealAccessText(deps.masterKey, id, 'review_note', note);
+  const reviewed = await deps.storage.breakGlass.review(id, { reviewedAt: deps.now(), reviewedBy: input.reviewer, outcome: input.outcome, note: sealedNote });
   if (!reviewed) return false;
   await deps.audit.record({
     type: 'breakglass.reviewed', actor: { userId: input.reviewer }, outcome: 'success', patient: `Patient/${access.patient}`,

@@ -88,7 +88,7 @@ async function runReview(argv: string[], io: CliIo): Promise<number> {
   const outcome = values.outcome;
   return withAdminContext(values, io, async (ctx) => {
     const reviewer = cliActor();
-    const done = await reviewAccess({ storage: ctx.storage, audit: ctx.audit, now: ctx.now }, id, {
+    const done = await reviewAccess({ storage: ctx.storage, audit: ctx.audit, now: ctx.now, masterKey: ctx.masterKey }, id, {
       outcome, reviewer, ...(values.note !== undefined ? { note: values.note } : {}),
     });
     if (!done) {

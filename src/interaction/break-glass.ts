@@ -6,6 +6,7 @@
 // told at once, and the access stays open until reviewed (`caduceus breakglass review`).
 import { randomToken } from '../crypto/random.js';
 import { notifyBreakGlass } from '../breakglass/notify.js';
+import { sealAccessText } from '../breakglass/sealed-text.js';
 import { FHIR_ID } from '../smart/launch-context.js';
 import { restrictResourceScope, tryParseSmartScope } from '../smart/scopes.js';
 import type { AppContext } from '../server/context.js';
@@ -80,8 +81,10 @@ export async function recordBreakGlass(
   },
 ): Promise<LaunchContext> {
   const now = ctx.now();
+  const id = `bg_${randomToken(16)}`;
   const access: BreakGlassAccessRecord = {
-    id: `bg_${randomToken(16)}`, userId: input.userId, clientId: input.clientId, grantId: input.grantId, patient: input.patient, reason: input.reason,
+    // The reason is sealed at rest (src/breakglass/sealed-text.ts): it may describe the patient's condition.
+    id, userId: input.userId, clientId: input.clientId, grantId: input.grantId, patient: input.patient, reason: sealAccessText(ctx.masterKey, id, 'reason', input.reason),
     createdAt: now, expiresAt: now + ctx.config.breakglass.token_ttl_seconds * 1000, reviewedAt: null, reviewedBy: null, reviewOutcome: null, reviewNote: null,
   };
   await ctx.storage.breakGlass.create(access);

@@ -4,6 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { searchEvents } from '../../src/audit/search.js';
 import { listOpenAccesses, reviewAccess } from '../../src/breakglass/review.js';
+import { openAccessText, sealAccessText } from '../../src/breakglass/sealed-text.js';
+import { loadMasterKey } from '../../src/crypto/master-key.js';
 import { openStorage } from '../../src/storage/index.js';
 import type { BreakGlassAccessRecord, Storage } from '../../src/storage/types.js';
 import { createDataDir, runCli, type DataDir } from '../cli/harness.js';
@@ -16,6 +18,8 @@ beforeAll(async () => {
   practitionerId = (await withStorage((s) => s.users.getByUsername('dr.er')))!.id;
 });
 afterAll(() => data?.remove());
+
+const masterKey = () => loadMasterKey({ env: {}, file: data.config.master_key_file });
 
 async function withStorage<T>(fn: (s: Storage) => Promise<T>): Promise<T> {
   const storage = await openStorage(data.config.storage);
@@ -46,11 +50,14 @@ async function listOpen(): Promise<Listed[]> {
 describe('caduceus breakglass review', () => {
   it('lists the open accesses oldest first with user name, client, patient, times (UTC) and the reason; the read is audited', async () => {
     await withStorage(async (s) => {
-      await s.breakGlass.create(accessRecord('bg_list_2', 'p-20', 'Cardiac arrest on ward 4, covering physician', T0 + 60_000));
+      // Sealed at rest as the consent step stores it; bg_list_1 is a row from before sealing (plain text).
+      const sealed = sealAccessText(masterKey(), 'bg_list_2', 'reason', 'Cardiac arrest on ward 4, covering physician');
+      await s.breakGlass.create(accessRecord('bg_list_2', 'p-20', sealed, T0 + 60_000));
       await s.breakGlass.create(accessRecord('bg_list_1', 'p-10', 'Trauma bay, patient unresponsive\n\u001b[31mred', T0));
     });
     const listed = (await listOpen()).filter((a) => a.id.startsWith('bg_list_'));
     expect(listed.map((a) => a.id)).toEqual(['bg_list_1', 'bg_list_2']);
+    expect(listed[1]!.reason).toBe('Cardiac arrest on ward 4, covering physician');
     expect(listed[0]).toEqual({
       id: 'bg_list_1', created_at: '2026-03-01T08:00:00.000Z', user_id: practitionerId, username: 'dr.er', client_id: 'ehr-app',
       patient: 'Patient/p-10', expires_at: '2026-03-01T08:15:00.000Z', reason: 'Trauma bay, patient unresponsive\n\u001b[31mred',
@@ -80,7 +87,11 @@ describe('caduceus breakglass review', () => {
     expect(run.stdout).toContain('bg_rev_1 reviewed: justified');
 
     const stored = await withStorage((s) => s.breakGlass.get('bg_rev_1'));
-    expect(stored).toMatchObject({ reviewOutcome: 'justified', reviewNote: 'Confirmed with the ED lead' });
+    expect(stored).toMatchObject({ reviewOutcome: 'justified' });
+    // The note is sealed at rest, bound to this access: a dump does not show it.
+    expect(stored!.reviewNote).not.toContain('Confirmed');
+    expect(openAccessText(masterKey(), 'bg_rev_1', 'review_note', stored!.reviewNote!)).toBe('Confirmed with the ED lead');
+    expect(() => openAccessText(masterKey(), 'bg_other', 'review_note', stored!.reviewNote!)).toThrow();
     expect(stored!.reviewedBy).toMatch(/^cli:/);
     expect(stored!.reviewedAt).toEqual(expect.any(Number));
     expect((await listOpen()).map((a) => a.id)).not.toContain('bg_rev_1');
@@ -144,8 +155,8 @@ describe('caduceus breakglass review', () => {
   it('listing fails closed: when the read cannot be audited, nothing is returned', async () => {
     await withStorage(async (storage) => {
       const audit = { record: async () => { throw new Error('ledger unavailable'); } };
-      await expect(listOpenAccesses({ storage, audit }, 'cli:test')).rejects.toThrow('ledger unavailable');
-      await expect(reviewAccess({ storage, audit, now: () => T0 }, 'bg_x', { outcome: 'maybe', reviewer: 'cli:test' })).rejects.toThrow('--outcome: use justified or unjustified');
+      await expect(listOpenAccesses({ storage, audit, masterKey: masterKey() }, 'cli:test')).rejects.toThrow('ledger unavailable');
+      await expect(reviewAccess({ storage, audit, now: () => T0, masterKey: masterKey() }, 'bg_x', { outcome: 'maybe', reviewer: 'cli:test' })).rejects.toThrow('--outcome: use justified or unjustified');
     });
   });
 });

@@ -6,6 +6,7 @@
 // no or short reason, a malformed patient id. Minimum necessary: user/ scopes become patient/
 // scopes of the emergency patient and write permissions are dropped (unless unsafe.breakglass_write),
 // and the gateway holds the token to that.
+import { openAccessText } from '../../src/breakglass/sealed-text.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -121,7 +122,11 @@ describe('break-glass', () => {
     expect((await introspect(rp, tokens.json.access_token)).json).toMatchObject({ active: true, patient: 'demo-3', purpose_of_use: 'ETREAT' });
 
     const [open] = (await stack.ctx.storage.breakGlass.listOpen()).filter((a) => a.userId === user.id);
-    expect(open).toMatchObject({ patient: 'demo-3', reason: 'Unconscious in the ED, no panel physician on call', clientId: stack.demo.client_id, reviewedAt: null });
+    expect(open).toMatchObject({ patient: 'demo-3', clientId: stack.demo.client_id, reviewedAt: null });
+    // The reason is sealed at rest (it may describe the patient's condition) and opens for this access only.
+    expect(open!.reason).not.toContain('Unconscious');
+    expect(openAccessText(stack.ctx.masterKey, open!.id, 'reason', open!.reason)).toBe('Unconscious in the ED, no panel physician on call');
+    expect(() => openAccessText(stack.ctx.masterKey, 'bg_other', 'reason', open!.reason)).toThrow();
     expect(open!.expiresAt - open!.createdAt).toBe(900_000);
 
     const [granted] = await searchEvents(stack.ctx.storage.sql, { type: 'breakglass.granted', actor: user.id, limit: 1 });
