@@ -28,7 +28,9 @@ export type DigestPurpose =
   /** SMART EHR launch values (src/smart/launch-context.ts). */
   | 'smart-launch'
   /** HMAC key that signs break-glass webhook bodies (src/breakglass/notify.ts); shared with the receiver. */
-  | 'breakglass-webhook';
+  | 'breakglass-webhook'
+  /** Keys of the shared request rate-limit counts (src/http/request-rate-limits.ts): addresses and client ids. */
+  | 'rate-limit';
 
 const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'refresh-token',
@@ -41,6 +43,7 @@ const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'audit-checkpoint',
   'smart-launch',
   'breakglass-webhook',
+  'rate-limit',
 ]);
 
 // RFC 5869 §3.1: the salt is optional; the input key is already uniformly random, so a fixed,

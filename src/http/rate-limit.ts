@@ -1,20 +1,22 @@
-// A request rate limiter: a fixed-window counter per key, in this process's memory only
-// (45 CFR 164.308(a)(5)(ii)(C) log-in monitoring; NIST SP 800-63B §5.2.2 rate limiting; RFC 6585
-// §4 429 Too Many Requests). No database write per request: the token endpoint runs thousands of
-// requests a second through it.
+// A request rate limiter: a fixed-window counter per key (45 CFR 164.308(a)(5)(ii)(C) log-in
+// monitoring; NIST SP 800-63B §5.2.2 rate limiting; RFC 6585 §4 429 Too Many Requests). Decisions
+// are made in memory, with no I/O per request: the token endpoint runs thousands of requests a
+// second through it. Instances behind one load balancer share their counts through a store
+// (src/http/request-rate-limits.ts syncs every second): each key's window holds this process's
+// count and the other instances' count as of the last exchange, and a request is allowed while
+// their sum stays within the limit.
 //
-// Each key's window opens at its first request and lasts windowMs; the (limit+1)th request in a
-// window and every one after it are refused until the window ends. The first refusal per key and
-// window is marked `report`, so the caller audits a flood once, not once per request.
+// Windows are aligned to the clock (every instance agrees on them): [k·windowMs, (k+1)·windowMs).
+// The (limit+1)th request in a window and every one after it are refused until the window ends.
+// The first refusal per key and window is marked `report`, so the caller audits a flood once.
 //
 // Memory is bounded: at most maxKeys keys are held. Keys live in a Map in the order their windows
 // opened; ended windows are dropped from the front, and when the map is still full the oldest
-// window is forgotten (its key starts again from zero). Deliberately not done: sharing counts
-// between instances (N instances behind a load balancer allow N times the limit), sliding
-// windows (a key can make up to 2 × limit requests around a window boundary), and keeping a
-// counter under a flood of more than maxKeys distinct keys in one window.
+// window is forgotten (its key starts again from zero). Deliberately not done: sliding windows (a
+// key can make up to 2 × limit requests around a window boundary), and keeping a counter under a
+// flood of more than maxKeys distinct keys in one window.
 //
-// Pure: no HTTP, no clock of its own (the caller passes `now`, from ctx.now).
+// Pure: no HTTP, no storage, no clock of its own (the caller passes `now`, from ctx.now).
 
 export type RateLimitDecision =
   | { allowed: true }
@@ -28,8 +30,20 @@ export type RateLimitDecision =
 
 interface Window {
   start: number;
+  /** Requests of this process in the window. */
   count: number;
+  /** Of those, not yet handed to the shared store. */
+  pending: number;
+  /** Requests of other instances in the window, as of the last exchange. */
+  others: number;
   reported: boolean;
+}
+
+/** One key's window as handed to the shared store: `delta` requests to add (may be 0: a refresh). */
+export interface WindowShare {
+  key: string;
+  windowStart: number;
+  delta: number;
 }
 
 export interface FixedWindowLimiterOptions {
@@ -63,19 +77,53 @@ export class FixedWindowLimiter {
   /** Counts one request of `key` at `now` (epoch ms) and decides it. */
   take(key: string, now: number): RateLimitDecision {
     if (this.limit === 0) return { allowed: true };
+    const start = now - (((now % this.windowMs) + this.windowMs) % this.windowMs);
     let w = this.#windows.get(key);
-    if (w === undefined || now - w.start >= this.windowMs || now < w.start) {
-      // A new window: re-inserted at the end, so the map stays ordered by window start.
+    if (w === undefined || w.start !== start) {
+      // A new window (or a clock moved backwards): re-inserted at the end, so the map stays
+      // ordered by window start.
       if (w !== undefined) this.#windows.delete(key);
       this.#makeRoom(now);
-      w = { start: now, count: 0, reported: false };
+      w = { start, count: 0, pending: 0, others: 0, reported: false };
       this.#windows.set(key, w);
     }
     w.count += 1;
-    if (w.count <= this.limit) return { allowed: true };
+    w.pending += 1;
+    if (w.count + w.others <= this.limit) return { allowed: true };
     const report = !w.reported;
     w.reported = true;
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000)), report };
+  }
+
+  /**
+   * The windows open at `now` to exchange with the shared store, at most `max`, those with requests
+   * not yet shared first; their pending counts are taken (give them back with restore() when the
+   * exchange fails).
+   */
+  share(now: number, max: number): WindowShare[] {
+    const open = [...this.#windows].filter(([, w]) => now - w.start < this.windowMs && now >= w.start);
+    open.sort(([, a], [, b]) => Number(b.pending > 0) - Number(a.pending > 0));
+    return open.slice(0, max).map(([key, w]) => {
+      const delta = w.pending;
+      w.pending = 0;
+      return { key, windowStart: w.start, delta };
+    });
+  }
+
+  /** An exchange failed: its deltas are pending again. */
+  restore(shares: readonly WindowShare[]): void {
+    for (const s of shares) {
+      const w = this.#windows.get(s.key);
+      if (w && w.start === s.windowStart) w.pending += s.delta;
+    }
+  }
+
+  /** The shared total of a window after an exchange (every instance's requests, this one's shared ones included). */
+  learn(key: string, windowStart: number, total: number): void {
+    const w = this.#windows.get(key);
+    if (!w || w.start !== windowStart) return;
+    // Other instances' counts only grow within a window; an answer that arrives late never lowers them.
+    w.others = Math.max(w.others, total - (w.count - w.pending));
   }
 
   /** The refusal marked `report` could not be audited: the next refusal of this key in the window is marked again. */

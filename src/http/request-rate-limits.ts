@@ -1,7 +1,14 @@
 // Request rate limits at the token endpoints and the password forms, issue 5 (45 CFR
 // 164.308(a)(5)(ii)(C) log-in monitoring; NIST SP 800-63B §5.2.2; RFC 6585 §4). Every request is
-// counted, successes included, in fixed one-minute windows held in this process's memory
-// (src/http/rate-limit.ts): `rate_limits.*` requests per minute per instance, 0 = off.
+// counted, successes included, in fixed one-minute windows aligned to the clock
+// (src/http/rate-limit.ts): `rate_limits.*` requests per minute across every instance, 0 = off.
+//
+// Shared across instances (issue 7): decisions are made in memory, and every SYNC_INTERVAL_MS each
+// process adds its new counts to the shared store (PostgreSQL or SQLite, or Redis with `cache`;
+// keys as keyed digests) and learns the totals of the windows it holds. So N instances allow the
+// limit in all, overshooting by at most what they accept in about one interval before they hear
+// of each other's counts. When the store cannot be reached, each process keeps its own count
+// (never fewer refusals than one instance alone would make) and retries at the next interval.
 //
 // - /token, /introspect, /revoke, /par (counted together): per source address, then per client id
 //   as presented (Basic user name, client_id, or the assertion's iss), before client
@@ -16,8 +23,8 @@
 // Audit: the first refusal per key and window is recorded (`token.failed` or `login.failed`,
 // reason `rate_limited`), with the client id and user id when known and the source address, never
 // a username; later refusals in that window are not, so a flood cannot flood the ledger.
-// Deliberately not done: limits shared between instances, and keys other than these (e.g. the
-// second-factor forms, whose failures are throttled by src/interaction/login.ts).
+// Deliberately not done: keys other than these (e.g. the second-factor forms, whose failures are
+// throttled by src/interaction/login.ts).
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors/oauth-error.js';
@@ -25,7 +32,11 @@ import { presentedClientId } from '../interaction/client-throttle.js';
 import type { AuditEventInput } from '../audit/events.js';
 import type { Params } from '../oauth/checks/duplicate-params.js';
 import type { AppContext } from '../server/context.js';
-import { FixedWindowLimiter } from './rate-limit.js';
+import { keyedDigest } from '../crypto/digest.js';
+import type { Logger } from '../ops/logging.js';
+import { schedulePeriodic, type PeriodicTask } from '../ops/periodic.js';
+import type { RateLimitShare } from '../storage/types.js';
+import { FixedWindowLimiter, type WindowShare } from './rate-limit.js';
 
 /** The window of every `rate_limits.*` value: they are requests per minute. */
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -36,6 +47,11 @@ export const RATE_LIMITED_LOGIN = 'Too many sign-in attempts. Wait a minute, the
 export type TokenEndpointName = 'token' | 'introspect' | 'revoke' | 'par';
 
 type LimitName = 'token_endpoints.per_address' | 'token_endpoints.per_client' | 'login.per_address' | 'login.per_account';
+
+/** How often each process exchanges its counts with the shared store. */
+export const SYNC_INTERVAL_MS = 1_000;
+/** The most windows one exchange carries (those with new requests first). */
+const MAX_SHARES_PER_SYNC = 1_000;
 
 /** An address longer than this is not an IP address; it is cut so a key stays small. */
 const MAX_ADDRESS_CHARS = 64;
@@ -57,6 +73,48 @@ function limiters(ctx: AppContext): Record<LimitName, FixedWindowLimiter> {
     limitersByContext.set(ctx, found);
   }
   return found;
+}
+
+/**
+ * Exchanges this process's counts with the shared store: adds what it counted since the last
+ * exchange and learns every open window's total. Tests call it directly; servers run it every
+ * SYNC_INTERVAL_MS (scheduleRateLimitSync). Rejects when the store fails (the counts stay pending).
+ */
+export async function syncRateLimits(ctx: AppContext): Promise<void> {
+  const all = limiters(ctx);
+  const now = ctx.now();
+  const digestKey = ctx.masterKey.digestKey('rate-limit');
+  const taken: Array<{ limit: LimitName; share: WindowShare }> = [];
+  for (const limit of Object.keys(all) as LimitName[]) {
+    for (const share of all[limit].share(now, MAX_SHARES_PER_SYNC - taken.length)) taken.push({ limit, share });
+  }
+  if (taken.length === 0) return;
+  const shares: RateLimitShare[] = taken.map(({ limit, share }) => ({
+    limit, keyDigest: keyedDigest(digestKey, share.key), windowStart: share.windowStart, delta: share.delta,
+  }));
+  let totals: number[];
+  try {
+    totals = await ctx.storage.rateLimitCounts.add(shares, Math.max(...shares.map((s) => s.windowStart)) + 2 * RATE_LIMIT_WINDOW_MS);
+  } catch (err) {
+    for (const limit of Object.keys(all) as LimitName[]) all[limit].restore(taken.filter((t) => t.limit === limit).map((t) => t.share));
+    throw err;
+  }
+  taken.forEach(({ limit, share }, i) => all[limit].learn(share.key, share.windowStart, totals[i]!));
+}
+
+/** Runs syncRateLimits every SYNC_INTERVAL_MS in a server process; a failed exchange is logged and retried. */
+export function scheduleRateLimitSync(ctx: AppContext, logger: Logger): PeriodicTask {
+  let failing = false;
+  return schedulePeriodic(async () => {
+    try {
+      await syncRateLimits(ctx);
+      failing = false;
+    } catch (err) {
+      // One line when the exchange starts failing, not one a second.
+      if (!failing) logger.log('error', 'rate-limit counts could not be shared; each instance counts alone until the store answers', { component: 'rate_limits', error: (err as Error).name });
+      failing = true;
+    }
+  }, { firstMs: SYNC_INTERVAL_MS, intervalMs: SYNC_INTERVAL_MS });
 }
 
 interface Refusal {

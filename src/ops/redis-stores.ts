@@ -8,6 +8,8 @@
 // - throttle: one sorted set per key, scored by hit time (the server's clock, not Redis's), each
 //   hit a unique member; hit() runs ZADD, prune, ZCOUNT over (now - window, now] and PEXPIRE in one
 //   MULTI/EXEC transaction, so concurrent hits from several instances are all counted.
+// - rateLimitCounts: INCRBY of each window's key and PEXPIREAT at the window's end, in one
+//   MULTI/EXEC transaction; the replies are the totals across instances.
 // - Keys are HMAC-SHA-256 digests of the store's key (which may hold a username or a client
 //   address) under a key derived from the master key, so a Redis dump holds no identifier.
 // - Every command has a timeout; a Redis that cannot be reached fails the request (fail closed:
@@ -19,7 +21,7 @@
 import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { MasterKey } from '../crypto/master-key.js';
-import type { ReplayStore, ThrottleStore } from '../storage/types.js';
+import type { RateLimitCountStore, ReplayStore, ThrottleStore } from '../storage/types.js';
 
 export interface RedisStoreOptions {
   /** HMAC key for the Redis key names (see cacheKeySecret). */
@@ -35,6 +37,7 @@ export interface RedisStoreOptions {
 export interface RedisStores {
   replay: ReplayStore;
   throttle: ThrottleStore;
+  rateLimitCounts: RateLimitCountStore;
   /** Resolves when Redis answers PING (readiness, startup). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -111,9 +114,26 @@ export function openRedisStores(url: string, options: RedisStoreOptions): RedisS
     },
   };
 
+  const rateLimitCounts: RateLimitCountStore = {
+    async add(shares, expiresAt) {
+      if (shares.length === 0) return [];
+      const tx = redis.multi();
+      for (const s of shares) {
+        const k = name('ratelimit', `${s.limit}:${s.keyDigest}:${s.windowStart}`);
+        tx.incrby(k, s.delta).pexpireat(k, Math.ceil(expiresAt));
+      }
+      const results = await tx.exec();
+      if (!results) throw new Error('redis: the rate-limit transaction was aborted');
+      const failed = results.find(([err]) => err);
+      if (failed) throw failed[0]!;
+      return shares.map((_, i) => Number(results[i * 2]![1]));
+    },
+  };
+
   return {
     replay,
     throttle,
+    rateLimitCounts,
     async ping() {
       await redis.ping();
     },

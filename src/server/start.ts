@@ -27,6 +27,7 @@ import { migrateWhenPending } from '../ops/startup-migrations.js';
 import { schedulePurge } from '../ops/purge-schedule.js';
 import type { PeriodicTask } from '../ops/periodic.js';
 import { scheduleRedelivery } from '../breakglass/notify.js';
+import { scheduleRateLimitSync } from '../http/request-rate-limits.js';
 import { purgePolicyOf } from '../storage/purge.js';
 
 export interface ContextOptions {
@@ -39,8 +40,9 @@ export interface ContextOptions {
   /** Where the structured JSON log lines go (default: stderr). Tests capture them here. */
   log?: LogSink;
   /**
-   * Run the background work in this process: the expired-row purge and break-glass webhook
-   * redelivery (default: as syncClients, so servers do and admin commands do not).
+   * Run the background work in this process: the expired-row purge, break-glass webhook
+   * redelivery and the exchange of rate-limit counts (default: as syncClients, so servers do and
+   * admin commands do not).
    */
   background?: boolean;
 }
@@ -55,14 +57,14 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
   let cache: RedisStores | undefined;
   try {
     await migrateWhenPending(opened.sql);
-    // `cache: redis://…`: replay values and login throttling move to Redis (src/ops/redis-stores.ts).
+    // `cache: redis://…`: replay values, login throttling and rate-limit counts move to Redis (src/ops/redis-stores.ts).
     if (config.cache) {
       cache = openRedisStores(config.cache, {
         keySecret: cacheKeySecret(masterKey),
         onError: (err) => logger.log('error', 'cache connection failed', { component: 'cache', error: err.name, code: (err as { code?: string }).code }),
       });
     }
-    const storage: Storage = cache ? { ...opened, replay: cache.replay, throttle: cache.throttle } : opened;
+    const storage: Storage = cache ? { ...opened, replay: cache.replay, throttle: cache.throttle, rateLimitCounts: cache.rateLimitCounts } : opened;
     const keys = new InstrumentedKeyManager({ store: storage.signingKeys, masterKey, clock: now });
     await keys.ensureKey(now());
     // The ledger writes through an instrumented driver: commit timings and failures for metrics and readiness.
@@ -76,6 +78,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     const background = options.background ?? options.syncClients ?? true;
     const purge = background ? schedulePurge(storage.sql, purgePolicyOf(config), { logger, now }) : undefined;
     let redelivery: PeriodicTask | undefined;
+    let rateLimitSync: PeriodicTask | undefined;
     const ctx: AppContext & { close(): Promise<void> } = {
       config,
       storage,
@@ -89,6 +92,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
         removeLedgerStats();
         await purge?.stop();
         await redelivery?.stop();
+        await rateLimitSync?.stop();
         try {
           await ledger.close();
         } finally {
@@ -100,6 +104,8 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     attachOps(ctx, { logger, ledger: ledgerProbe, cache });
     // Break-glass webhooks not yet delivered are retried by every server process (src/breakglass/notify.ts).
     if (background) redelivery = scheduleRedelivery(ctx, logger);
+    // Request rate-limit counts are shared with the other instances every second (src/http/request-rate-limits.ts).
+    if (background) rateLimitSync = scheduleRateLimitSync(ctx, logger);
     return ctx;
   } catch (err) {
     await cache?.close().catch(() => undefined);

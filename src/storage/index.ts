@@ -18,6 +18,7 @@ import { createReplayStore } from './repositories/replay.js';
 import { createSessionStore } from './repositories/sessions.js';
 import { createSigningKeyStore } from './repositories/signing-keys.js';
 import { createThrottleStore } from './repositories/throttle.js';
+import { createRateLimitCountStore } from './repositories/rate-limit-counts.js';
 import { createUserStore } from './repositories/users.js';
 import { createLaunchContextStore } from './repositories/launch-contexts.js';
 import { createBreakGlassStore } from './repositories/break-glass.js';
@@ -60,6 +61,7 @@ export function createStorage(driver: SqlDriver): Storage {
     interactions: createInteractionStore(driver),
     replay: createReplayStore(driver),
     throttle: createThrottleStore(driver),
+    rateLimitCounts: createRateLimitCountStore(driver),
     clientPolicies: createClientPolicyStore(driver),
     pushedRequests: createPushedRequestStore(driver),
     dpopCodeBindings: createDpopCodeBindingStore(driver),

@@ -16,6 +16,8 @@ export const PURGE_BATCH = 500;
 
 /** How long after its expiry an authorization code is kept, so a replay still finds it (see below). */
 export const CODE_REPLAY_WINDOW_MS = 24 * 60 * 60_000;
+/** Rate-limit windows (one minute) are kept this long after they opened. */
+export const RATE_LIMIT_RETENTION_MS = 5 * 60_000;
 /** Failed-login hits are kept at least this long (src/storage/repositories/throttle.ts keeps as long). */
 export const THROTTLE_RETENTION_MS = 24 * 60 * 60_000;
 
@@ -29,8 +31,10 @@ export interface PurgePolicy {
 
 interface PurgeRule {
   table: string;
-  /** The column that identifies a row; null when there is none (the batch is then chosen by time). */
+  /** The column that identifies a row; null when there is none (the batch is then chosen by `timeColumn`). */
   key: string | null;
+  /** For rows without a key: the time column the condition is on. */
+  timeColumn?: string;
   /** A condition on the row; $1 is the cut-off it is given. */
   where: string;
   cutoff: (now: number, policy: PurgePolicy) => number;
@@ -60,7 +64,9 @@ const RULES: readonly PurgeRule[] = [
   // Automatic logoff (45 CFR 164.312(a)(2)(iii)): past the idle or absolute limit a session is refused.
   { table: 'sessions', key: 'digest', where: 'last_seen_at < $1', cutoff: (now, p) => now - p.sessionIdleMs },
   { table: 'sessions', key: 'digest', where: 'created_at < $1', cutoff: (now, p) => now - p.sessionAbsoluteMs },
-  { table: 'throttle_hits', key: null, where: 'at < $1', cutoff: (now, p) => now - Math.max(THROTTLE_RETENTION_MS, p.throttleWindowMs) },
+  { table: 'throttle_hits', key: null, timeColumn: 'at', where: 'at < $1', cutoff: (now, p) => now - Math.max(THROTTLE_RETENTION_MS, p.throttleWindowMs) },
+  // Request rate-limit windows last a minute; a window that ended is never counted again.
+  { table: 'rate_limit_counts', key: null, timeColumn: 'window_start', where: 'window_start < $1', cutoff: (now) => now - RATE_LIMIT_RETENTION_MS },
 ];
 
 /** Rows deleted, by table. */
@@ -70,7 +76,8 @@ export type PurgeCounts = Record<string, number>;
 async function purgeBatch(sql: SqlDriver, rule: PurgeRule, cutoff: number): Promise<number> {
   if (rule.key === null) {
     // Every row at a chosen instant goes with the batch, so a batch may be a little larger.
-    return sql.run(`DELETE FROM ${rule.table} WHERE at IN (SELECT at FROM ${rule.table} WHERE ${rule.where} LIMIT ${PURGE_BATCH})`, [cutoff]);
+    const column = rule.timeColumn!;
+    return sql.run(`DELETE FROM ${rule.table} WHERE ${column} IN (SELECT ${column} FROM ${rule.table} WHERE ${rule.where} LIMIT ${PURGE_BATCH})`, [cutoff]);
   }
   const key = rule.key;
   return sql.transaction(async (tx) => {

@@ -390,6 +390,26 @@ export interface ThrottleStore {
   reset(key: string): Promise<void>;
 }
 
+/** One key's count in one fixed window of a request rate limit (src/http/rate-limit.ts), to add to the shared total. */
+export interface RateLimitShare {
+  /** The limit's name, e.g. "token_endpoints.per_client". */
+  limit: string;
+  /** A keyed digest of the key (never an address or a client id as such). */
+  keyDigest: string;
+  windowStart: number;
+  /** Requests to add; 0 only reads the total. */
+  delta: number;
+}
+
+/**
+ * Request rate-limit counts shared by every instance (migration 009; in Redis with `cache`).
+ * add() adds each share's delta to its window's total atomically and resolves the totals, in order.
+ * A window's count may be deleted once the window has ended (`expiresAt`).
+ */
+export interface RateLimitCountStore {
+  add(shares: readonly RateLimitShare[], expiresAt: number): Promise<number[]>;
+}
+
 /**
  * Per-client security requirements (migration 004: columns of the client's row, so removing the
  * client removes them, and ClientStore.upsert leaves them alone). RFC 9449 §5.2
@@ -561,6 +581,7 @@ export interface Storage {
   interactions: InteractionStore;
   replay: ReplayStore;
   throttle: ThrottleStore;
+  rateLimitCounts: RateLimitCountStore;
   clientPolicies: ClientPolicyStore;
   pushedRequests: PushedAuthorizationRequestStore;
   dpopCodeBindings: DpopCodeBindingStore;

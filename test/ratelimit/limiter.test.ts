@@ -25,11 +25,41 @@ describe('FixedWindowLimiter', () => {
     expect(limiter.take('a', T0 + MINUTE + 1)).toMatchObject({ allowed: false, report: true });
   });
 
-  test('a clock moved backwards starts a new window rather than a negative Retry-After', () => {
+  test('a clock moved backwards starts the earlier window rather than a negative Retry-After', () => {
     const limiter = new FixedWindowLimiter({ limit: 1, windowMs: MINUTE, maxKeys: 100 });
     limiter.take('a', T0);
     expect(limiter.take('a', T0 - 5000).allowed).toBe(true);
-    expect(limiter.take('a', T0 - 4000)).toMatchObject({ allowed: false, retryAfterSeconds: 59 });
+    expect(limiter.take('a', T0 - 4000)).toMatchObject({ allowed: false, retryAfterSeconds: 4 });
+  });
+
+  test('windows are aligned to the clock, so every instance agrees on them', () => {
+    const limiter = new FixedWindowLimiter({ limit: 1, windowMs: MINUTE, maxKeys: 100 });
+    expect(limiter.take('a', T0 + 50_000).allowed).toBe(true);
+    expect(limiter.take('a', T0 + 55_000)).toEqual({ allowed: false, retryAfterSeconds: 5, report: true });
+    // The next window starts at T0 + 1 minute, not a minute after the first request.
+    expect(limiter.take('a', T0 + MINUTE).allowed).toBe(true);
+  });
+
+  test('shared counts: requests of other instances in the window count, learned after each exchange', () => {
+    const a = new FixedWindowLimiter({ limit: 5, windowMs: MINUTE, maxKeys: 100 });
+    for (let i = 0; i < 3; i++) expect(a.take('k', T0 + i).allowed).toBe(true);
+    const shares = a.share(T0 + 10, 100);
+    expect(shares).toEqual([{ key: 'k', windowStart: T0, delta: 3 }]);
+    // A request arrives while the exchange is under way; the store answers 3 (ours) + 2 (another instance's).
+    expect(a.take('k', T0 + 11).allowed).toBe(true);
+    a.learn('k', T0, 5);
+    // 4 here + 2 elsewhere = 6 > 5.
+    expect(a.take('k', T0 + 12)).toMatchObject({ allowed: false, report: true });
+    // A late, smaller answer never lowers what is known of the others.
+    a.learn('k', T0, 3);
+    expect(a.take('k', T0 + 13).allowed).toBe(false);
+    // Only the unshared requests are handed over next time; a failed exchange gives them back.
+    const next = a.share(T0 + 20, 100);
+    expect(next).toEqual([{ key: 'k', windowStart: T0, delta: 3 }]);
+    a.restore(next);
+    expect(a.share(T0 + 21, 100)).toEqual([{ key: 'k', windowStart: T0, delta: 3 }]);
+    // An ended window is not exchanged, and an answer about it changes nothing.
+    expect(a.share(T0 + MINUTE, 100)).toEqual([]);
   });
 
   test('unreport makes the next refusal in the window the reported one (its audit failed)', () => {

@@ -14,7 +14,8 @@ import { startTestStack, type TestStack } from '../support/stack.js';
 import { PASSWORD, createUser, errorText } from '../identity/support.js';
 
 const MINUTE = 60_000;
-let clock = Math.floor(Date.now() / MINUTE) * MINUTE + 5_000;
+// Windows are aligned to the clock: the tests start each minute on its boundary.
+let clock = Math.floor(Date.now() / MINUTE) * MINUTE;
 let stack: TestStack;
 let rp: Rp;
 
@@ -46,7 +47,7 @@ const rateLimited = async (since: number): Promise<AuditEvent[]> =>
 
 describe('per account (rate_limits.login.per_account = 3)', () => {
   test('the 4th submission for a name in a minute gets 429 and one message, known account or not, even with the right password', async () => {
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     const start = clock;
     const user = await createUser(stack, 'rl.known', 'patient');
     const browser = new Browser(rp.dispatcher);
@@ -92,19 +93,19 @@ describe('per account (rate_limits.login.per_account = 3)', () => {
   });
 
   test('the window resets after a minute: the right password signs in', async () => {
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     await createUser(stack, 'rl.later', 'patient');
     const browser = new Browser(rp.dispatcher);
     const page = await loginPage(browser);
     for (let i = 0; i < 3; i++) await attempt(browser, page, 'rl.later', `wrong-${i}-password`);
     expect((await attempt(browser, page, 'rl.later', PASSWORD)).status).toBe(429);
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     const ok = await attempt(browser, page, 'rl.later', PASSWORD);
     expect(ok.status).toBe(303);
   });
 
   test('the account page counts toward the same limit and answers the same way', async () => {
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     const start = clock;
     const browser = new Browser(rp.dispatcher);
     const account = await browser.request(`${stack.issuer}/account`);
@@ -125,7 +126,7 @@ describe('per account (rate_limits.login.per_account = 3)', () => {
 
 describe('per address (rate_limits.login.per_address = 10)', () => {
   test('the 11th submission from one address in a minute is refused whatever the name, and audited once', async () => {
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     const start = clock;
     const browser = new Browser(rp.dispatcher);
     const page = await loginPage(browser);

@@ -9,7 +9,8 @@ import { post, relyingParty, type Rp } from '../support/flows.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
 const MINUTE = 60_000;
-let clock = Math.floor(Date.now() / MINUTE) * MINUTE + 5_000;
+// Windows are aligned to the clock: the tests start each minute on its boundary.
+let clock = Math.floor(Date.now() / MINUTE) * MINUTE;
 
 const rateLimited = async (stack: TestStack, since: number): Promise<AuditEvent[]> =>
   (await searchEvents(stack.ctx.storage.sql, { type: 'token.failed', since, limit: 1000 })).filter((e) => e.reason === 'rate_limited');
@@ -38,7 +39,7 @@ describe('per client id (rate_limits.token_endpoints.per_client = 3)', () => {
   afterAll(async () => stack?.close());
 
   test('the 4th request of a client in a minute gets 429 with Retry-After and temporarily_unavailable; another client is unaffected', async () => {
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     const start = clock;
     for (let i = 0; i < 3; i++) expect((await ccToken()).status).toBe(200);
     expectRefused(await ccToken(), 60);
@@ -60,11 +61,11 @@ describe('per client id (rate_limits.token_endpoints.per_client = 3)', () => {
   });
 
   test('the window resets after a minute, and its first refusal is audited again', async () => {
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     const start = clock;
     for (let i = 0; i < 3; i++) expect((await ccToken()).status).toBe(200);
     for (let i = 0; i < 5; i++) expect((await ccToken()).status).toBe(429);
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     expect((await ccToken()).status).toBe(200);
     for (let i = 0; i < 3; i++) await ccToken();
     const events = await rateLimited(stack, start);
@@ -73,7 +74,7 @@ describe('per client id (rate_limits.token_endpoints.per_client = 3)', () => {
   });
 
   test('introspection, revocation and PAR count toward the same budget and answer the same way', async () => {
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     const start = clock;
     const app = { id: stack.demo.client_id, secret: stack.demo.client_secret };
     expect((await post(rp, rp.as.introspection_endpoint!, { token: 'x' }, app)).status).toBe(200);
@@ -89,7 +90,7 @@ describe('per client id (rate_limits.token_endpoints.per_client = 3)', () => {
   });
 
   test('an unknown client id is limited too, before authentication, and its failures stop reaching the ledger', async () => {
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     const start = clock;
     const nobody = { id: 'no-such-client', secret: 'wrong' };
     for (let i = 0; i < 3; i++) expect((await post(rp, rp.as.token_endpoint!, { grant_type: 'client_credentials' }, nobody)).status).toBe(401);
@@ -113,7 +114,7 @@ describe('per address (rate_limits.token_endpoints.per_address = 5, per_client =
   afterAll(async () => stack?.close());
 
   test('the 6th request from one address in a minute is refused whichever client sends it, and audited once', async () => {
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     const start = clock;
     const cc = { id: stack.demo.cc_client_id, secret: stack.demo.cc_client_secret };
     const ccToken = () => post(rp, rp.as.token_endpoint!, { grant_type: 'client_credentials', resource: stack.demo.resource }, cc);
@@ -125,7 +126,7 @@ describe('per address (rate_limits.token_endpoints.per_address = 5, per_client =
     const events = await rateLimited(stack, start);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ sourceAddress: '127.0.0.1', actor: { clientId: cc.id }, details: { limit: 'rate_limits.token_endpoints.per_address', max: 5 } });
-    clock += MINUTE;
+    clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     expect((await ccToken()).status).toBe(200);
   });
 });

@@ -66,6 +66,9 @@ describe.each(adapters)('expired-row purge on $name', (adapter) => {
     await session('s-live', NOW - HOUR, NOW - 60_000);
     await insert('throttle_hits', { throttle_key: 'k', at: NOW - 2 * DAY });
     await insert('throttle_hits', { throttle_key: 'k', at: NOW - 60_000 });
+    // Rate-limit windows: one ended ten minutes ago (goes), the current one (kept).
+    await insert('rate_limit_counts', { limit_name: 'token_endpoints.per_client', key_digest: 'd', window_start: NOW - 10 * 60_000, count: 3 });
+    await insert('rate_limit_counts', { limit_name: 'token_endpoints.per_client', key_digest: 'd', window_start: NOW - 30_000, count: 2 });
     const ledgerRows = async () => Number((await storage.sql.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit_events'))!.n);
     const ledgerBefore = await ledgerRows();
 
@@ -73,7 +76,7 @@ describe.each(adapters)('expired-row purge on $name', (adapter) => {
 
     expect(counts).toEqual({
       authorization_codes: 1, refresh_tokens: 1, access_tokens: 1, interactions: 1, pending_logins: 1, pushed_authorization_requests: 1,
-      launch_contexts: 1, replay_values: 1, dpop_code_bindings: 1, sessions: 2, throttle_hits: 1,
+      launch_contexts: 1, replay_values: 1, dpop_code_bindings: 1, sessions: 2, throttle_hits: 1, rate_limit_counts: 1,
     });
     expect(await column('authorization_codes', 'digest')).toEqual(['code-live', 'code-recent']);
     expect(await column('refresh_tokens', 'digest')).toEqual(['rt-consumed', 'rt-live']);
@@ -86,6 +89,7 @@ describe.each(adapters)('expired-row purge on $name', (adapter) => {
     expect(await column('dpop_code_bindings', 'binding_key')).toEqual(['db-live']);
     expect(await column('sessions', 'digest')).toEqual(['s-live']);
     expect(await column('throttle_hits', 'at')).toEqual([String(NOW - 60_000)]);
+    expect(await column('rate_limit_counts', 'window_start')).toEqual([String(NOW - 30_000)]);
     expect(await column('grants', 'grant_id')).toEqual(['g1']);
     expect(await column('consents', 'id')).toEqual(['consent-g1']);
     expect(await column('break_glass_accesses', 'id')).toEqual(['bg1']);

@@ -10,6 +10,7 @@ import { migration005GrantsByUser } from './005-grants-by-user.js';
 import { migration006SmartLaunch } from './006-smart-launch.js';
 import { migration007GrantLastUsed } from './007-grant-last-used.js';
 import { migration008BreakGlassDelivery } from './008-break-glass-delivery.js';
+import { migration009RateLimitCounts } from './009-rate-limit-counts.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -29,6 +30,7 @@ export const migrations: readonly Migration[] = [
   migration006SmartLaunch,
   migration007GrantLastUsed,
   migration008BreakGlassDelivery,
+  migration009RateLimitCounts,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (
