@@ -10,7 +10,8 @@
 // of each other's counts. When the store cannot be reached, each process keeps its own count
 // (never fewer refusals than one instance alone would make) and retries at the next interval.
 //
-// - /token, /introspect, /revoke, /par (counted together): per source address, then per client id
+// - /token, /introspect, /revoke, /par and the EHR launch API /smart/launch (counted together):
+//   per source address, then per client id
 //   as presented (Basic user name, client_id, or the assertion's iss), before client
 //   authentication, so a flood never reaches the database or the signature checks. Refused with
 //   429, Retry-After and {"error": "temporarily_unavailable"} (RFC 6749 §5.2 has no code of its own
@@ -44,7 +45,7 @@ export const RATE_LIMIT_WINDOW_MS = 60_000;
 /** Shown on the login page when a password form is refused; it says nothing about the account. */
 export const RATE_LIMITED_LOGIN = 'Too many sign-in attempts. Wait a minute, then try again.';
 
-export type TokenEndpointName = 'token' | 'introspect' | 'revoke' | 'par';
+export type TokenEndpointName = 'token' | 'introspect' | 'revoke' | 'par' | 'launch';
 
 type LimitName = 'token_endpoints.per_address' | 'token_endpoints.per_client' | 'login.per_address' | 'login.per_account';
 
@@ -156,7 +157,7 @@ const details = (ctx: AppContext, refusal: Refusal) => ({
 });
 
 /**
- * At /token, /introspect, /revoke and /par, before client authentication: throws a 429
+ * At /token, /introspect, /revoke, /par and /smart/launch, before client authentication: throws a 429
  * temporarily_unavailable OAuthError, with Retry-After set on the reply, when the source address or
  * the presented client id is over its limit.
  */

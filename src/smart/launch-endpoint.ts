@@ -14,6 +14,7 @@
 import type { FastifyInstance } from 'fastify';
 import { invalidClient, invalidRequest, invalidScope, OAuthError } from '../errors/oauth-error.js';
 import { formParams, requestMeta } from '../http/request-info.js';
+import { enforceTokenEndpointRateLimit } from '../http/request-rate-limits.js';
 import { authenticateClient } from '../oauth/client-auth/index.js';
 import { parseScope } from '../oauth/checks/scope.js';
 import type { AppContext } from '../server/context.js';
@@ -26,6 +27,8 @@ export function registerLaunchEndpoint(app: FastifyInstance, ctx: AppContext): v
   const endpoint = `${ctx.config.issuer}/smart/launch`;
   app.post('/smart/launch', async (req, reply) => {
     const params = formParams(req);
+    // Counted with the token endpoints (rate_limits.token_endpoints), before client authentication.
+    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'launch');
     const ehr = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
     if (ehr.tokenEndpointAuthMethod === 'none') throw invalidClient('the launch API requires client authentication');
     if (!parseScope(ehr.scope).includes(LAUNCH_API_SCOPE)) {

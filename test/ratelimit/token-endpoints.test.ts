@@ -123,10 +123,14 @@ describe('per address (rate_limits.token_endpoints.per_address = 5, per_client =
     expectRefused(await ccToken(), 60);
     expectRefused(await post(rp, rp.as.introspection_endpoint!, { token: 'x' }), 60);
     expectRefused(await post(rp, rp.as.token_endpoint!, { grant_type: 'client_credentials' }, null), 60);
+    // The EHR launch API counts with them (it authenticates clients too).
+    const ehr = { id: stack.demo.ehr_client_id!, secret: stack.demo.ehr_client_secret! };
+    expectRefused(await post(rp, `${stack.issuer}/smart/launch`, { target_client_id: stack.demo.client_id, patient: 'demo-1' }, ehr), 60);
     const events = await rateLimited(stack, start);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ sourceAddress: '127.0.0.1', actor: { clientId: cc.id }, details: { limit: 'rate_limits.token_endpoints.per_address', max: 5 } });
     clock = Math.floor(clock / MINUTE) * MINUTE + MINUTE;
     expect((await ccToken()).status).toBe(200);
+    expect((await post(rp, `${stack.issuer}/smart/launch`, { target_client_id: stack.demo.client_id, patient: 'demo-1' }, ehr)).status).toBe(201);
   });
 });
