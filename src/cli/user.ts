@@ -38,8 +38,9 @@ set-role   changes the role. Making an account administrator also revokes its co
 reset-mfa  removes the account's authenticator apps, passkeys and recovery codes (lost device).
            If the role requires MFA (mfa.required_roles), the user sets one up at next sign-in.
 set-panel  replaces a practitioner's patient panel: the patients they may pick when an app asks
-           for a patient (FHIR ids or Patient/ references, comma separated). Without a list, or
-           with an empty one, the panel is cleared. Only practitioners can have a panel.
+           for a patient, and the only patients their user/ scopes reach through the gateway
+           (within 30 s of the change). FHIR ids or Patient/ references, comma separated. Without
+           a list, or with an empty one, the panel is cleared. Only practitioners can have a panel.
 set-break-glass
            grants (on) or withdraws (off) the permission to request emergency access to a
            patient outside the panel, after two-step verification and with a stated reason

@@ -88,6 +88,17 @@ export function inPatientCompartment(resource: unknown, patientId: string, bases
   return owners !== null && owners.length > 0 && owners.every((id) => id === patientId);
 }
 
+/**
+ * Does the resource belong only to patients of `patients` (a practitioner's panel, for user/
+ * scopes)? A resource of a type outside the compartment is not a patient's: it is not limited.
+ */
+export function withinPatients(resource: unknown, patients: ReadonlySet<string>, bases: readonly string[]): boolean {
+  if (!isObject(resource)) return false;
+  if (typeof resource.resourceType === 'string' && !inCompartmentTypes(resource.resourceType)) return true;
+  const owners = ownerPatients(resource, bases);
+  return owners !== null && owners.length > 0 && owners.every((id) => patients.has(id));
+}
+
 /** The single patient a resource belongs to, for the audit event of a user/ or system/ access. */
 export function singlePatientOf(resource: unknown, bases: readonly string[]): string | undefined {
   if (!isObject(resource)) return undefined;

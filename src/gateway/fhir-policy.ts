@@ -7,11 +7,17 @@
 // request is preferred because it does not bind it to a compartment. Otherwise a patient/ scope
 // needs the token's patient and binds the request to that patient's compartment.
 //
+// A user/ scope reaches what the user may reach: for a practitioner, the patients on their panel
+// (options.userReach, 45 CFR 164.502(b) minimum necessary). A request about a patient-compartment
+// type that a user/ scope authorises is bound to those patients: Patient/{id} off the panel is
+// refused before the upstream is asked, answers are checked (reads) or filtered (searches), writes
+// must be about a panel patient. Types outside the compartment are not limited.
+//
 // With a patient/ scope the gateway deliberately refuses what it cannot check beforehand:
 // patch, type and system history, system search, conditional writes, update and delete inside
 // batches, and any type outside PATIENT_COMPARTMENT.
 import { findAuthorisingScope, INTERACTION_PERMISSION, tryParseSmartScope, type Interaction, type ScopeLevel } from '../smart/scopes.js';
-import { constrainSearchToPatient, inCompartmentTypes, inPatientCompartment, singlePatientOf } from './compartment.js';
+import { constrainSearchToPatient, inCompartmentTypes, inPatientCompartment, PATIENT_COMPARTMENT, singlePatientOf, withinPatients } from './compartment.js';
 import { accessDenied, GatewayDenial, insufficientScope } from './errors.js';
 import { actionName, classifyFhirRequest, fhirPath, type FhirRequest } from './fhir-request.js';
 import type { VerifiedAccessToken } from './verify-token.js';
@@ -19,11 +25,13 @@ import type { VerifiedAccessToken } from './verify-token.js';
 /** How the upstream's answer must be checked before it is released (src/gateway/fhir-release.ts). */
 export type ReleaseCheck =
   | { kind: 'capabilities' }
-  | { kind: 'resource'; resourceType: string; id?: string; compartment?: string }
+  | { kind: 'resource'; resourceType: string; id?: string; compartment?: string; reach?: ReadonlySet<string> }
   | {
       kind: 'bundle';
       primaryType?: string;
       primaryLevel?: ScopeLevel;
+      /** With primaryLevel user: primary entries must belong to these patients (the others are withheld). */
+      reach?: ReadonlySet<string>;
       /** Refuse the whole answer (instead of filtering) when a primary entry is another patient's: instance history. */
       strict?: boolean;
     }
@@ -40,6 +48,8 @@ export interface FhirPlan {
   scopeUsed?: string;
   /** Set when a patient/ scope authorises: everything released must be in this patient's compartment. */
   compartment?: string;
+  /** Set when a user/ scope authorises a compartment-type request: it must stay with these patients. */
+  reach?: ReadonlySet<string>;
   /** For the ledger: the patient the request names, when it names exactly one. */
   patientHint?: string;
   forward: { method: string; path: string; query: URLSearchParams; body?: ForwardBody };
@@ -51,7 +61,14 @@ export interface FhirPlan {
 export interface PolicyOptions {
   /** Base URLs under which absolute references are understood (upstream and public). */
   bases: readonly string[];
+  /**
+   * The patients a user/ scope of this token reaches: the token subject's panel (empty for an
+   * account with none, or unknown). Undefined when the token carries no user/ scope.
+   */
+  userReach?: ReadonlySet<string>;
 }
+
+const offPanel = () => accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
 
 /** Most entries in a batch or transaction Bundle. */
 export const MAX_BUNDLE_ENTRIES = 200;
@@ -116,13 +133,15 @@ function planInteraction(req: InteractionRequest, token: VerifiedAccessToken, op
   const { interaction, resourceType: type, id } = req;
   const chosen = chooseScope(token, type, interaction, req.params);
   const patient = chosen.level === 'patient' ? token.patient! : undefined;
+  const reach = chosen.level === 'user' && options.userReach && (type === '*' || inCompartmentTypes(type)) ? options.userReach : undefined;
   const plan: FhirPlan = {
     action: actionName(req),
     resource: id ? `${type}/${id}` : type,
     scopeUsed: chosen.scope,
     ...(patient ? { compartment: patient } : {}),
+    ...(reach ? { reach } : {}),
     forward: { method: interaction === 'search-type' || interaction === 'search-system' ? (req.viaPost ? 'POST' : 'GET') : methodOf(interaction), path: fhirPath(req), query: chosen.params },
-    release: { kind: 'resource', resourceType: type, ...(id ? { id } : {}), ...(patient ? { compartment: patient } : {}) },
+    release: { kind: 'resource', resourceType: type, ...(id ? { id } : {}), ...(patient ? { compartment: patient } : {}), ...(reach ? { reach } : {}) },
   };
   if (req.viaPost) {
     plan.forward.body = { form: chosen.params };
@@ -131,6 +150,8 @@ function planInteraction(req: InteractionRequest, token: VerifiedAccessToken, op
   const ownPatient = () => {
     // Patient/{other} under a patient/ scope: refused before the upstream is asked.
     if (patient && type === 'Patient' && id !== patient) throw accessDenied('patient scopes reach only the patient in context', 'ERR_PATIENT_COMPARTMENT');
+    // Patient/{id} off the practitioner's panel under a user/ scope: likewise.
+    if (reach && type === 'Patient' && (id === undefined || !reach.has(id))) throw offPanel();
   };
 
   switch (interaction) {
@@ -141,23 +162,24 @@ function planInteraction(req: InteractionRequest, token: VerifiedAccessToken, op
     case 'history-instance':
       ownPatient();
       // The versions of one resource: another patient's resource is refused, not shown empty.
-      plan.release = { kind: 'bundle', primaryType: type, primaryLevel: chosen.level, strict: true };
+      plan.release = { kind: 'bundle', primaryType: type, primaryLevel: chosen.level, strict: true, ...(reach ? { reach } : {}) };
       break;
     case 'search-type':
     case 'search-system':
     case 'history-type':
     case 'history-system':
       if (patient && interaction !== 'search-type') throw accessDenied('patient scopes cannot use system search or type/system history', 'ERR_INTERACTION_NOT_ALLOWED');
-      plan.release = { kind: 'bundle', ...(type !== '*' ? { primaryType: type } : {}), primaryLevel: chosen.level };
+      plan.release = { kind: 'bundle', ...(type !== '*' ? { primaryType: type } : {}), primaryLevel: chosen.level, ...(reach ? { reach } : {}) };
       break;
     case 'create': {
       const body = bodyResource(req);
       if (patient && (type === 'Patient' || !inPatientCompartment(body, patient, options.bases))) {
         throw accessDenied('patient scopes can only create resources for the patient in context', 'ERR_PATIENT_COMPARTMENT');
       }
+      if (reach && !withinPatients(body, reach, options.bases)) throw offPanel();
       plan.forward.body = { json: body };
       // The server assigns the id: the answer must be a resource of this type (in the compartment).
-      plan.release = { kind: 'resource', resourceType: type, ...(patient ? { compartment: patient } : {}) };
+      plan.release = { kind: 'resource', resourceType: type, ...(patient ? { compartment: patient } : {}), ...(reach ? { reach } : {}) };
       break;
     }
     case 'update': {
@@ -166,17 +188,18 @@ function planInteraction(req: InteractionRequest, token: VerifiedAccessToken, op
       if (patient && !inPatientCompartment(body, patient, options.bases)) {
         throw accessDenied('patient scopes can only write resources of the patient in context', 'ERR_PATIENT_COMPARTMENT');
       }
+      if (reach && !withinPatients(body, reach, options.bases)) throw offPanel();
       plan.forward.body = { json: body };
-      if (patient && type !== 'Patient') {
-        if (inBundle) throw accessDenied('patient scopes cannot update inside a batch or transaction', 'ERR_INTERACTION_NOT_ALLOWED');
+      if ((patient || reach) && type !== 'Patient') {
+        if (inBundle) throw accessDenied(`${patient ? 'patient' : 'panel-limited user'} scopes cannot update inside a batch or transaction`, 'ERR_INTERACTION_NOT_ALLOWED');
         plan.preRead = { path: `/${type}/${id}`, resourceType: type, id: id! };
       }
       break;
     }
     case 'delete':
       ownPatient();
-      if (patient && type !== 'Patient') {
-        if (inBundle) throw accessDenied('patient scopes cannot delete inside a batch or transaction', 'ERR_INTERACTION_NOT_ALLOWED');
+      if ((patient || reach) && type !== 'Patient') {
+        if (inBundle) throw accessDenied(`${patient ? 'patient' : 'panel-limited user'} scopes cannot delete inside a batch or transaction`, 'ERR_INTERACTION_NOT_ALLOWED');
         plan.preRead = { path: `/${type}/${id}`, resourceType: type, id: id! };
       }
       break;
@@ -184,6 +207,16 @@ function planInteraction(req: InteractionRequest, token: VerifiedAccessToken, op
       if (patient) throw accessDenied('patient scopes cannot patch (the result cannot be checked before it is written)', 'ERR_INTERACTION_NOT_ALLOWED');
       if (inBundle) throw accessDenied('patch is not supported inside a batch or transaction', 'ERR_INTERACTION_NOT_ALLOWED');
       if (req.patch === undefined) throw new GatewayDenial('invalid_request', 'a patch needs a JSON body', 'ERR_BODY_INVALID');
+      ownPatient();
+      if (reach && type !== 'Patient') {
+        // The current version must be a panel patient's (read first, the write pinned to it), and
+        // the patch must not move it to another patient: a JSON Patch that leaves the owning
+        // element alone. A FHIRPath Patch cannot be checked that way and is refused.
+        if (!Array.isArray(req.patch) || req.patch.some((op) => touchesOwner(op, type))) {
+          throw accessDenied('panel-limited user scopes can patch only with a JSON Patch that leaves the patient reference alone', 'ERR_INTERACTION_NOT_ALLOWED');
+        }
+        plan.preRead = { path: `/${type}/${id}`, resourceType: type, id: id! };
+      }
       // JSON Patch (an array) or FHIRPath Patch (a Parameters resource); re-serialised like every body.
       plan.forward.body = { json: req.patch, contentType: Array.isArray(req.patch) ? 'application/json-patch+json' : 'application/fhir+json' };
       break;
@@ -193,6 +226,14 @@ function planInteraction(req: InteractionRequest, token: VerifiedAccessToken, op
     ?? (interaction === 'search-type' ? searchPatientHint(chosen.params, type) : undefined)
     ?? (READ_LIKE.has(interaction) ? undefined : singlePatientOf(req.resource, options.bases));
   return plan;
+}
+
+/** Could this JSON Patch operation change which patient the resource belongs to (or is it unreadable)? */
+function touchesOwner(op: unknown, type: string): boolean {
+  if (!isObject(op)) return true;
+  const owners = PATIENT_COMPARTMENT[type] ?? [];
+  return [op.path, op.from].some((p) => p !== undefined && (typeof p !== 'string' || p === '' || p === '/'
+    || owners.some((e) => p === `/${e}` || p.startsWith(`/${e}/`))));
 }
 
 function methodOf(interaction: Interaction): string {
@@ -205,13 +246,14 @@ function methodOf(interaction: Interaction): string {
   }
 }
 
-function planOperation(req: Extract<FhirRequest, { kind: 'operation' }>, token: VerifiedAccessToken, method: string): FhirPlan {
+function planOperation(req: Extract<FhirRequest, { kind: 'operation' }>, token: VerifiedAccessToken, method: string, options: PolicyOptions): FhirPlan {
   // Only Patient/{id}/$everything is known; every other operation is denied (deny by default).
   if (req.name !== '$everything' || req.resourceType !== 'Patient' || !req.id || (method !== 'GET' && method !== 'HEAD')) {
     throw accessDenied(`the operation ${req.name} is not allowed through this gateway`, 'ERR_INTERACTION_NOT_ALLOWED');
   }
   const chosen = chooseScope(token, 'Patient', 'read', req.params);
   if (chosen.level === 'patient' && req.id !== token.patient) throw accessDenied('patient scopes reach only the patient in context', 'ERR_PATIENT_COMPARTMENT');
+  if (chosen.level === 'user' && options.userReach && !options.userReach.has(req.id)) throw offPanel();
   return {
     action: actionName(req), resource: `Patient/${req.id}`, scopeUsed: chosen.scope, patientHint: req.id,
     ...(chosen.level === 'patient' ? { compartment: token.patient! } : {}),
@@ -255,10 +297,11 @@ function planBundle(req: Extract<FhirRequest, { kind: 'bundle' }>, token: Verifi
   });
   const scopes = [...new Set(plans.map((p) => p.scopeUsed).filter((s): s is string => !!s))];
   const compartment = plans.find((p) => p.compartment)?.compartment;
+  const reach = plans.find((p) => p.reach)?.reach;
   const patients = new Set(plans.map((p) => p.patientHint).filter(Boolean));
   return {
     action: req.bundleType, resource: 'Bundle', ...(scopes.length ? { scopeUsed: scopes.join(' ') } : {}),
-    ...(compartment ? { compartment } : {}), ...(patients.size === 1 ? { patientHint: [...patients][0] } : {}),
+    ...(compartment ? { compartment } : {}), ...(reach ? { reach } : {}), ...(patients.size === 1 ? { patientHint: [...patients][0] } : {}),
     forward: { method: 'POST', path: '/', query: new URLSearchParams(), body: { json: { ...req.bundle, entry: forwarded } } },
     release: { kind: 'batch', entries: plans.map((p) => p.release) },
   };
@@ -275,7 +318,7 @@ export function planFhirRequest(req: FhirRequest, token: VerifiedAccessToken, me
     case 'capabilities':
       return { action: 'capabilities', resource: 'CapabilityStatement', forward: { method: 'GET', path: '/metadata', query: new URLSearchParams() }, release: { kind: 'capabilities' } };
     case 'operation':
-      return planOperation(req, token, method);
+      return planOperation(req, token, method, options);
     case 'bundle':
       return planBundle(req, token, options);
     case 'interaction':

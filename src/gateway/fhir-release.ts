@@ -11,7 +11,7 @@
 // - Batch/transaction responses are checked entry by entry against the plan of that entry.
 // - OperationOutcome is always released (no PHI by construction of the upstream contract).
 import { findAuthorisingScope } from '../smart/scopes.js';
-import { inPatientCompartment } from './compartment.js';
+import { inPatientCompartment, withinPatients } from './compartment.js';
 import { accessDenied, badGateway, GatewayDenial } from './errors.js';
 import type { ReleaseCheck } from './fhir-policy.js';
 
@@ -22,6 +22,8 @@ export interface ReleaseContext {
   scopes: readonly string[];
   /** The token's patient, if any. */
   patient?: string;
+  /** The patients the token's user/ scopes reach (src/gateway/fhir-policy.ts PolicyOptions.userReach). */
+  userReach?: ReadonlySet<string>;
   bases: readonly string[];
 }
 
@@ -56,6 +58,10 @@ function checkResource(body: Json, check: Extract<ReleaseCheck, { kind: 'resourc
     // Also when the id was guessed: the upstream's answer is withheld, not just filtered.
     throw accessDenied('patient scopes reach only the patient in context', 'ERR_PATIENT_COMPARTMENT');
   }
+  if (check.reach !== undefined && !withinPatients(body, check.reach, rc.bases)) {
+    // A guessed id of a patient off the panel: withheld, like the compartment above.
+    throw accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
+  }
 }
 
 /** Could the token read this resource on its own? */
@@ -63,9 +69,9 @@ function readableAlone(resource: Json, rc: ReleaseContext): boolean {
   const type = resource.resourceType;
   if (typeof type !== 'string') return false;
   if (type === 'OperationOutcome') return true;
-  for (const level of ['system', 'user'] as const) {
-    if (findAuthorisingScope(rc.scopes, { level, resourceType: type, interaction: 'read' })) return true;
-  }
+  if (findAuthorisingScope(rc.scopes, { level: 'system', resourceType: type, interaction: 'read' })) return true;
+  if (findAuthorisingScope(rc.scopes, { level: 'user', resourceType: type, interaction: 'read' })
+    && (rc.userReach === undefined || withinPatients(resource, rc.userReach, rc.bases))) return true;
   return rc.patient !== undefined
     && findAuthorisingScope(rc.scopes, { level: 'patient', resourceType: type, interaction: 'read' }) !== undefined
     && inPatientCompartment(resource, rc.patient, rc.bases);
@@ -81,6 +87,11 @@ function filterBundle(bundle: Json, check: Extract<ReleaseCheck, { kind: 'bundle
     if (!isObject(resource)) return false;
     const mode = isObject(entry.search) ? entry.search.mode : undefined;
     if (check.primaryType !== undefined && resource.resourceType === check.primaryType && mode !== 'include') {
+      if (check.primaryLevel === 'user' && check.reach !== undefined) {
+        const onPanel = withinPatients(resource, check.reach, rc.bases);
+        if (!onPanel && check.strict) throw accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
+        return onPanel;
+      }
       if (check.primaryLevel !== 'patient') return true;
       const own = rc.patient !== undefined && inPatientCompartment(resource, rc.patient, rc.bases);
       if (!own && check.strict) throw accessDenied('patient scopes reach only the patient in context', 'ERR_PATIENT_COMPARTMENT');

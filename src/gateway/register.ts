@@ -18,7 +18,8 @@ import { TokenVerifier, type VerifiedAccessToken } from './verify-token.js';
 import { classifyFhirRequest, describeFhirRequest } from './fhir-request.js';
 import { planFhirRequest, type FhirPlan, type ForwardBody } from './fhir-policy.js';
 import { releaseFhirBody } from './fhir-release.js';
-import { inPatientCompartment, singlePatientOf } from './compartment.js';
+import { inPatientCompartment, singlePatientOf, withinPatients } from './compartment.js';
+import { userReach } from './user-reach.js';
 import { applyMasks, forEachResource } from './mask.js';
 import { matchRule, pathSegments, planHttpRequest } from './http-policy.js';
 import { allowListedHeaders, Upstream, type UpstreamResponse } from './forward.js';
@@ -268,6 +269,7 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
 
   let plan: FhirPlan;
   let token: VerifiedAccessToken | undefined;
+  let reach: ReadonlySet<string> | undefined;
   if (classified.kind === 'capabilities' && route.public_metadata) {
     // SMART S-20 / issue 4: the CapabilityStatement may be public. A token, if sent, is ignored,
     // but one in the query string is still refused.
@@ -276,7 +278,8 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   } else {
     token = await authenticate(env, ex, req, target, form);
     ex.draft.patient ??= token.patient;
-    plan = planFhirRequest(classified, token, req.method, { bases: env.bases });
+    reach = await userReach(env.ctx, token);
+    plan = planFhirRequest(classified, token, req.method, { bases: env.bases, ...(reach ? { userReach: reach } : {}) });
   }
   Object.assign(ex.draft, { action: plan.action, resource: plan.resource, ...(plan.scopeUsed ? { scopeUsed: plan.scopeUsed } : {}) });
   const planned = plan.patientHint ?? plan.compartment;
@@ -284,14 +287,15 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
 
   let checkedVersion: string | undefined;
   if (plan.preRead) {
-    // Writes under a patient/ scope: the current version must be the patient's own. The client's
+    // Writes under a patient/ scope or a panel-limited user/ scope: the current version must be theirs. The client's
     // conditional headers are not sent with this read.
     const current = await upstream.send({ method: 'GET', pathAndQuery: plan.preRead.path, headers: upstreamHeaders(env, req, token, 'GET', plan.preRead.path, true, false) });
     if (current.status !== 404 && current.status !== 410) {
       if (current.status !== 200) throw badGateway('ERR_UPSTREAM_UNAVAILABLE');
       const existing = parseUpstreamJson(current);
       if (!isObject(existing) || existing.resourceType !== plan.preRead.resourceType || existing.id !== plan.preRead.id) throw badGateway('ERR_UPSTREAM_MISMATCH');
-      if (!inPatientCompartment(existing, plan.compartment!, env.bases)) throw accessDenied('patient scopes can only write resources of the patient in context', 'ERR_PATIENT_COMPARTMENT');
+      if (plan.compartment !== undefined && !inPatientCompartment(existing, plan.compartment, env.bases)) throw accessDenied('patient scopes can only write resources of the patient in context', 'ERR_PATIENT_COMPARTMENT');
+      if (plan.reach !== undefined && !withinPatients(existing, plan.reach, env.bases)) throw accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
       // The write applies only to the version that was checked (FHIR version-aware update,
       // If-Match): a concurrent change in between makes the upstream refuse it (412).
       checkedVersion = current.headers.etag;
@@ -313,7 +317,7 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   // against the patient it belongs to).
   const owner = isObject(parsed) && parsed.resourceType !== 'Bundle' ? singlePatientOf(parsed, env.bases) : undefined;
   if (owner) ex.draft.patient = owner;
-  const released = releaseFhirBody(parsed, plan.release, { scopes: token?.scopes ?? [], bases: env.bases, ...(token?.patient ? { patient: token.patient } : {}) });
+  const released = releaseFhirBody(parsed, plan.release, { scopes: token?.scopes ?? [], bases: env.bases, ...(token?.patient ? { patient: token.patient } : {}), ...(reach ? { userReach: reach } : {}) });
   ex.draft.filtered = released.filtered;
   ex.draft.masked = token ? applyMasks(parsed, route.mask, token.scopes) : applyMasks(parsed, route.mask, []);
   rewriteBundleUrls(parsed, env);

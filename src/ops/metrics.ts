@@ -62,7 +62,7 @@ export const purgedRows = new Counter({
 });
 
 /** Caches whose hit ratio is exported. Add a name here before using it. */
-export const CACHE_NAMES = ['signing_keys', 'token_status', 'client_jwks'] as const;
+export const CACHE_NAMES = ['signing_keys', 'token_status', 'client_jwks', 'user_reach'] as const;
 export type CacheName = (typeof CACHE_NAMES)[number];
 
 export const cacheRequests = new Counter({

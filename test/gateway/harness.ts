@@ -16,7 +16,7 @@ import { tlsServerOptions } from '../../src/http/tls.js';
 import type { AppContext } from '../../src/server/context.js';
 import type { CaduceusConfig } from '../../src/config/schema.js';
 import { registerGateway, type Gateway, type GatewayConfigInput } from '../../src/gateway/index.js';
-import { startDemoFhirServer, type DemoFhirServer, type ObservedRequest } from '../../src/fhir-demo/index.js';
+import { DEMO_PATIENT_COUNT, startDemoFhirServer, type DemoFhirServer, type ObservedRequest } from '../../src/fhir-demo/index.js';
 import { signJwt } from '../../src/oauth/tokens/jwt.js';
 import { makeJti } from '../../src/oauth/tokens/access-token.js';
 import { searchEvents } from '../../src/audit/search.js';
@@ -54,6 +54,12 @@ export async function startGatewayStack(opts: GatewayStackOptions = {}): Promise
   opts.configure?.(config);
   const ctx = await createContext(config, { env: {}, ...opts.context });
   const demo: DemoCredentials = await seedDemo(ctx, dataDir, caFile);
+  // The subject of the tokens mintToken makes: a practitioner whose panel holds every demo patient,
+  // so user/ scopes reach them all (src/gateway/user-reach.ts); tests of the panel make their own.
+  await ctx.storage.users.create({
+    id: TEST_SUBJECT, username: 'gateway.test', passwordHash: 'unused', disabled: false, fhirUser: null, createdAt: ctx.now(), role: 'practitioner',
+    patientPanel: Array.from({ length: DEMO_PATIENT_COUNT }, (_, i) => `demo-${i + 1}`), breakGlass: false,
+  });
   const audience = `${config.issuer}/fhir`;
   const gatewayConfig = opts.gateway?.(fhir.url, audience) ?? { routes: [{ prefix: '/fhir', upstream: fhir.url, audience, type: 'fhir' as const }] };
   const app = await buildApp(ctx, { https: tlsServerOptions({ cert: readFileSync(config.tls!.cert), key: readFileSync(config.tls!.key) }) });
@@ -72,6 +78,9 @@ export async function startGatewayStack(opts: GatewayStackOptions = {}): Promise
     },
   };
 }
+
+/** The default subject of minted tokens: a stored practitioner with every demo patient on the panel. */
+export const TEST_SUBJECT = 'user-test-1';
 
 export interface MintOptions {
   scope: string;
@@ -94,7 +103,7 @@ export async function mintToken(stack: GatewayStack, o: MintOptions): Promise<{ 
   const iat = Math.floor(ctx.now() / 1000);
   const jti = makeJti(o.grantId ?? null);
   const claims: Record<string, unknown> = {
-    iss: ctx.config.issuer, sub: o.subject ?? 'user-test-1', aud: o.audience ?? stack.fhirBase, exp: iat + ctx.config.tokens.access_token_ttl, iat, jti,
+    iss: ctx.config.issuer, sub: o.subject ?? TEST_SUBJECT, aud: o.audience ?? stack.fhirBase, exp: iat + ctx.config.tokens.access_token_ttl, iat, jti,
     client_id: o.clientId ?? stack.demo.client_id, scope: o.scope, ...(o.patient ? { patient: o.patient } : {}), ...o.claims,
   };
   return { token: await signJwt(ctx, 'at+jwt', claims), jti, claims };
