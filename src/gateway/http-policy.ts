@@ -4,7 +4,8 @@
 //
 // A rule's scopes are alternatives: any one of them authorises. A granted SMART scope also
 // satisfies a narrower listed one (scopeCovers). A patient/ scope reaches a rule only when the
-// rule names the :param holding the patient's id, and that param must be the token's patient.
+// rule names the :param holding the patient's id, and that param must be the token's patient; a
+// user/ scope reaches such a rule only for a patient on the user's panel.
 // Deliberately not checked: response bodies (the gateway cannot know their shape).
 import { scopeCovers, tryParseSmartScope } from '../smart/scopes.js';
 import type { GatewayRule } from './config.js';
@@ -53,18 +54,26 @@ export function matchRule(rules: readonly GatewayRule[], method: string, segment
   return undefined;
 }
 
-export function planHttpRequest(match: HttpMatch, token: VerifiedAccessToken, prefix: string): HttpPlan {
+export function planHttpRequest(match: HttpMatch, token: VerifiedAccessToken, prefix: string, userReach?: ReadonlySet<string>): HttpPlan {
   const { rule, params } = match;
   const resource = `${prefix}${rule.path}`;
-  // Prefer a granted scope that is not patient-level (no compartment), then a patient-level one.
-  const candidates: Array<{ granted: string; patientLevel: boolean }> = [];
+  // Prefer a granted scope that is neither user- nor patient-level (no limit), then a user-level one
+  // (limited to the user's reach when the rule names the patient), then a patient-level one.
+  const candidates: Array<{ granted: string; level: 'patient' | 'user' | 'other' }> = [];
   for (const granted of token.scopes) {
     if (!rule.scopes.some((required) => scopeCovers(granted, required))) continue;
     const parsed = tryParseSmartScope(granted);
-    candidates.push({ granted, patientLevel: parsed?.kind === 'resource' && parsed.level === 'patient' });
+    candidates.push({ granted, level: parsed?.kind === 'resource' && parsed.level !== 'system' ? parsed.level : 'other' });
   }
-  const broad = candidates.find((c) => !c.patientLevel);
-  if (broad) return { scopeUsed: broad.granted, resource, ...(rule.patient_param ? { patientHint: params[rule.patient_param] } : {}) };
+  const broad = candidates.find((c) => c.level === 'other') ?? candidates.find((c) => c.level === 'user');
+  if (broad) {
+    const named = rule.patient_param ? params[rule.patient_param]!.replace(/^Patient\//, '') : undefined;
+    // A user/ scope reaches only the user's patients (src/gateway/user-reach.ts) where the rule says which patient.
+    if (broad.level === 'user' && userReach && named !== undefined && !userReach.has(named)) {
+      throw accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
+    }
+    return { scopeUsed: broad.granted, resource, ...(rule.patient_param ? { patientHint: params[rule.patient_param] } : {}) };
+  }
   const narrow = candidates[0];
   if (!narrow) throw new GatewayDenial('insufficient_scope', 'the access token does not carry a scope that allows this request', 'ERR_INSUFFICIENT_SCOPE', { requiredScope: rule.scopes.join(' ') });
   if (!token.patient) throw accessDenied('patient scopes need a patient in context, and this token has none', 'ERR_NO_PATIENT_CONTEXT');

@@ -343,7 +343,7 @@ async function handleHttp(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   const token = await authenticate(env, ex, req, target, form);
   const match = matchRule(route.rules, req.method, segments);
   if (!match) throw accessDenied('no rule allows this request', 'ERR_NO_RULE');
-  const plan = planHttpRequest(match, token, route.prefix);
+  const plan = planHttpRequest(match, token, route.prefix, await userReach(env.ctx, token));
   Object.assign(ex.draft, { resource: plan.resource, scopeUsed: plan.scopeUsed, ...(plan.patientHint ? { patient: plan.patientHint.replace(/^Patient\//, '') } : {}) });
 
   const pathAndQuery = `${target.path === '' ? '/' : target.path}${target.rawQuery ? `?${target.rawQuery}` : ''}`;

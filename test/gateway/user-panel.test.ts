@@ -6,20 +6,33 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { releaseFhirBody } from '../../src/gateway/fhir-release.js';
 import { REACH_CACHE_MS } from '../../src/gateway/user-reach.js';
-import { call, mintToken, outcomeOf, startGatewayStack, type GatewayStack } from './harness.js';
+import { call, mintToken, outcomeOf, startGatewayStack, startStubUpstream, type GatewayStack, type StubUpstream } from './harness.js';
 
 let stack: GatewayStack;
+let notes: StubUpstream;
 let clock = Date.now();
 const DOCTOR = 'user-panel-doctor';
 
 beforeAll(async () => {
-  stack = await startGatewayStack({ context: { now: () => clock } });
+  notes = await startStubUpstream((req) => ({ type: 'application/json', body: { ok: true, path: req.url } }));
+  stack = await startGatewayStack({
+    context: { now: () => clock },
+    gateway: (upstream, audience) => ({
+      routes: [
+        { prefix: '/fhir', upstream, audience, type: 'fhir' },
+        { prefix: '/notes-api', upstream: notes.url, audience, type: 'http', rules: [{ method: 'GET', path: '/patients/:pid/notes', scopes: ['user/DocumentReference.r'], patient_param: 'pid' }] },
+      ],
+    }),
+  });
   await stack.ctx.storage.users.create({
     id: DOCTOR, username: 'dr.panel', passwordHash: 'unused', disabled: false, fhirUser: null, createdAt: clock, role: 'practitioner',
     patientPanel: ['demo-1', 'demo-2'], breakGlass: false,
   });
 });
-afterAll(async () => stack?.close());
+afterAll(async () => {
+  await stack?.close();
+  await notes?.close();
+});
 
 const doctorToken = async (scope = 'user/*.cruds') => (await mintToken(stack, { scope, subject: DOCTOR })).token;
 const upstreamCalls = (fragment: string) => stack.upstreamSeen.filter((r) => r.url.includes(fragment)).length;
@@ -107,6 +120,20 @@ describe('user/ scopes of a practitioner with demo-1 and demo-2 on the panel', (
     expect(batch.json.entry[0].resource).toMatchObject({ resourceType: 'Patient', id: 'demo-1' });
     expect(batch.json.entry[1]).toEqual({ response: { status: '403 Forbidden' } });
     expect(batch.text).not.toContain('demo-3');
+  });
+});
+
+describe('user/ scopes on an http route whose rule names the patient', () => {
+  test('reach a panel patient only', async () => {
+    const t = await doctorToken('user/DocumentReference.rs');
+    const url = (pid: string) => `${stack.issuer}/notes-api/patients/${pid}/notes`;
+    const own = await call(stack, url('demo-2'), { token: t });
+    expect([own.status, own.json]).toEqual([200, { ok: true, path: '/patients/demo-2/notes' }]);
+    const before = notes.seen.length;
+    const off = await call(stack, url('demo-3'), { token: t });
+    expect(off.status).toBe(403);
+    expect(off.event).toMatchObject({ type: 'phi.denied', reason: 'ERR_NOT_ON_PANEL' });
+    expect(notes.seen.length).toBe(before);
   });
 });
 
