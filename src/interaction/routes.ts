@@ -11,6 +11,7 @@ import { randomToken } from '../crypto/random.js';
 import type { AppContext } from '../server/context.js';
 import { endSessionBeyondClientLimits } from './client-session-policy.js';
 import { checkBreakGlassRequest, narrowBreakGlassScopes, recordBreakGlass } from './break-glass.js';
+import { tryParseSmartScope } from '../smart/scopes.js';
 import { completeAuthorization, newGrantId } from './complete.js';
 import { csrfToken, csrfValid } from './csrf.js';
 import { INTERACTION_PROBLEMS, loadInteraction, type Interaction } from './interaction-state.js';
@@ -224,6 +225,10 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
       if (!check.ok) return showConsent(req, reply, interaction, session, plan, check.status, check.message);
       // Minimum necessary: the emergency patient only, read-only unless unsafe.breakglass_write.
       const granted = narrowBreakGlassScopes(plan.allowed, ctx.config.unsafe.breakglass_write);
+      // Nothing clinical left to grant (an app that asked only to write): no emergency access to record or announce.
+      if (!granted.some((s) => tryParseSmartScope(s)?.kind === 'resource')) {
+        return showConsent(req, reply, interaction, session, plan, 400, 'Emergency access is read-only, and this app asked for no access to read patient data.');
+      }
       const denied = requested.filter((s) => !granted.includes(s));
       const consent = newConsent(session, request, granted, denied, meta, true);
       await ctx.storage.consents.create(consent);

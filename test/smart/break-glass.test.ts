@@ -172,6 +172,15 @@ describe('break-glass', () => {
     expect(errorText(badId)).toBe('Enter the patient record id: letters, digits, hyphens and dots only.');
     expect((await stack.ctx.storage.breakGlass.listOpen()).filter((a) => a.userId === user.id)).toHaveLength(0);
 
+    // An app that asks only to write gets nothing from a read-only emergency access: refused, nothing recorded.
+    const writerUser = await createUser(stack, 'dr.writeonly', 'practitioner');
+    await stack.ctx.storage.users.setBreakGlass(writerUser.id, true);
+    const writer = await signInWithTotp('dr.writeonly', 'openid launch/patient user/Observation.cud');
+    const writeOnly = await writer.browser.request(formAction(writer.consent), { form: breakGlassForm(writer.consent, 'demo-3', 'A long enough reason here') });
+    expect(writeOnly.status).toBe(400);
+    expect(errorText(writeOnly)).toBe('Emergency access is read-only, and this app asked for no access to read patient data.');
+    expect((await stack.ctx.storage.breakGlass.listOpen()).filter((a) => a.userId === writerUser.id)).toHaveLength(0);
+
     // Password only (the practitioner role's MFA requirement lifted): emergency access still needs a second factor.
     stack.ctx.config.mfa.required_roles = [];
     try {
