@@ -43,12 +43,20 @@ export async function listOpenAccesses(deps: Pick<BreakGlassReviewDeps, 'storage
 /**
  * Records the outcome of one access's review, once, and a 'breakglass.reviewed' ledger event with
  * the reviewer as actor. Resolves false when the access is unknown or was already reviewed (the
- * first review stands). Fails with ConfigError on an invalid outcome or note.
+ * first review stands). Fails with ConfigError on an invalid outcome or note, and when the reviewer
+ * is the account that took the access: an emergency access is reviewed by someone else (45 CFR
+ * 164.308(a)(1)(ii)(D) information system activity review).
  */
 export async function reviewAccess(
   deps: BreakGlassReviewDeps,
   id: string,
-  input: { outcome: string; note?: string; reviewer: string },
+  input: {
+    outcome: string; note?: string;
+    /** The reviewing account's user id (reviewed_by and the event's actor). */
+    reviewer: string;
+    /** Who ran the review, for the event (e.g. cli:<operating-system user>). */
+    via?: string;
+  },
 ): Promise<boolean> {
   if (!isReviewOutcome(input.outcome)) {
     throw new ConfigError([`--outcome: use ${REVIEW_OUTCOMES.join(' or ')}`]);
@@ -59,6 +67,9 @@ export async function reviewAccess(
   }
   const access = await deps.storage.breakGlass.get(id);
   if (!access || access.reviewedAt !== null) return false;
+  if (access.userId === input.reviewer) {
+    throw new ConfigError(['--reviewer: the account that took this emergency access cannot review it; another administrator must']);
+  }
   // Atomic (UPDATE … WHERE reviewed_at IS NULL): of two concurrent reviews, one wins.
   const sealedNote = note === null ? null : sealAccessText(deps.masterKey, id, 'review_note', note);
   const reviewed = await deps.storage.breakGlass.review(id, { reviewedAt: deps.now(), reviewedBy: input.reviewer, outcome: input.outcome, note: sealedNote });
@@ -66,7 +77,10 @@ export async function reviewAccess(
   await deps.audit.record({
     type: 'breakglass.reviewed', actor: { userId: input.reviewer }, outcome: 'success', patient: `Patient/${access.patient}`,
     resource: access.id, grantId: access.grantId, action: 'review',
-    details: { breakglass_id: access.id, outcome: input.outcome, user_id: access.userId, client_id: access.clientId, has_note: note !== null },
+    details: {
+      breakglass_id: access.id, outcome: input.outcome, user_id: access.userId, client_id: access.clientId, has_note: note !== null,
+      ...(input.via !== undefined ? { via: input.via } : {}),
+    },
   });
   return true;
 }

@@ -10,6 +10,7 @@ import { listOpenAccesses, reviewAccess } from '../breakglass/review.js';
 import { WEBHOOK_SIGNATURE_HEADER, webhookKey } from '../breakglass/notify.js';
 import { loadMasterKey } from '../crypto/master-key.js';
 import type { BreakGlassAccessRecord } from '../storage/types.js';
+import { roleOf } from '../interaction/role-policy.js';
 import { parseFlags } from './args.js';
 import { cliActor, formatTable, onePositional, splitSubcommand } from './client.js';
 import { resolveConfig, withAdminContext } from './context.js';
@@ -22,13 +23,14 @@ export const breakglassCommand: CliCommand = {
   summary: 'review emergency (break-glass) accesses; print the webhook signing key',
   help: `Usage:
   caduceus breakglass review [--json]
-  caduceus breakglass review ID --outcome justified|unjustified [--note TEXT] [--json]
+  caduceus breakglass review ID --outcome justified|unjustified --reviewer USERNAME [--note TEXT] [--json]
   caduceus breakglass webhook-key [--json]
 
 review       without an ID, lists the emergency accesses not yet reviewed, oldest first: id,
              when (UTC), user, client, patient, when the access expires, and the reason the
              practitioner gave. With an ID, records the outcome of its review (once: a reviewed
-             access cannot be reviewed again) with the operator as reviewer.
+             access cannot be reviewed again) by the administrator account named with
+             --reviewer, which must not be the account that took the access.
 webhook-key  prints the HMAC-SHA-256 key (hex) that signs the breakglass.webhook_url requests.
              Give it to the receiver: it checks that the header
              ${WEBHOOK_SIGNATURE_HEADER}: sha256=<hex> is the HMAC-SHA-256 of the exact body under
@@ -37,6 +39,8 @@ webhook-key  prints the HMAC-SHA-256 key (hex) that signs the breakglass.webhook
 
 Options:
   --outcome OUTCOME   justified or unjustified
+  --reviewer USERNAME the administrator account reviewing (active, role administrator; not the
+                      practitioner who took the access)
   --note TEXT         the reviewer's note (kept with the access, not in the ledger; at most 2000
                       characters)
   --config FILE       the production configuration (caduceus.yaml)
@@ -44,8 +48,9 @@ Options:
   --json              print JSON instead of text
   -h, --help          print this help
 
-Reading the open list is recorded in the audit ledger (audit.read) and each review as
-breakglass.reviewed, with the operator as cli:USERNAME.
+Reading the open list is recorded in the audit ledger (audit.read, the operator as
+cli:USERNAME) and each review as breakglass.reviewed, with the reviewer's account as actor and
+the operator in details.via.
 Exit status: 0 done, 1 failed (unknown or already reviewed access, invalid outcome), 2 usage error.
 `,
   async run(argv, io) {
@@ -70,32 +75,41 @@ function oneLine(text: string): string {
 const iso = (ms: number) => new Date(ms).toISOString();
 
 async function runReview(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { outcome: { type: 'string' }, note: { type: 'string' } }, true);
+  const { values, positionals } = parseFlags(argv, { outcome: { type: 'string' }, note: { type: 'string' }, reviewer: { type: 'string' } }, true);
   if (values.help) {
     io.stdout(breakglassCommand.help);
     return EXIT_OK;
   }
   if (positionals.length === 0) {
-    if (values.outcome !== undefined || values.note !== undefined) {
-      throw new UsageError('--outcome and --note need the id of the access: caduceus breakglass review ID --outcome justified|unjustified');
+    if (values.outcome !== undefined || values.note !== undefined || values.reviewer !== undefined) {
+      throw new UsageError('--outcome, --reviewer and --note need the id of the access: caduceus breakglass review ID --outcome justified|unjustified --reviewer USERNAME');
     }
     return runList(values, io);
   }
-  const id = onePositional(positionals, 'access id', 'caduceus breakglass review ID --outcome justified|unjustified [--note TEXT]');
+  const id = onePositional(positionals, 'access id', 'caduceus breakglass review ID --outcome justified|unjustified --reviewer USERNAME [--note TEXT]');
   if (values.outcome === undefined || values.outcome === '') {
     throw new UsageError('--outcome is required to review an access: justified or unjustified');
   }
+  if (values.reviewer === undefined || values.reviewer === '') {
+    throw new UsageError('--reviewer is required to review an access: the username of the administrator account reviewing it');
+  }
   const outcome = values.outcome;
+  const reviewerName = values.reviewer;
   return withAdminContext(values, io, async (ctx) => {
-    const reviewer = cliActor();
+    const account = await ctx.storage.users.getByUsername(reviewerName);
+    if (!account || account.disabled || roleOf(account) !== 'administrator') {
+      io.stderr(`caduceus breakglass: --reviewer "${oneLine(reviewerName)}" is not an active administrator account (caduceus user set-role USERNAME administrator)\n`);
+      return EXIT_FAILURE;
+    }
+    const reviewer = account.id;
     const done = await reviewAccess({ storage: ctx.storage, audit: ctx.audit, now: ctx.now, masterKey: ctx.masterKey }, id, {
-      outcome, reviewer, ...(values.note !== undefined ? { note: values.note } : {}),
+      outcome, reviewer, via: cliActor(), ...(values.note !== undefined ? { note: values.note } : {}),
     });
     if (!done) {
       io.stderr(`caduceus breakglass: no open emergency access "${oneLine(id)}" (unknown or already reviewed; see caduceus breakglass review)\n`);
       return EXIT_FAILURE;
     }
-    if (values.json) io.stdout(`${JSON.stringify({ id, outcome, reviewed_by: reviewer })}\n`);
+    if (values.json) io.stdout(`${JSON.stringify({ id, outcome, reviewed_by: reviewer, reviewer: reviewerName })}\n`);
     else io.stdout(`Emergency access ${id} reviewed: ${outcome}.\n`);
     return EXIT_OK;
   });

@@ -12,11 +12,15 @@ import { createDataDir, runCli, type DataDir } from '../cli/harness.js';
 
 let data: DataDir;
 let practitionerId: string;
+let officerId: string;
 beforeAll(async () => {
   data = await createDataDir();
   expect((await runCli(['user', 'add', '--username', 'dr.er', '--role', 'practitioner', '--data', data.dir], 'a long enough password')).code).toBe(0);
+  expect((await runCli(['user', 'add', '--username', 'privacy.officer', '--role', 'administrator', '--data', data.dir], 'a long enough password')).code).toBe(0);
   practitionerId = (await withStorage((s) => s.users.getByUsername('dr.er')))!.id;
+  officerId = (await withStorage((s) => s.users.getByUsername('privacy.officer')))!.id;
 });
+const REVIEWER = ['--reviewer', 'privacy.officer'];
 afterAll(() => data?.remove());
 
 const masterKey = () => loadMasterKey({ env: {}, file: data.config.master_key_file });
@@ -80,9 +84,9 @@ describe('caduceus breakglass review', () => {
     expect(JSON.stringify(reads)).not.toContain('Trauma bay');
   });
 
-  it('review ID --outcome records the review once, with the operator, and a breakglass.reviewed event; a second review is refused', async () => {
+  it('review ID --outcome --reviewer records the review once, by that administrator, and a breakglass.reviewed event; a second review is refused', async () => {
     await withStorage((s) => s.breakGlass.create(accessRecord('bg_rev_1', 'p-30', 'Anaphylaxis in the waiting room', T0 + 120_000)));
-    const run = await runCli(['breakglass', 'review', 'bg_rev_1', '--outcome', 'justified', '--note', 'Confirmed with the ED lead', '--data', data.dir]);
+    const run = await runCli(['breakglass', 'review', 'bg_rev_1', '--outcome', 'justified', ...REVIEWER, '--note', 'Confirmed with the ED lead', '--data', data.dir]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('bg_rev_1 reviewed: justified');
 
@@ -92,7 +96,7 @@ describe('caduceus breakglass review', () => {
     expect(stored!.reviewNote).not.toContain('Confirmed');
     expect(openAccessText(masterKey(), 'bg_rev_1', 'review_note', stored!.reviewNote!)).toBe('Confirmed with the ED lead');
     expect(() => openAccessText(masterKey(), 'bg_other', 'review_note', stored!.reviewNote!)).toThrow();
-    expect(stored!.reviewedBy).toMatch(/^cli:/);
+    expect(stored!.reviewedBy).toBe(officerId);
     expect(stored!.reviewedAt).toEqual(expect.any(Number));
     expect((await listOpen()).map((a) => a.id)).not.toContain('bg_rev_1');
 
@@ -101,12 +105,12 @@ describe('caduceus breakglass review', () => {
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({
       outcome: 'success', patient: 'Patient/p-30', grantId: 'g_bg_rev_1', actor: { userId: stored!.reviewedBy },
-      details: { breakglass_id: 'bg_rev_1', outcome: 'justified', has_note: true },
+      details: { breakglass_id: 'bg_rev_1', outcome: 'justified', has_note: true, via: expect.stringMatching(/^cli:/) },
     });
     expect(JSON.stringify(mine[0])).not.toContain('Confirmed with the ED lead');
     expect(JSON.stringify(mine[0])).not.toContain('Anaphylaxis');
 
-    const again = await runCli(['breakglass', 'review', 'bg_rev_1', '--outcome', 'unjustified', '--data', data.dir]);
+    const again = await runCli(['breakglass', 'review', 'bg_rev_1', '--outcome', 'unjustified', ...REVIEWER, '--data', data.dir]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('no open emergency access "bg_rev_1" (unknown or already reviewed');
     expect((await withStorage((s) => s.breakGlass.get('bg_rev_1')))!.reviewOutcome).toBe('justified');
@@ -115,12 +119,12 @@ describe('caduceus breakglass review', () => {
   });
 
   it('an unknown id exits 1; an invalid outcome exits 1 naming the outcomes and records nothing', async () => {
-    const unknown = await runCli(['breakglass', 'review', 'bg_nope', '--outcome', 'unjustified', '--data', data.dir]);
+    const unknown = await runCli(['breakglass', 'review', 'bg_nope', '--outcome', 'unjustified', ...REVIEWER, '--data', data.dir]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no open emergency access "bg_nope"');
 
     await withStorage((s) => s.breakGlass.create(accessRecord('bg_bad_outcome', 'p-40', 'Sepsis, on-call cover', T0 + 180_000)));
-    const bad = await runCli(['breakglass', 'review', 'bg_bad_outcome', '--outcome', 'fine', '--data', data.dir]);
+    const bad = await runCli(['breakglass', 'review', 'bg_bad_outcome', '--outcome', 'fine', ...REVIEWER, '--data', data.dir]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--outcome: use justified or unjustified');
     expect((await withStorage((s) => s.breakGlass.get('bg_bad_outcome')))!.reviewedAt).toBeNull();
@@ -128,9 +132,27 @@ describe('caduceus breakglass review', () => {
     expect(events.filter((e) => e.details?.breakglass_id === 'bg_bad_outcome' || e.details?.breakglass_id === 'bg_nope')).toEqual([]);
   });
 
-  it('usage errors exit 2: an id without --outcome, --outcome without an id, two ids', async () => {
+  it('only an active administrator other than the practitioner who took the access can review it', async () => {
+    await withStorage((s) => s.breakGlass.create(accessRecord('bg_who', 'p-50', 'Stroke alert, neurologist unreachable', T0 + 240_000)));
+    const byPractitioner = await runCli(['breakglass', 'review', 'bg_who', '--outcome', 'justified', '--reviewer', 'dr.er', '--data', data.dir]);
+    expect(byPractitioner.code).toBe(1);
+    expect(byPractitioner.stderr).toContain('--reviewer "dr.er" is not an active administrator account');
+    const byNobody = await runCli(['breakglass', 'review', 'bg_who', '--outcome', 'justified', '--reviewer', 'nobody', '--data', data.dir]);
+    expect(byNobody.code).toBe(1);
+    // An administrator who took the access themself (e.g. a practitioner promoted since) cannot review it.
+    await withStorage((s) => s.breakGlass.create({ ...accessRecord('bg_self', 'p-51', 'Cardiac arrest in the lobby', T0 + 300_000), userId: officerId }));
+    const self = await runCli(['breakglass', 'review', 'bg_self', '--outcome', 'justified', ...REVIEWER, '--data', data.dir]);
+    expect(self.code).toBe(1);
+    expect(self.stderr).toContain('--reviewer: the account that took this emergency access cannot review it');
+    for (const id of ['bg_who', 'bg_self']) expect((await withStorage((s) => s.breakGlass.get(id)))!.reviewedAt).toBeNull();
+    const events = await withStorage((s) => searchEvents(s.sql, { type: 'breakglass.reviewed', limit: 100 }));
+    expect(events.filter((e) => ['bg_who', 'bg_self'].includes(String(e.details?.breakglass_id)))).toEqual([]);
+  });
+
+  it('usage errors exit 2: an id without --outcome or --reviewer, --outcome without an id, two ids', async () => {
     for (const argv of [
       ['breakglass', 'review', 'bg_bad_outcome'],
+      ['breakglass', 'review', 'bg_bad_outcome', '--outcome', 'justified'],
       ['breakglass', 'review', '--outcome', 'justified'],
       ['breakglass', 'review', 'a', 'b', '--outcome', 'justified'],
       ['breakglass'],
