@@ -284,6 +284,13 @@ export interface RefreshTokenStore {
    * caller checks revokedAt and expiry.
    */
   consume(digest: string, now: number): Promise<ConsumeResult<RefreshTokenRecord>>;
+  /**
+   * Undoes a rotation that produced no answer (its audit event could not be written): deletes the
+   * token issued in its place (never delivered, so nobody holds it) and makes the consumed one
+   * usable again, only while it is still the consumption made at `consumedAt`. A token revoked in
+   * the meantime (reuse detected) stays revoked. Resolves whether the consumed token was restored.
+   */
+  undoRotation(consumedDigest: string, consumedAt: number, issuedDigest: string | undefined): Promise<boolean>;
 }
 
 export interface AccessTokenRecord {

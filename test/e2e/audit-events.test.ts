@@ -95,6 +95,32 @@ describe('no audit, no access', () => {
     expect(ok.status).toBe(200);
   });
 
+  test('a refresh the ledger cannot record answers 503 and leaves the refresh token usable: the retry is not taken for reuse', async () => {
+    const flow = await codeFlow(rp);
+    const token = flow.tokens.refresh_token!;
+    failing = true;
+    try {
+      const refused = await refresh(rp, token);
+      expect([refused.status, refused.json.error]).toEqual([503, 'temporarily_unavailable']);
+    } finally {
+      failing = false;
+    }
+    const retry = await refresh(rp, token);
+    expect(retry.status).toBe(200);
+    expect(retry.json.refresh_token).toEqual(expect.any(String));
+    expect(await searchEvents(stack.ctx.storage.sql, { type: 'token.refresh_reuse_detected', limit: 10 })).toEqual([]);
+    // Rotation goes on as usual: the old token is now used up.
+    expect((await refresh(rp, token)).json.error).toBe('invalid_grant');
+  });
+
+  test('a refresh refused for its resource leaves the refresh token usable', async () => {
+    const flow = await codeFlow(rp);
+    const token = flow.tokens.refresh_token!;
+    const wrong = await refresh(rp, token, { resource: 'https://elsewhere.example/fhir' });
+    expect([wrong.status, wrong.json.error]).toEqual([400, 'invalid_target']);
+    expect((await refresh(rp, token)).status).toBe(200);
+  });
+
   test('a login cannot complete while the ledger cannot write', async () => {
     const { frontChannel } = await import('../support/flows.js');
     failing = true;

@@ -545,6 +545,26 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
       await storage.refreshTokens.save(token);
       expect(await storage.refreshTokens.consume(token.digest, T0)).toEqual({ status: 'ok', record: { ...token, consumedAt: T0 } });
     });
+
+    it('undoes a rotation: the issued token is deleted and the consumed one is usable again, only for that consumption', async () => {
+      const old = makeRefresh();
+      const issued = makeRefresh({ grantId: old.grantId });
+      await storage.refreshTokens.save(old);
+      await storage.refreshTokens.consume(old.digest, T0 + 1);
+      await storage.refreshTokens.save(issued);
+      // Another consumption time is not this rotation: nothing is restored.
+      expect(await storage.refreshTokens.undoRotation(old.digest, T0 + 2, undefined)).toBe(false);
+      expect(await storage.refreshTokens.undoRotation(old.digest, T0 + 1, issued.digest)).toBe(true);
+      expect(await storage.refreshTokens.get(issued.digest)).toBeUndefined();
+      expect(await storage.refreshTokens.get(old.digest)).toEqual(old);
+      expect(await storage.refreshTokens.consume(old.digest, T0 + 3)).toEqual({ status: 'ok', record: { ...old, consumedAt: T0 + 3 } });
+      // A token revoked meanwhile (reuse detected) is restored unconsumed but stays revoked.
+      const revoked = makeRefresh({ revokedAt: T0 + 4 });
+      await storage.refreshTokens.save(revoked);
+      await storage.refreshTokens.consume(revoked.digest, T0 + 5);
+      expect(await storage.refreshTokens.undoRotation(revoked.digest, T0 + 5, undefined)).toBe(true);
+      expect((await storage.refreshTokens.get(revoked.digest))?.revokedAt).toBe(T0 + 4);
+    });
   });
 
   describe('AccessTokenStore', () => {

@@ -22,6 +22,9 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
     if (boundJkt !== undefined && req.dpop?.jkt !== boundJkt) {
       throw invalidGrant(req.dpop ? 'the DPoP proof key is not the one the refresh token is bound to' : 'the refresh token is bound to a DPoP key; send a DPoP proof with that key');
     }
+    // A request refused for its own parameters leaves a live token usable: resource and scope are
+    // checked before the token is consumed (and again after, on the consumed record).
+    if (before.consumedAt === null) checkRequestedTarget(params, openRefreshGrant(ctx, before));
   }
   const consumed = await ctx.storage.refreshTokens.consume(digest, now);
   if (consumed.status === 'unknown') throw invalidGrant('the refresh token is invalid');
@@ -43,27 +46,43 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   const data = openRefreshGrant(ctx, record);
   const user = await ctx.storage.users.getById(data.userId);
   if (!user || user.disabled) throw invalidGrant('the user account is not active');
+  const scopes = checkRequestedTarget(params, data);
+
+  // No answer without its audit event (503 when the ledger cannot write): if issuing or recording
+  // fails, the rotation is undone, so the client's retry with the same token is not taken for
+  // reuse. Best effort: a failure of the undo leaves the family without a usable token (the user
+  // signs in again), never with an unaudited one.
+  let issued: string | undefined;
+  try {
+    const { response, jti } = await issueUserTokens(ctx, {
+      client,
+      user,
+      grantId: record.grantId,
+      data,
+      scopes,
+      absoluteExpiresAt: record.absoluteExpiresAt,
+      withIdToken: false,
+      dpopJkt: req.dpop?.jkt,
+      launch: grant.launchContext,
+    });
+    if (typeof response.refresh_token === 'string') issued = refreshTokenDigest(ctx, response.refresh_token);
+    await ctx.audit.record({
+      type: 'token.refreshed', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'refresh_token',
+      resource: data.resource, scopes: { requested: params.scope !== undefined ? scopes : undefined, granted: scopes },
+      grantId: record.grantId, consentId: data.consentId ?? undefined, jti, requestId: req.requestId, sourceAddress: req.sourceAddress,
+    });
+    return response;
+  } catch (err) {
+    await ctx.storage.refreshTokens.undoRotation(digest, now, issued).catch(() => false);
+    throw err;
+  }
+}
+
+/** RFC 8707 resource and RFC 6749 §6 scope of a refresh request, against what was authorised; resolves the scopes to issue. */
+function checkRequestedTarget(params: GrantRequest['params'], data: { resource: string; scope: string }): string[] {
   if (params.resource !== undefined && params.resource !== data.resource) {
     throw invalidTarget('resource differs from the one authorised');
   }
   const granted = data.scope.split(' ').filter(Boolean);
-  const scopes = params.scope !== undefined ? narrowScope(parseScope(params.scope), granted) : granted;
-
-  const { response, jti } = await issueUserTokens(ctx, {
-    client,
-    user,
-    grantId: record.grantId,
-    data,
-    scopes,
-    absoluteExpiresAt: record.absoluteExpiresAt,
-    withIdToken: false,
-    dpopJkt: req.dpop?.jkt,
-    launch: grant.launchContext,
-  });
-  await ctx.audit.record({
-    type: 'token.refreshed', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'refresh_token',
-    resource: data.resource, scopes: { requested: params.scope !== undefined ? scopes : undefined, granted: scopes },
-    grantId: record.grantId, consentId: data.consentId ?? undefined, jti, requestId: req.requestId, sourceAddress: req.sourceAddress,
-  });
-  return response;
+  return params.scope !== undefined ? narrowScope(parseScope(params.scope), granted) : granted;
 }

@@ -56,5 +56,11 @@ export function createRefreshTokenStore(sql: SqlExecutor): RefreshTokenStore {
     consume(digest, now) {
       return consumeOnce(sql, 'refresh_tokens', COLUMNS, digest, now, toRecord);
     },
+    async undoRotation(consumedDigest, consumedAt, issuedDigest) {
+      // The new token first: if the second statement fails, the family has no usable token (the
+      // user signs in again), never two.
+      if (issuedDigest !== undefined) await sql.run('DELETE FROM refresh_tokens WHERE digest = $1 AND consumed_at IS NULL', [issuedDigest]);
+      return (await sql.run('UPDATE refresh_tokens SET consumed_at = NULL WHERE digest = $1 AND consumed_at = $2', [consumedDigest, consumedAt])) > 0;
+    },
   };
 }
