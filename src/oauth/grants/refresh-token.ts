@@ -4,6 +4,7 @@ import { invalidGrant, invalidTarget } from '../../errors/oauth-error.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import { narrowScope, parseScope } from '../checks/scope.js';
 import { openRefreshGrant, refreshTokenDigest } from '../tokens/refresh-token.js';
+import { checkGrantForRedemption, revokeForReplay, revokeIssued } from './replay-race.js';
 import { issueUserTokens, type BoundRefreshGrantData } from './issue.js';
 import type { GrantRequest, TokenResponse } from './types.js';
 
@@ -31,7 +32,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   const { record } = consumed;
   if (record.clientId !== client.clientId) throw invalidGrant('the refresh token was issued to another client');
   if (consumed.status === 'replayed') {
-    const revoked = await ctx.storage.grants.revoke(record.grantId, now, 'refresh_reuse');
+    const revoked = await revokeForReplay(ctx, record.grantId, 'refresh_reuse');
     await ctx.audit.record({
       type: 'token.refresh_reuse_detected', actor: { clientId: client.clientId }, outcome: 'denied', reason: 'refresh_reuse',
       grantId: record.grantId, requestId: req.requestId, sourceAddress: req.sourceAddress, details: { family_revoked: revoked },
@@ -40,8 +41,8 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   }
   if (record.revokedAt !== null) throw invalidGrant('the refresh token was revoked');
   if (record.expiresAt <= now || record.absoluteExpiresAt <= now) throw invalidGrant('the refresh token has expired');
-  const grant = await ctx.storage.grants.get(record.grantId);
-  if (!grant || grant.revokedAt !== null) throw invalidGrant('the authorization was revoked');
+  const grant = (await ctx.storage.grants.get(record.grantId))!;
+  const racedByReplay = checkGrantForRedemption(grant, now, 'refresh_reuse');
 
   const data = openRefreshGrant(ctx, record);
   const user = await ctx.storage.users.getById(data.userId);
@@ -66,6 +67,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
       launch: grant.launchContext,
     });
     if (typeof response.refresh_token === 'string') issued = refreshTokenDigest(ctx, response.refresh_token);
+    if (racedByReplay) await revokeIssued(ctx, record.grantId, 'refresh_reuse');
     await ctx.audit.record({
       type: 'token.refreshed', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'refresh_token',
       resource: data.resource, scopes: { requested: params.scope !== undefined ? scopes : undefined, granted: scopes },
