@@ -97,3 +97,6 @@ export const accessDenied = (description: string, reason: GatewayReason, details
 export const insufficientScope = (requiredScope: string) =>
   new GatewayDenial('insufficient_scope', 'the access token does not carry a scope that allows this request', 'ERR_INSUFFICIENT_SCOPE', { requiredScope });
 export const badGateway = (reason: GatewayReason, description = 'the upstream server did not answer usably') => new GatewayDenial('bad_gateway', description, reason);
+
+/** A user/ scope asked for a patient off the practitioner's panel (src/gateway/user-reach.ts). */
+export const notOnPanel = () => accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');

@@ -18,7 +18,7 @@
 // batches, and any type outside PATIENT_COMPARTMENT.
 import { findAuthorisingScope, INTERACTION_PERMISSION, tryParseSmartScope, type Interaction, type ScopeLevel } from '../smart/scopes.js';
 import { constrainSearchToPatient, inCompartmentTypes, inPatientCompartment, PATIENT_COMPARTMENT, singlePatientOf, withinPatients } from './compartment.js';
-import { accessDenied, GatewayDenial, insufficientScope } from './errors.js';
+import { accessDenied, GatewayDenial, insufficientScope, notOnPanel } from './errors.js';
 import { actionName, classifyFhirRequest, fhirPath, type FhirRequest } from './fhir-request.js';
 import type { VerifiedAccessToken } from './verify-token.js';
 
@@ -48,7 +48,7 @@ export interface FhirPlan {
   scopeUsed?: string;
   /** Set when a patient/ scope authorises: everything released must be in this patient's compartment. */
   compartment?: string;
-  /** Set when a user/ scope authorises a compartment-type request: it must stay with these patients. */
+  /** Set when a user/ scope authorises a compartment-type request: it must stay with these patients (the pre-read of a write checks it). */
   reach?: ReadonlySet<string>;
   /** For the ledger: the patient the request names, when it names exactly one. */
   patientHint?: string;
@@ -67,8 +67,6 @@ export interface PolicyOptions {
    */
   userReach?: ReadonlySet<string>;
 }
-
-const offPanel = () => accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
 
 /** Most entries in a batch or transaction Bundle. */
 export const MAX_BUNDLE_ENTRIES = 200;
@@ -151,7 +149,7 @@ function planInteraction(req: InteractionRequest, token: VerifiedAccessToken, op
     // Patient/{other} under a patient/ scope: refused before the upstream is asked.
     if (patient && type === 'Patient' && id !== patient) throw accessDenied('patient scopes reach only the patient in context', 'ERR_PATIENT_COMPARTMENT');
     // Patient/{id} off the practitioner's panel under a user/ scope: likewise.
-    if (reach && type === 'Patient' && (id === undefined || !reach.has(id))) throw offPanel();
+    if (reach && type === 'Patient' && (id === undefined || !reach.has(id))) throw notOnPanel();
   };
 
   switch (interaction) {
@@ -176,7 +174,7 @@ function planInteraction(req: InteractionRequest, token: VerifiedAccessToken, op
       if (patient && (type === 'Patient' || !inPatientCompartment(body, patient, options.bases))) {
         throw accessDenied('patient scopes can only create resources for the patient in context', 'ERR_PATIENT_COMPARTMENT');
       }
-      if (reach && !withinPatients(body, reach, options.bases)) throw offPanel();
+      if (reach && !withinPatients(body, reach, options.bases)) throw notOnPanel();
       plan.forward.body = { json: body };
       // The server assigns the id: the answer must be a resource of this type (in the compartment).
       plan.release = { kind: 'resource', resourceType: type, ...(patient ? { compartment: patient } : {}), ...(reach ? { reach } : {}) };
@@ -188,7 +186,7 @@ function planInteraction(req: InteractionRequest, token: VerifiedAccessToken, op
       if (patient && !inPatientCompartment(body, patient, options.bases)) {
         throw accessDenied('patient scopes can only write resources of the patient in context', 'ERR_PATIENT_COMPARTMENT');
       }
-      if (reach && !withinPatients(body, reach, options.bases)) throw offPanel();
+      if (reach && !withinPatients(body, reach, options.bases)) throw notOnPanel();
       plan.forward.body = { json: body };
       if ((patient || reach) && type !== 'Patient') {
         if (inBundle) throw accessDenied(`${patient ? 'patient' : 'panel-limited user'} scopes cannot update inside a batch or transaction`, 'ERR_INTERACTION_NOT_ALLOWED');
@@ -253,7 +251,7 @@ function planOperation(req: Extract<FhirRequest, { kind: 'operation' }>, token: 
   }
   const chosen = chooseScope(token, 'Patient', 'read', req.params);
   if (chosen.level === 'patient' && req.id !== token.patient) throw accessDenied('patient scopes reach only the patient in context', 'ERR_PATIENT_COMPARTMENT');
-  if (chosen.level === 'user' && options.userReach && !options.userReach.has(req.id)) throw offPanel();
+  if (chosen.level === 'user' && options.userReach && !options.userReach.has(req.id)) throw notOnPanel();
   return {
     action: actionName(req), resource: `Patient/${req.id}`, scopeUsed: chosen.scope, patientHint: req.id,
     ...(chosen.level === 'patient' ? { compartment: token.patient! } : {}),
@@ -297,11 +295,10 @@ function planBundle(req: Extract<FhirRequest, { kind: 'bundle' }>, token: Verifi
   });
   const scopes = [...new Set(plans.map((p) => p.scopeUsed).filter((s): s is string => !!s))];
   const compartment = plans.find((p) => p.compartment)?.compartment;
-  const reach = plans.find((p) => p.reach)?.reach;
   const patients = new Set(plans.map((p) => p.patientHint).filter(Boolean));
   return {
     action: req.bundleType, resource: 'Bundle', ...(scopes.length ? { scopeUsed: scopes.join(' ') } : {}),
-    ...(compartment ? { compartment } : {}), ...(reach ? { reach } : {}), ...(patients.size === 1 ? { patientHint: [...patients][0] } : {}),
+    ...(compartment ? { compartment } : {}), ...(patients.size === 1 ? { patientHint: [...patients][0] } : {}),
     forward: { method: 'POST', path: '/', query: new URLSearchParams(), body: { json: { ...req.bundle, entry: forwarded } } },
     release: { kind: 'batch', entries: plans.map((p) => p.release) },
   };

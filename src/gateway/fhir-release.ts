@@ -12,7 +12,7 @@
 // - OperationOutcome is always released (no PHI by construction of the upstream contract).
 import { findAuthorisingScope } from '../smart/scopes.js';
 import { inPatientCompartment, withinPatients } from './compartment.js';
-import { accessDenied, badGateway, GatewayDenial } from './errors.js';
+import { accessDenied, badGateway, GatewayDenial, notOnPanel } from './errors.js';
 import type { ReleaseCheck } from './fhir-policy.js';
 
 type Json = Record<string, unknown>;
@@ -60,7 +60,7 @@ function checkResource(body: Json, check: Extract<ReleaseCheck, { kind: 'resourc
   }
   if (check.reach !== undefined && !withinPatients(body, check.reach, rc.bases)) {
     // A guessed id of a patient off the panel: withheld, like the compartment above.
-    throw accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
+    throw notOnPanel();
   }
 }
 
@@ -89,7 +89,7 @@ function filterBundle(bundle: Json, check: Extract<ReleaseCheck, { kind: 'bundle
     if (check.primaryType !== undefined && resource.resourceType === check.primaryType && mode !== 'include') {
       if (check.primaryLevel === 'user' && check.reach !== undefined) {
         const onPanel = withinPatients(resource, check.reach, rc.bases);
-        if (!onPanel && check.strict) throw accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
+        if (!onPanel && check.strict) throw notOnPanel();
         return onPanel;
       }
       if (check.primaryLevel !== 'patient') return true;

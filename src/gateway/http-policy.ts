@@ -9,7 +9,7 @@
 // Deliberately not checked: response bodies (the gateway cannot know their shape).
 import { scopeCovers, tryParseSmartScope } from '../smart/scopes.js';
 import type { GatewayRule } from './config.js';
-import { accessDenied, GatewayDenial } from './errors.js';
+import { accessDenied, GatewayDenial, notOnPanel } from './errors.js';
 import type { VerifiedAccessToken } from './verify-token.js';
 
 export interface HttpMatch {
@@ -70,7 +70,7 @@ export function planHttpRequest(match: HttpMatch, token: VerifiedAccessToken, pr
     const named = rule.patient_param ? params[rule.patient_param]!.replace(/^Patient\//, '') : undefined;
     // A user/ scope reaches only the user's patients (src/gateway/user-reach.ts) where the rule says which patient.
     if (broad.level === 'user' && userReach && named !== undefined && !userReach.has(named)) {
-      throw accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
+      throw notOnPanel();
     }
     return { scopeUsed: broad.granted, resource, ...(rule.patient_param ? { patientHint: params[rule.patient_param] } : {}) };
   }

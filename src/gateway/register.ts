@@ -25,7 +25,7 @@ import { matchRule, pathSegments, planHttpRequest } from './http-policy.js';
 import { allowListedHeaders, Upstream, type UpstreamResponse } from './forward.js';
 import { gatewayIdentityKey, identityHeaders } from './identity.js';
 import { gatewayEvent, type GatewayEventDraft } from './audit-event.js';
-import { accessDenied, badGateway, GatewayDenial } from './errors.js';
+import { accessDenied, badGateway, GatewayDenial, notOnPanel } from './errors.js';
 import { DpopResourceError, verifyDpopForResource } from '../oauth/dpop/resource.js';
 import { serverNoncePolicy } from '../oauth/dpop/server.js';
 import { recordGatewayDecision, type GatewayOutcome } from '../ops/metrics.js';
@@ -295,7 +295,7 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
       const existing = parseUpstreamJson(current);
       if (!isObject(existing) || existing.resourceType !== plan.preRead.resourceType || existing.id !== plan.preRead.id) throw badGateway('ERR_UPSTREAM_MISMATCH');
       if (plan.compartment !== undefined && !inPatientCompartment(existing, plan.compartment, env.bases)) throw accessDenied('patient scopes can only write resources of the patient in context', 'ERR_PATIENT_COMPARTMENT');
-      if (plan.reach !== undefined && !withinPatients(existing, plan.reach, env.bases)) throw accessDenied('user scopes reach only the patients on your panel', 'ERR_NOT_ON_PANEL');
+      if (plan.reach !== undefined && !withinPatients(existing, plan.reach, env.bases)) throw notOnPanel();
       // The write applies only to the version that was checked (FHIR version-aware update,
       // If-Match): a concurrent change in between makes the upstream refuse it (412).
       checkedVersion = current.headers.etag;

@@ -11,7 +11,6 @@ import { ownPatientId } from '../interaction/patient-context.js';
 import { roleOf } from '../interaction/role-policy.js';
 import { recordCacheLookup } from '../ops/metrics.js';
 import type { AppContext } from '../server/context.js';
-import { tryParseSmartScope } from '../smart/scopes.js';
 
 export const REACH_CACHE_MS = 30_000;
 const REACH_CACHE_MAX = 10_000;
@@ -19,10 +18,9 @@ const NOBODY: ReadonlySet<string> = new Set();
 
 const caches = new WeakMap<AppContext, Map<string, { reach: ReadonlySet<string>; until: number }>>();
 
-const hasUserScope = (scopes: readonly string[]) => scopes.some((s) => {
-  const parsed = tryParseSmartScope(s);
-  return parsed?.kind === 'resource' && parsed.level === 'user';
-});
+// A prefix test, not a parse: it runs on every gateway request, and a token only carries scopes the
+// authorization server validated (anything starting "user/" is treated as one: fail closed).
+const hasUserScope = (scopes: readonly string[]) => scopes.some((s) => s.startsWith('user/'));
 
 /** The patients this token's user/ scopes reach; undefined when it carries no user/ scope. */
 export async function userReach(ctx: AppContext, token: { subject: string; scopes: readonly string[] }): Promise<ReadonlySet<string> | undefined> {

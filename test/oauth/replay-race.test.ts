@@ -20,13 +20,13 @@ const refused = (fn: () => unknown) => {
 
 describe('checkGrantForRedemption', () => {
   test('a live grant lets the redemption go on; a missing one refuses it', () => {
-    expect(checkGrantForRedemption(grant({}), T, 'refresh_reuse')).toBe(false);
+    expect(checkGrantForRedemption(grant({}), T, 'refresh_reuse').racedByReplay).toBe(false);
     expect(refused(() => checkGrantForRedemption(undefined, T, 'refresh_reuse'))).toEqual(['invalid_grant', 'the authorization was revoked']);
   });
 
   test('a revocation for replay of this grant made at or after the consumption is a race the winner still answers', () => {
-    expect(checkGrantForRedemption(grant({ revokedAt: T, revokedReason: 'refresh_reuse' }), T, 'refresh_reuse')).toBe(true);
-    expect(checkGrantForRedemption(grant({ revokedAt: T + 5, revokedReason: 'code_replay' }), T, 'code_replay')).toBe(true);
+    expect(checkGrantForRedemption(grant({ revokedAt: T, revokedReason: 'refresh_reuse' }), T, 'refresh_reuse').racedByReplay).toBe(true);
+    expect(checkGrantForRedemption(grant({ revokedAt: T + 5, revokedReason: 'code_replay' }), T, 'code_replay').racedByReplay).toBe(true);
   });
 
   test('a replay revocation from before the consumption (a token issued after the family was revoked), or any other revocation, refuses', () => {

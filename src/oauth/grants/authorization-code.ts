@@ -5,7 +5,7 @@ import { requireParams } from '../checks/duplicate-params.js';
 import { checkCodeVerifier } from '../checks/pkce.js';
 import { codeDigest, openCode } from '../tokens/authorization-code.js';
 import { boundCodeKey } from '../dpop/server.js';
-import { checkGrantForRedemption, revokeForReplay, revokeIssued } from './replay-race.js';
+import { checkGrantForRedemption, revokeForReplay } from './replay-race.js';
 import { issueUserTokens } from './issue.js';
 import type { GrantRequest, TokenResponse } from './types.js';
 
@@ -36,8 +36,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   if (params.resource !== undefined && params.resource !== data.resource) {
     throw invalidTarget('resource differs from the one authorised');
   }
-  const grant = (await ctx.storage.grants.get(record.grantId))!;
-  const racedByReplay = checkGrantForRedemption(grant, now, 'code_replay');
+  const { grant, racedByReplay } = checkGrantForRedemption(await ctx.storage.grants.get(record.grantId), now, 'code_replay');
   // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof by that key.
   const boundJkt = await boundCodeKey(ctx, client.clientId, data.codeChallenge);
   if (boundJkt !== undefined && req.dpop?.jkt !== boundJkt) {
@@ -55,7 +54,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
     dpopJkt: req.dpop?.jkt,
     launch: grant.launchContext,
   });
-  if (racedByReplay) await revokeIssued(ctx, record.grantId, 'code_replay');
+  if (racedByReplay) await revokeForReplay(ctx, record.grantId, 'code_replay');
   await ctx.audit.record({
     type: 'token.issued', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'authorization_code',
     ...(response.patient !== undefined ? { patient: `Patient/${response.patient}` } : {}),

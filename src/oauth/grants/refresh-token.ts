@@ -4,7 +4,7 @@ import { invalidGrant, invalidTarget } from '../../errors/oauth-error.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import { narrowScope, parseScope } from '../checks/scope.js';
 import { openRefreshGrant, refreshTokenDigest } from '../tokens/refresh-token.js';
-import { checkGrantForRedemption, revokeForReplay, revokeIssued } from './replay-race.js';
+import { checkGrantForRedemption, revokeForReplay } from './replay-race.js';
 import { issueUserTokens, type BoundRefreshGrantData } from './issue.js';
 import type { GrantRequest, TokenResponse } from './types.js';
 
@@ -19,13 +19,14 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   // that key. Checked before consumption, so a thief with another key cannot burn the token.
   const before = await ctx.storage.refreshTokens.get(digest);
   if (before && before.clientId === client.clientId) {
-    const boundJkt = (openRefreshGrant(ctx, before) as BoundRefreshGrantData).dpopJkt;
+    const beforeData = openRefreshGrant(ctx, before) as BoundRefreshGrantData;
+    const boundJkt = beforeData.dpopJkt;
     if (boundJkt !== undefined && req.dpop?.jkt !== boundJkt) {
       throw invalidGrant(req.dpop ? 'the DPoP proof key is not the one the refresh token is bound to' : 'the refresh token is bound to a DPoP key; send a DPoP proof with that key');
     }
     // A request refused for its own parameters leaves a live token usable: resource and scope are
     // checked before the token is consumed (and again after, on the consumed record).
-    if (before.consumedAt === null) checkRequestedTarget(params, openRefreshGrant(ctx, before));
+    if (before.consumedAt === null) checkRequestedTarget(params, beforeData);
   }
   const consumed = await ctx.storage.refreshTokens.consume(digest, now);
   if (consumed.status === 'unknown') throw invalidGrant('the refresh token is invalid');
@@ -41,8 +42,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   }
   if (record.revokedAt !== null) throw invalidGrant('the refresh token was revoked');
   if (record.expiresAt <= now || record.absoluteExpiresAt <= now) throw invalidGrant('the refresh token has expired');
-  const grant = (await ctx.storage.grants.get(record.grantId))!;
-  const racedByReplay = checkGrantForRedemption(grant, now, 'refresh_reuse');
+  const { grant, racedByReplay } = checkGrantForRedemption(await ctx.storage.grants.get(record.grantId), now, 'refresh_reuse');
 
   const data = openRefreshGrant(ctx, record);
   const user = await ctx.storage.users.getById(data.userId);
@@ -67,7 +67,7 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
       launch: grant.launchContext,
     });
     if (typeof response.refresh_token === 'string') issued = refreshTokenDigest(ctx, response.refresh_token);
-    if (racedByReplay) await revokeIssued(ctx, record.grantId, 'refresh_reuse');
+    if (racedByReplay) await revokeForReplay(ctx, record.grantId, 'refresh_reuse');
     await ctx.audit.record({
       type: 'token.refreshed', actor: { userId: data.userId, clientId: client.clientId }, outcome: 'success', action: 'refresh_token',
       resource: data.resource, scopes: { requested: params.scope !== undefined ? scopes : undefined, granted: scopes },

@@ -3,7 +3,8 @@
 // exactly one success, and the reuse is detected"). A replay revokes the grant at once. The
 // redemption that won the consumption may find its grant revoked by such a replay before it issues;
 // it still answers, so that exactly one request succeeds, and what it issues is revoked as soon as
-// it is stored (issueWon calls revokeIssued), because the whole family is revoked.
+// it is stored (the caller revokes the grant again, which revokes its new tokens), because the
+// whole family is revoked.
 //
 // Only a revocation for replay of this grant, made at or after this redemption consumed its
 // credential, is treated so. Replays revoke with the time of the revocation itself (not of their
@@ -16,22 +17,22 @@ import type { GrantRecord } from '../../storage/types.js';
 export type ReplayReason = 'code_replay' | 'refresh_reuse';
 
 /**
- * Throws invalid_grant when the grant stops this redemption; resolves true when the grant was
- * revoked by a replay racing it (the caller answers, then calls revokeIssued).
+ * Throws invalid_grant when the grant stops this redemption; otherwise returns it, with
+ * racedByReplay when a replay racing this redemption revoked it (the caller issues, calls
+ * revokeForReplay again, and answers).
  */
-export function checkGrantForRedemption(grant: GrantRecord | undefined, consumedAt: number, reason: ReplayReason): boolean {
+export function checkGrantForRedemption(grant: GrantRecord | undefined, consumedAt: number, reason: ReplayReason): { grant: GrantRecord; racedByReplay: boolean } {
   if (!grant) throw invalidGrant('the authorization was revoked');
-  if (grant.revokedAt === null) return false;
-  if (grant.revokedReason === reason && grant.revokedAt >= consumedAt) return true;
+  if (grant.revokedAt === null) return { grant, racedByReplay: false };
+  if (grant.revokedReason === reason && grant.revokedAt >= consumedAt) return { grant, racedByReplay: true };
   throw invalidGrant('the authorization was revoked');
 }
 
-/** A replay revokes the grant with the time of the revocation (see above). */
+/**
+ * Revokes the grant and every token stored under it for a replay, with the time of the revocation
+ * itself (see above). Called by the replay, and again by a winner that raced one, after issuing
+ * (the first revocation's time and reason stand).
+ */
 export function revokeForReplay(ctx: AppContext, grantId: string, reason: ReplayReason): Promise<boolean> {
   return ctx.storage.grants.revoke(grantId, ctx.now(), reason);
-}
-
-/** Revokes the tokens just issued under a grant that a racing replay revoked (the first reason stands). */
-export async function revokeIssued(ctx: AppContext, grantId: string, reason: ReplayReason): Promise<void> {
-  await ctx.storage.grants.revoke(grantId, ctx.now(), reason);
 }
