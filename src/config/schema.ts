@@ -158,10 +158,11 @@ export const configSchema = z.strictObject({
   }),
   /**
    * Request rate limits, every request counted (src/http/request-rate-limits.ts), in requests per
-   * minute per instance; 0 turns one limit off. Exceeding one answers 429 with Retry-After.
+   * minute across every instance (counts shared each second); 0 turns one limit off. Exceeding one
+   * answers 429 with Retry-After.
    */
   rate_limits: z.strictObject({
-    /** /token, /introspect, /revoke and /par, counted together. */
+    /** /token, /introspect, /revoke, /par and /smart/launch, counted together. */
     token_endpoints: z.strictObject({
       per_client: perMinute(600_000),
       per_address: perMinute(600_000),

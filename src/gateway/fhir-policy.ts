@@ -3,9 +3,9 @@
 // to (S-12, issue 4), and exactly what is forwarded. Pure: no I/O. The response side is
 // src/gateway/fhir-release.ts.
 //
-// Scope choice: scopes combine as a union (S-5); a system/ or user/ scope that authorises the
-// request is preferred because it does not bind it to a compartment. Otherwise a patient/ scope
-// needs the token's patient and binds the request to that patient's compartment.
+// Scope choice: scopes combine as a union (S-5); a system/ scope that authorises the request is
+// preferred (no limit), then a user/ scope (bound to the user's patients, below). Otherwise a
+// patient/ scope needs the token's patient and binds the request to that patient's compartment.
 //
 // A user/ scope reaches what the user may reach: for a practitioner, the patients on their panel
 // (options.userReach, 45 CFR 164.502(b) minimum necessary). A request about a patient-compartment
