@@ -47,6 +47,7 @@ import { checkpointSeed, ledgerOrigin, openAuditSink } from '../audit/sink.js';
 import type { CaduceusConfig } from '../config/schema.js';
 import { loadMasterKey } from '../crypto/master-key.js';
 import { openStorage } from '../storage/index.js';
+import { OPERATOR_DRIVER_OPTIONS } from '../storage/sql.js';
 import type { Storage } from '../storage/types.js';
 import { parseFlags, requireFlag } from './args.js';
 import { cliActor, formatTable, splitSubcommand } from './client.js';
@@ -294,7 +295,7 @@ async function openTarget(flags: { config?: string; data?: string }, io: CliIo):
   const masterKey = loadMasterKey({ env: io.env, file: config.master_key_file });
   const origin = ledgerOrigin(config);
   const verifierKey = new NoteSigner(origin, checkpointSeed(masterKey)).verifierKey;
-  const storage = await openStorage(config.storage);
+  const storage = await openStorage(config.storage, { driver: OPERATOR_DRIVER_OPTIONS });
   let ledger: Ledger | undefined;
   return {
     config,
@@ -403,7 +404,7 @@ async function runVerify(argv: string[], io: CliIo): Promise<number> {
   const derived = pubkey === undefined ? await derivedKey(config, io) : undefined;
   const witness = [...readWitness(config), ...extraNotes];
   // No migration: verify examines the database as it is and writes nothing.
-  const storage = await openStorage(config.storage, { migrate: false });
+  const storage = await openStorage(config.storage, { migrate: false, driver: OPERATOR_DRIVER_OPTIONS });
   try {
     const options = {
       publicKey: pubkey ?? derived!.verifierKey,

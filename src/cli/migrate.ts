@@ -3,7 +3,7 @@
 // deployment step before the new version starts. Servers also migrate at startup; this command lets
 // a deployment do it first, once, with its own database role.
 import { resolveConfig } from './context.js';
-import { openSqlDriver } from '../storage/sql.js';
+import { OPERATOR_DRIVER_OPTIONS, openSqlDriver } from '../storage/sql.js';
 import { runMigrations } from '../storage/migrations/index.js';
 import { parseFlags } from './args.js';
 import { EXIT_OK, type CliCommand } from './command.js';
@@ -32,7 +32,7 @@ Exit status: 0 done (also when nothing was pending), 1 failed, 2 usage error.
       return EXIT_OK;
     }
     const config = await resolveConfig(values, io);
-    const driver = await openSqlDriver(config.storage);
+    const driver = await openSqlDriver(config.storage, OPERATOR_DRIVER_OPTIONS);
     try {
       const applied = await runMigrations(driver);
       const current = (await driver.all<{ id: number }>('SELECT id FROM schema_migrations ORDER BY id')).map((r) => Number(r.id));

@@ -3,7 +3,7 @@
 // of a deployment that wants it at a time of its choosing. Never touches the audit ledger,
 // consents, grants or break-glass records.
 import { resolveConfig } from './context.js';
-import { openSqlDriver } from '../storage/sql.js';
+import { OPERATOR_DRIVER_OPTIONS, openSqlDriver } from '../storage/sql.js';
 import { purgeExpired, purgePolicyOf } from '../storage/purge.js';
 import { migrateWhenPending } from '../ops/startup-migrations.js';
 import { parseFlags } from './args.js';
@@ -36,7 +36,7 @@ Exit status: 0 done (also when nothing had expired), 1 failed, 2 usage error.
       return EXIT_OK;
     }
     const config = await resolveConfig(values, io);
-    const driver = await openSqlDriver(config.storage);
+    const driver = await openSqlDriver(config.storage, OPERATOR_DRIVER_OPTIONS);
     try {
       await migrateWhenPending(driver);
       const deleted = await purgeExpired(driver, Date.now(), purgePolicyOf(config));

@@ -120,6 +120,23 @@ export const configSchema = z.strictObject({
   storage: z.string().refine((v) => v.startsWith('sqlite:') || /^postgres(ql)?:\/\//.test(v), {
     message: 'use sqlite:PATH or postgres://user@host/db (or set CADUCEUS_DATABASE_URL)',
   }),
+  /**
+   * PostgreSQL connections (SQLite has no network to wait on). A request waits at most about
+   * connect_timeout + query_timeout for the database, then answers 503 temporarily_unavailable.
+   */
+  database: z.strictObject({
+    pool_size: z.number().int().min(1).max(1000).default(10),
+    /** Establishing a connection, or waiting for a free one in the pool. */
+    connect_timeout: z.number().positive().max(600).default(3),
+    /** Server-side statement_timeout (and idle_in_transaction_session_timeout twice it). */
+    statement_timeout: z.number().positive().max(3600).default(5),
+    /** Client-side: a query whose answer has not arrived by then fails and its connection is discarded (a partition). */
+    query_timeout: z.number().positive().max(3600).default(6),
+  }).superRefine((d, ctx) => {
+    if (d.query_timeout < d.statement_timeout) {
+      ctx.addIssue({ code: 'custom', path: ['query_timeout'], message: `must be at least database.statement_timeout (${d.statement_timeout}), so the server cancels a slow statement before the client gives up on the connection` });
+    }
+  }).default({ pool_size: 10, connect_timeout: 3, statement_timeout: 5, query_timeout: 6 }),
   master_key_file: z.string().optional(),
   /** Short-lived shared state (replay values, login throttling) in Redis instead of the database. */
   cache: z.string().refine((v) => /^rediss?:\/\/[^/]/.test(v) && URL.canParse(v), {
@@ -146,15 +163,17 @@ export const configSchema = z.strictObject({
     /** First account lockout; each further lockout doubles it, up to lockout_max_seconds. */
     lockout_base_seconds: seconds(60, 3600),
     lockout_max_seconds: seconds(3600, 86_400),
-    /** Failed client authentications per client id within failure_window before it is locked out. */
+    /** Failed client authentications of one client id from one address within failure_window before that pair is refused. */
     max_client_auth_failures: z.number().int().positive().default(20),
+    /** Failed client authentications of one client id from every address within failure_window that raise one audited alert (no lockout). */
+    client_auth_alert_threshold: z.number().int().positive().default(100),
   }).superRefine((l, ctx) => {
     if (l.lockout_base_seconds > l.lockout_max_seconds) {
       ctx.addIssue({ code: 'custom', path: ['lockout_base_seconds'], message: 'must not exceed login.lockout_max_seconds' });
     }
   }).default({
     max_failures_per_account: 5, max_failures_per_address: 20, failure_window: 900, lockout_base_seconds: 60, lockout_max_seconds: 3600,
-    max_client_auth_failures: 20,
+    max_client_auth_failures: 20, client_auth_alert_threshold: 100,
   }),
   /**
    * Request rate limits, every request counted (src/http/request-rate-limits.ts), in requests per

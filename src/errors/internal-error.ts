@@ -6,6 +6,7 @@ export type InternalErrorCode =
   | 'ERR_CONFLICT'
   | 'ERR_NOT_FOUND'
   | 'ERR_STORAGE'
+  | 'ERR_STORAGE_UNAVAILABLE'
   | 'ERR_AUDIT_UNAVAILABLE'
   | 'ERR_CONFIG'
   | 'ERR_CRYPTO';
@@ -25,4 +26,23 @@ export class InternalError extends Error {
 /** True when err is an InternalError, optionally with this code. */
 export function isInternalError(err: unknown, code?: InternalErrorCode): err is InternalError {
   return err instanceof InternalError && (code === undefined || err.code === code);
+}
+
+/**
+ * Seconds a client is asked to wait (Retry-After, RFC 9110 §10.2.3) when the database, the cache or
+ * the audit ledger cannot be reached: about one failover of a managed PostgreSQL.
+ */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * True when err, or an error it was caused by, says that storage (database or cache) or the audit
+ * ledger cannot serve right now: a transient failure answered 503 temporarily_unavailable with
+ * Retry-After, never a 500 and never a success.
+ */
+export function isUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (isInternalError(e, 'ERR_STORAGE_UNAVAILABLE') || isInternalError(e, 'ERR_AUDIT_UNAVAILABLE')) return true;
+    if ((e as { error?: unknown; status?: unknown }).error === 'temporarily_unavailable' && (e as { status?: unknown }).status === 503) return true;
+  }
+  return false;
 }

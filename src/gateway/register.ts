@@ -12,6 +12,7 @@ import type { Dispatcher } from 'undici';
 import type { AppContext } from '../server/context.js';
 import { requestMeta } from '../http/request-info.js';
 import { OAuthError } from '../errors/oauth-error.js';
+import { isUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../errors/internal-error.js';
 import { parseGatewayConfig, gatewayConfigProblems, GatewayConfigError, type GatewayConfig, type GatewayConfigInput, type GatewayRoute } from './config.js';
 import { bearerChallenge, presentedToken } from './bearer.js';
 import { TokenVerifier, type VerifiedAccessToken } from './verify-token.js';
@@ -121,7 +122,7 @@ async function handle(env: RouteEnv, req: FastifyRequest, reply: FastifyReply): 
     return route.type === 'fhir' ? await handleFhir(env, ex, req, reply, target) : await handleHttp(env, ex, req, reply, target);
   } catch (err) {
     if (err instanceof GatewayDenial) return deny(ex, env, reply, err);
-    if (err instanceof OAuthError && err.error === 'temporarily_unavailable') return unavailable(env, reply);
+    if (isUnavailable(err)) return unavailable(env, reply);
     process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), component: 'gateway', requestId: meta.requestId, error: (err as Error).name, code: (err as { code?: string }).code })}\n`);
     if (process.env.CADUCEUS_DEBUG_ERRORS) console.error(err);
     return deny(ex, env, reply, new GatewayDenial('server_error', 'the gateway could not complete the request', 'ERR_GATEWAY_INTERNAL'));
@@ -396,6 +397,7 @@ async function deny(ex: Exchange, env: RouteEnv, reply: FastifyReply, d: Gateway
     return unavailable(env, reply);
   }
   recordGatewayDecision(denialOutcome(d));
+  if (d.status === 503) reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
   const realm = env.route.audience;
   if (d.challenge) {
     reply.header('www-authenticate', d.challenge);
@@ -418,5 +420,5 @@ function unavailable(env: RouteEnv, reply: FastifyReply): FastifyReply {
   reply.removeHeader('etag');
   reply.removeHeader('last-modified');
   const { type, body } = errorBody(env.route, 'temporarily_unavailable', 'the request cannot be recorded right now; try again later');
-  return reply.code(503).header('retry-after', '5').header('cache-control', 'no-store').type(type).send(body);
+  return reply.code(503).header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS)).header('cache-control', 'no-store').type(type).send(body);
 }

@@ -20,6 +20,7 @@
 // URL names one endpoint), and a fallback to the database when Redis is down.
 import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { InternalError } from '../errors/internal-error.js';
 import type { MasterKey } from '../crypto/master-key.js';
 import type { RateLimitCountStore, ReplayStore, ThrottleStore } from '../storage/types.js';
 
@@ -81,21 +82,33 @@ export function openRedisStores(url: string, options: RedisStoreOptions): RedisS
     lastReport = now;
     options.onError?.(err);
   });
+  // Every failure is ERR_STORAGE_UNAVAILABLE (503 with Retry-After: the request is refused, never
+  // let through unchecked). A command that timed out leaves its reply owed on the connection; a
+  // late reply would be read as the answer to a later command (a SET NX answered "OK" that was
+  // meant for another key), so the connection is dropped and opened anew, failing what it carried.
+  const guarded = async <T>(op: () => Promise<T>): Promise<T> => {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof Error && /timed out/i.test(err.message)) redis.disconnect(true);
+      throw new InternalError('ERR_STORAGE_UNAVAILABLE', 'cache: Redis did not complete the command', { cause: err });
+    }
+  };
   const name = (kind: string, key: string): string => `${prefix}${kind}:${createHmac('sha256', options.keySecret).update(key).digest('base64url')}`;
 
   const replay: ReplayStore = {
     async useOnce(key, expiresAt, now) {
       const ttl = Math.ceil(expiresAt - now);
       if (!(ttl > 0)) return true;
-      return (await redis.set(name('replay', key), '1', 'PX', ttl, 'NX')) === 'OK';
+      return guarded(async () => (await redis.set(name('replay', key), '1', 'PX', ttl, 'NX')) === 'OK');
     },
   };
 
-  const count = async (key: string, now: number, windowMs: number): Promise<number> =>
-    redis.zcount(name('throttle', key), `(${now - windowMs}`, now);
+  const count = (key: string, now: number, windowMs: number): Promise<number> =>
+    guarded(() => redis.zcount(name('throttle', key), `(${now - windowMs}`, now));
 
   const throttle: ThrottleStore = {
-    async hit(key, now, windowMs) {
+    hit: (key, now, windowMs) => guarded(async () => {
       const k = name('throttle', key);
       const results = await redis.multi()
         .zadd(k, now, `${now}:${randomUUID()}`)
@@ -107,15 +120,13 @@ export function openRedisStores(url: string, options: RedisStoreOptions): RedisS
       const failed = results.find(([err]) => err);
       if (failed) throw failed[0]!;
       return Number(results[2]![1]);
-    },
+    }),
     count,
-    async reset(key) {
-      await redis.del(name('throttle', key));
-    },
+    reset: (key) => guarded(async () => { await redis.del(name('throttle', key)); }),
   };
 
   const rateLimitCounts: RateLimitCountStore = {
-    async add(shares, expiresAt) {
+    add: (shares, expiresAt) => guarded(async () => {
       if (shares.length === 0) return [];
       const tx = redis.multi();
       for (const s of shares) {
@@ -127,7 +138,7 @@ export function openRedisStores(url: string, options: RedisStoreOptions): RedisS
       const failed = results.find(([err]) => err);
       if (failed) throw failed[0]!;
       return shares.map((_, i) => Number(results[i * 2]![1]));
-    },
+    }),
   };
 
   return {

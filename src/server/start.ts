@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadMasterKey } from '../crypto/master-key.js';
 import { temporarilyUnavailable } from '../errors/oauth-error.js';
 import { digestClientSecret } from '../crypto/client-secret.js';
-import { openStorage } from '../storage/index.js';
+import { driverOptionsOf, openStorage } from '../storage/index.js';
 import { unsafeWarnings } from '../config/load.js';
 import { ConfigError, type CaduceusConfig } from '../config/schema.js';
 import { assertPlainHttpAllowed, tlsServerOptions } from '../http/tls.js';
@@ -53,7 +53,9 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
   const masterKey = loadMasterKey({ env, file: config.master_key_file });
   const logger = createLogger(options.log);
   // Migrates only when something is pending, so a least-privilege role (no CREATE) can run the server.
-  const opened = await openStorage(config.storage, { migrate: false });
+  // Bounded waits on PostgreSQL (the `database` settings); a connection lost outside any request is logged.
+  const reportDatabaseError = rateLimited(30_000, (err: Error) => logger.log('error', 'database connection failed', { component: 'database', error: err.name, code: (err as { code?: string }).code }));
+  const opened = await openStorage(config.storage, { migrate: false, driver: { ...driverOptionsOf(config.database), onError: reportDatabaseError } });
   let cache: RedisStores | undefined;
   try {
     await migrateWhenPending(opened.sql);
@@ -112,6 +114,17 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     await opened.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** fn, called at most once per interval (later calls within it are dropped). */
+function rateLimited<A extends unknown[]>(intervalMs: number, fn: (...args: A) => void): (...args: A) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  return (...args) => {
+    const at = Date.now();
+    if (at - last < intervalMs) return;
+    last = at;
+    fn(...args);
+  };
 }
 
 /** "No audit, no access": an event that cannot be stored fails the request with 503. */

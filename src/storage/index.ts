@@ -22,21 +22,24 @@ import { createRateLimitCountStore } from './repositories/rate-limit-counts.js';
 import { createUserStore } from './repositories/users.js';
 import { createLaunchContextStore } from './repositories/launch-contexts.js';
 import { createBreakGlassStore } from './repositories/break-glass.js';
-import { openSqlDriver, type SqlDriver } from './sql.js';
+import { openSqlDriver, type SqlDriver, type SqlDriverOptions } from './sql.js';
 import type { Storage } from './types.js';
 
 export type * from './types.js';
-export type { Dialect, SqlDriver, SqlExecutor, SqlTransaction, SqlValue } from './sql.js';
+export type { Dialect, SqlDriver, SqlDriverOptions, SqlExecutor, SqlTransaction, SqlValue } from './sql.js';
+export { driverOptionsOf } from './sql.js';
 export { runMigrations, migrations, type Migration } from './migrations/index.js';
 
 export interface OpenStorageOptions {
   /** Apply pending migrations before resolving (default true). */
   migrate?: boolean;
+  /** Pool size and timeouts of a PostgreSQL connection (see SqlDriverOptions). */
+  driver?: SqlDriverOptions;
 }
 
 /** Opens the storage at url; on failure the driver is closed again and the error rethrown. */
 export async function openStorage(url: string, opts: OpenStorageOptions = {}): Promise<Storage> {
-  const driver = await openSqlDriver(url);
+  const driver = await openSqlDriver(url, opts.driver);
   try {
     if (opts.migrate ?? true) await runMigrations(driver);
   } catch (err) {

@@ -49,6 +49,35 @@ export interface SqlDriver extends SqlExecutor {
   close(): Promise<void>;
 }
 
+/** Connection settings of a networked database (the `database` block); SQLite ignores them. */
+export interface SqlDriverOptions {
+  poolSize?: number;
+  /** Establishing a connection or waiting for a pooled one; 0 waits forever. */
+  connectTimeoutMs?: number;
+  /** PostgreSQL statement_timeout; 0 for none (operator commands such as migrate). */
+  statementTimeoutMs?: number;
+  /** A query with no answer by then fails and its connection is discarded; 0 waits forever. */
+  queryTimeoutMs?: number;
+  /** Connection errors outside any request (an idle connection lost); never includes the URL. */
+  onError?: (error: Error) => void;
+}
+
+/** The driver options of the `database` settings (seconds) for a server. */
+export function driverOptionsOf(database: { pool_size: number; connect_timeout: number; statement_timeout: number; query_timeout: number }): SqlDriverOptions {
+  return {
+    poolSize: database.pool_size,
+    connectTimeoutMs: Math.round(database.connect_timeout * 1000),
+    statementTimeoutMs: Math.round(database.statement_timeout * 1000),
+    queryTimeoutMs: Math.round(database.query_timeout * 1000),
+  };
+}
+
+/**
+ * Operator commands (migrate, purge, audit verify and export) run long statements on purpose and are
+ * interrupted by the operator: no statement or query timeout; the connect timeout stays.
+ */
+export const OPERATOR_DRIVER_OPTIONS: SqlDriverOptions = { statementTimeoutMs: 0, queryTimeoutMs: 0 };
+
 /** Parses a `storage` setting: `sqlite:PATH` (or `sqlite::memory:`) or a postgres:// URL. */
 export function parseStorageUrl(url: string): { dialect: Dialect; target: string } {
   if (url.startsWith('sqlite:')) return { dialect: 'sqlite', target: url.slice('sqlite:'.length) };
@@ -56,12 +85,12 @@ export function parseStorageUrl(url: string): { dialect: Dialect; target: string
   throw new Error(`storage: "${url.replace(/\/\/[^@]*@/, '//***@')}" is neither sqlite:PATH nor postgres://…`);
 }
 
-export async function openSqlDriver(url: string): Promise<SqlDriver> {
+export async function openSqlDriver(url: string, options: SqlDriverOptions = {}): Promise<SqlDriver> {
   const { dialect, target } = parseStorageUrl(url);
   if (dialect === 'sqlite') {
     const { openSqlite } = await import('./sqlite/driver.js');
     return openSqlite(target);
   }
   const { openPostgres } = await import('./postgres/driver.js');
-  return openPostgres(target);
+  return openPostgres(target, options);
 }

@@ -24,6 +24,14 @@ describe('configuration', () => {
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 8443, trusted_proxies: [] });
   });
 
+  test('database waits are bounded by default, and a query timeout below the statement timeout is refused', () => {
+    expect(validateConfig(base).database).toEqual({ pool_size: 10, connect_timeout: 3, statement_timeout: 5, query_timeout: 6 });
+    expect(problems({ ...base, database: { statement_timeout: 10, query_timeout: 4 } })).toEqual([
+      'database.query_timeout: must be at least database.statement_timeout (10), so the server cancels a slow statement before the client gives up on the connection',
+    ]);
+    expect(problems({ ...base, database: { connect_timeout: 0 } })[0]).toMatch(/^database\.connect_timeout: /);
+  });
+
   test('unknown keys are refused with their path', () => {
     expect(problems({ ...base, tokens: { acess_token_ttl: 10 } })).toEqual([
       'tokens: unknown key "acess_token_ttl"; remove or fix the spelling (see docs/configuration.md)',

@@ -31,8 +31,10 @@ async function localKeySet(ctx: AppContext): Promise<ReturnType<typeof createLoc
 
 async function findAccessToken(ctx: AppContext, token: string): Promise<FoundToken> {
   let claims: AccessTokenClaims;
+  // Outside the try: keys that cannot be read are an outage (503), not an unknown token.
+  const keySet = await localKeySet(ctx);
   try {
-    const { payload } = await jwtVerify(token, await localKeySet(ctx), {
+    const { payload } = await jwtVerify(token, keySet, {
       issuer: ctx.config.issuer, typ: 'at+jwt', algorithms: ['ES256'], currentDate: new Date(ctx.now()),
     });
     claims = payload as unknown as AccessTokenClaims;

@@ -22,6 +22,32 @@ function isBusy(err: unknown): boolean {
   return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'));
 }
 
+/**
+ * Failures of the disk or the file rather than of the statement: a full disk (SQLITE_FULL), I/O
+ * errors, a file made read-only, a file that cannot be opened, a lock held too long, no memory.
+ * They reject with InternalError ERR_STORAGE_UNAVAILABLE (answered 503 with Retry-After); the
+ * transaction in flight is rolled back, and the next statement tries the disk again, so the
+ * server recovers by itself when space returns.
+ */
+const UNAVAILABLE_CODES = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|PROTOCOL)(_|$)/;
+
+function asStorageError(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
+    return new InternalError('ERR_STORAGE_UNAVAILABLE', `sqlite: the database file cannot be written or read right now (${code})`, { cause: err });
+  }
+  return err;
+}
+
+/** Runs op, converting disk and file failures (see asStorageError). */
+async function storageCall<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    throw asStorageError(err);
+  }
+}
+
 /** Runs op, retrying after an asynchronous pause while the database is locked by another connection. */
 async function whenUnlocked<T>(op: () => T, ready: () => Promise<void> = async () => undefined): Promise<T> {
   const deadline = Date.now() + BUSY_WAIT_MS;
@@ -82,10 +108,10 @@ export function openSqlite(path: string): SqlDriver {
   // Inside a transaction: this connection holds the write lock, so statements run as they are.
   const inTransaction: SqlTransaction = {
     dialect: 'sqlite',
-    async all<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return all<T>(sql, params); },
-    async get<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return get<T>(sql, params); },
-    async run(sql: string, params: readonly SqlValue[] = []) { return run(sql, params); },
-    async exec(script: string) { db.exec(script); },
+    all<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return storageCall(async () => all<T>(sql, params)); },
+    get<T extends Row>(sql: string, params: readonly SqlValue[] = []) { return storageCall(async () => get<T>(sql, params)); },
+    run(sql: string, params: readonly SqlValue[] = []) { return storageCall(async () => run(sql, params)); },
+    exec(script: string) { return storageCall(async () => { db.exec(script); }); },
   };
 
   // The connection is shared: a statement issued outside a transaction while one is open (its
@@ -109,7 +135,13 @@ export function openSqlite(path: string): SqlDriver {
       clearTimeout(timer);
     }
   };
-  const outside = <T>(op: () => T): Promise<T> => whenUnlocked(op, noTransaction);
+  // A transaction whose ROLLBACK failed (the disk failing) is ended before anything else runs, so
+  // no later statement becomes part of it.
+  const endStale = <T>(op: () => T) => (): T => {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    return op();
+  };
+  const outside = <T>(op: () => T): Promise<T> => storageCall(() => whenUnlocked(endStale(op), noTransaction));
 
   // Durability of a durable transaction: with synchronous = NORMAL, COMMIT has written the
   // transaction's frames to the write-ahead log but not synced it. fdatasync of the log file (what
@@ -130,7 +162,7 @@ export function openSqlite(path: string): SqlDriver {
       wal = undefined;
       // No log file: nothing is waiting in one (SQLite removes it only after checkpointing it all).
       if ((err as { code?: unknown }).code === 'ENOENT') return;
-      throw new InternalError('ERR_STORAGE', 'sqlite: the write-ahead log could not be synced to disk', { cause: err });
+      throw new InternalError('ERR_STORAGE_UNAVAILABLE', 'sqlite: the write-ahead log could not be synced to disk', { cause: err });
     }
   };
 
@@ -151,10 +183,14 @@ export function openSqlite(path: string): SqlDriver {
         });
         try {
           const result = await fn(inTransaction);
-          await whenUnlocked(() => db.exec('COMMIT'));
+          await storageCall(() => whenUnlocked(() => db.exec('COMMIT')));
           return result;
         } catch (err) {
-          if (db.inTransaction) db.exec('ROLLBACK');
+          // SQLite may have rolled back already (a full disk, an I/O error); a failing ROLLBACK
+          // leaves the original error to report, and the next BEGIN starts clean.
+          if (db.inTransaction) {
+            try { db.exec('ROLLBACK'); } catch { /* the transaction ends with the connection's next BEGIN or close */ }
+          }
           throw err;
         } finally {
           open = undefined;
