@@ -1,9 +1,11 @@
 // Builds the Fastify application: body parsing with limits, security headers on every response,
 // the one error serializer, and every route. Listening (TLS) is done by src/server/start.ts.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { OAuthError } from '../errors/oauth-error.js';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { OAuthError, temporarilyUnavailable } from '../errors/oauth-error.js';
+import { isUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../errors/internal-error.js';
 import { ClientAuthError } from '../oauth/client-auth/index.js';
 import { securityHeaders } from './security-headers.js';
+import { createClientErrorHandler } from './client-errors.js';
 import { registerAuthorizationEndpoint } from '../oauth/endpoints/authorize.js';
 import { registerTokenEndpoint } from '../oauth/endpoints/token.js';
 import { registerIntrospectionEndpoint } from '../oauth/endpoints/introspect.js';
@@ -21,6 +23,7 @@ import { registerLaunchEndpoint } from '../smart/launch-endpoint.js';
 import { errorPage } from '../interaction/pages.js';
 import type { AppContext } from '../server/context.js';
 import { registerOps } from '../ops/http.js';
+import { opsOf } from '../ops/state.js';
 
 /** Form bodies larger than this are refused (413): no OAuth request needs more. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -31,6 +34,8 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
     bodyLimit: BODY_LIMIT_BYTES,
     // Headers, query strings and bodies are never logged; request ids correlate with the audit ledger.
     genReqId: () => crypto.randomUUID(),
+    // Requests the HTTP parser refuses (oversized headers, malformed lines, timeouts): see client-errors.ts.
+    clientErrorHandler: createClientErrorHandler({ hstsMaxAge: ctx.config.tls?.hsts_max_age ?? 63_072_000, logger: opsOf(ctx).logger }),
     ...options,
   } as FastifyServerOptions) as unknown as FastifyInstance;
   const hsts = ctx.config.tls?.hsts_max_age ?? 63_072_000;
@@ -57,10 +62,20 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
   });
 
   app.setErrorHandler(async (err, req, reply) => {
-    const wantsHtml = req.method === 'GET' && String(req.headers.accept ?? '').includes('text/html');
+    // Browser flows (GET pages and POSTed forms) get a page; API clients get the JSON of RFC 6749 §5.2.
+    const wantsHtml = (req.method === 'GET' || req.method === 'POST') && String(req.headers.accept ?? '').includes('text/html');
     let oauth: OAuthError;
-    if (err instanceof OAuthError) oauth = err;
-    else if ((err as { statusCode?: number }).statusCode === 413) oauth = new OAuthError('invalid_request', 'the request body is too large', undefined, 413);
+    // Fail closed, stay up: storage, cache or ledger out of reach is 503 with Retry-After, never 500.
+    if (isUnavailable(err)) {
+      oauth = err instanceof OAuthError && err.error === 'temporarily_unavailable' ? err : temporarilyUnavailable();
+      reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+      logUnavailable(ctx, req, err);
+    } else if (err instanceof OAuthError) oauth = err;
+    else if ((err as { statusCode?: number }).statusCode === 413) {
+      // The unread rest of the body makes the connection unusable for a next request.
+      oauth = new OAuthError('invalid_request', 'the request body is too large', undefined, 413);
+      reply.header('connection', 'close');
+    }
     else if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) {
       oauth = new OAuthError('invalid_request', 'the request could not be read', (err as Error).message, 400);
     } else {
@@ -69,12 +84,13 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
       process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), requestId: req.id, route: req.routeOptions?.url, error: (err as Error).name, code: (err as { code?: string }).code })}\n`);
       if (process.env.CADUCEUS_DEBUG_ERRORS) console.error(err);
     }
+    if (oauth.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
     if (!oauth.expose) oauth = new OAuthError('server_error', 'the server could not complete the request', undefined, 500);
     if (oauth instanceof ClientAuthError || (err instanceof ClientAuthError)) {
       reply.header('www-authenticate', (err as ClientAuthError).challenge);
     }
     reply.code(oauth.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
-    if (wantsHtml) return reply.type('text/html; charset=utf-8').send(errorPage('Request failed', oauth.description));
+    if (wantsHtml) return reply.type('text/html; charset=utf-8').send(errorPage(oauth.status === 503 ? 'Temporarily unavailable' : 'Request failed', oauth.description));
     return reply.type('application/json; charset=utf-8').send(oauth.toJSON());
   });
 
@@ -104,4 +120,11 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
   registerSmartConfiguration(app, ctx);
   if (ctx.config.gateway.routes.length) await registerGateway(app, ctx, ctx.config.gateway);
   return app;
+}
+
+/** One warning per refusal for unavailability: the request id and the failure's code, never request data. */
+function logUnavailable(ctx: AppContext, req: FastifyRequest, err: unknown): void {
+  let code: string | undefined;
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) code = (e as { code?: string }).code ?? code;
+  opsOf(ctx).logger.log('warn', 'unavailable', { requestId: String(req.id), route: req.routeOptions?.url ?? null, error: (err as Error).name, code });
 }
