@@ -26,8 +26,9 @@ const authorization = `Basic ${Buffer.from(`${demo.cc_client_id}:${demo.cc_clien
 
 async function issueOne() {
   const params = { grant_type: 'client_credentials', resource: demo.resource };
-  const client = await authenticateClient(ctx, { authorization, params, endpoint: `${config.issuer}/token` });
-  return handle({ ctx, client, params, requestId: randomUUID(), sourceAddress: '127.0.0.1' });
+  const meta = { requestId: randomUUID(), sourceAddress: '127.0.0.1' };
+  const client = await authenticateClient(ctx, { authorization, params, endpoint: `${config.issuer}/token`, ...meta });
+  return handle({ ctx, client, params, ...meta });
 }
 
 async function run(n: number): Promise<number> {

@@ -17,7 +17,11 @@ export type AuditEventType =
   | 'consent.revoked'
   | 'login.succeeded'
   | 'login.failed'
-  /** An account or a client id locked out after repeated failures (164.308(a)(5)(ii)(C)). */
+  /**
+   * An account, or a client id from one address, locked out after repeated failures; also the
+   * alert (reason too_many_client_auth_failures_all_sources, details.locked false) for one client
+   * id's failures from every address, which locks nothing (164.308(a)(5)(ii)(C)).
+   */
   | 'login.locked'
   | 'logout'
   | 'session.expired'

@@ -29,7 +29,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors/oauth-error.js';
-import { presentedClientId } from '../interaction/client-throttle.js';
+import { presentedClientId } from '../oauth/client-auth/throttle.js';
 import type { AuditEventInput } from '../audit/events.js';
 import type { Params } from '../oauth/checks/duplicate-params.js';
 import type { AppContext } from '../server/context.js';

@@ -29,7 +29,7 @@ export function registerLaunchEndpoint(app: FastifyInstance, ctx: AppContext): v
     const params = formParams(req);
     // Counted with the token endpoints (rate_limits.token_endpoints), before client authentication.
     await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'launch');
-    const ehr = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
+    const ehr = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...requestMeta(req) });
     if (ehr.tokenEndpointAuthMethod === 'none') throw invalidClient('the launch API requires client authentication');
     if (!parseScope(ehr.scope).includes(LAUNCH_API_SCOPE)) {
       throw new OAuthError('unauthorized_client', `this client is not registered with the ${LAUNCH_API_SCOPE} scope`);

@@ -5,10 +5,13 @@ import { verifyClientSecret } from '../../crypto/client-secret.js';
 import type { AppContext } from '../../server/context.js';
 import type { ClientRecord } from '../../storage/types.js';
 import type { Params } from '../checks/duplicate-params.js';
+import { CLIENT_AUTH_CHALLENGE, ClientAuthError } from './client-auth-error.js';
 import { presentedCredentials } from './presented.js';
-import { throttleClientAuthentication } from '../../interaction/client-throttle.js';
+import { throttleClientAuthentication } from './throttle.js';
 import { verifySecretCredentials } from './client-secret.js';
 import { assertionIssuer, verifyClientAssertion } from './private-key-jwt.js';
+
+export { ClientAuthError } from './client-auth-error.js';
 
 export interface ClientAuthRequest {
   authorization: string | undefined;
@@ -17,7 +20,8 @@ export interface ClientAuthRequest {
   endpoint: string;
   /** For the audit event of a lockout. */
   requestId?: string;
-  sourceAddress?: string;
+  /** The client's address (requestMeta): failures are throttled per client id and address. */
+  sourceAddress: string;
 }
 
 // Spent on unknown clients so that timing does not tell which client ids exist.
@@ -25,11 +29,11 @@ const UNKNOWN_DIGEST = '0'.repeat(64);
 
 export async function authenticateClient(ctx: AppContext, req: ClientAuthRequest): Promise<ClientRecord> {
   try {
-    // A client id with repeated invalid_client failures is locked out for the window.
+    // A client id with repeated invalid_client failures from one address is refused from there (./throttle.ts).
     return await throttleClientAuthentication(ctx, req, () => authenticate(ctx, req));
   } catch (err) {
     if (err instanceof OAuthError && err.error === 'invalid_client' && !(err instanceof ClientAuthError)) {
-      throw new ClientAuthError(err, 'Basic realm="caduceus"');
+      throw new ClientAuthError(err, CLIENT_AUTH_CHALLENGE);
     }
     throw err;
   }
@@ -59,11 +63,4 @@ async function authenticate(ctx: AppContext, req: ClientAuthRequest): Promise<Cl
     await verifyClientAssertion(ctx, client, presented.assertion, req.endpoint);
   }
   return client;
-}
-
-/** RFC 6749 §5.2: a 401 invalid_client carries a WWW-Authenticate challenge. */
-export class ClientAuthError extends OAuthError {
-  constructor(base: OAuthError, readonly challenge: string) {
-    super(base.error, base.description, base.detail, base.status);
-  }
 }

@@ -3,7 +3,7 @@
 // answer is {"active": false}.
 import type { FastifyInstance } from 'fastify';
 import { invalidClient } from '../../errors/oauth-error.js';
-import { formParams } from '../../http/request-info.js';
+import { formParams, requestMeta } from '../../http/request-info.js';
 import { enforceTokenEndpointRateLimit } from '../../http/request-rate-limits.js';
 import { authenticateClient } from '../client-auth/index.js';
 import { requireParams } from '../checks/duplicate-params.js';
@@ -30,7 +30,7 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, ctx: AppCont
   app.post('/introspect', async (req, reply) => {
     const params = formParams(req);
     await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'introspect');
-    const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
+    const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...requestMeta(req) });
     // RFC 7662 §2.1: the endpoint requires authentication; public clients cannot introspect.
     if (client.tokenEndpointAuthMethod === 'none') throw invalidClient('introspection requires client authentication');
     requireParams(params, 'token');

@@ -52,7 +52,7 @@ export function registerParEndpoint(app: FastifyInstance, ctx: AppContext): void
     const params = formParams(req);
     await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'par');
     // §2.1: "the request also includes … client authentication"; a confidential client must authenticate.
-    const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
+    const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...meta });
     try {
       // §2.1: "The request_uri authorization request parameter is one exception, and it MUST NOT be provided."
       if (params.request_uri !== undefined) throw invalidRequest('request_uri must not be sent to the pushed authorization request endpoint');

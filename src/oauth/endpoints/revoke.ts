@@ -15,13 +15,13 @@ export function registerRevocationEndpoint(app: FastifyInstance, ctx: AppContext
   app.post('/revoke', async (req, reply) => {
     const params = formParams(req);
     await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'revoke');
-    const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint });
+    const meta = requestMeta(req);
+    const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...meta });
     requireParams(params, 'token');
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
     const found = await findToken(ctx, params.token!, params.token_type_hint);
     if (found.kind === 'unknown' || found.record.clientId !== client.clientId) return reply.send();
     const now = ctx.now();
-    const meta = requestMeta(req);
     if (found.kind === 'refresh_token') {
       await ctx.storage.grants.revoke(found.record.grantId, now, 'revoked');
       await ctx.audit.record({
