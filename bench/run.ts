@@ -6,6 +6,8 @@
 //   npm run bench                       a few minutes
 //   npm run bench -- --soak             and the 10-minute memory soak at the end
 //   CADUCEUS_BENCH_SOAK=600 npm run bench   the same (the value is the soak's length in seconds)
+//   npm run bench -- --soak-faults      and the 10-minute soak on PostgreSQL with a database fault
+//                                       every minute (bench/soak-faults.ts), answers counted by kind
 //   npm run bench -- --only tokens,vs-oidc-provider     a subset (names as in BENCHES below)
 //
 // The benchmarks run the sources through tsx; nothing needs building first. PostgreSQL figures
@@ -31,7 +33,8 @@ interface Peak {
 }
 
 const argv = process.argv.slice(2);
-const soakSeconds = argv.includes('--soak') ? 600 : Number(process.env.CADUCEUS_BENCH_SOAK ?? 0);
+const soakFaults = argv.includes('--soak-faults');
+const soakSeconds = argv.includes('--soak') || soakFaults ? 600 : Number(process.env.CADUCEUS_BENCH_SOAK ?? 0);
 const onlyIndex = argv.indexOf('--only');
 const only = onlyIndex >= 0 ? new Set(argv[onlyIndex + 1]!.split(',')) : undefined;
 
@@ -192,11 +195,12 @@ const BENCHES: Bench[] = [
 ];
 
 if (soakSeconds > 0) {
+  const result = (soakFaults ? 'soak-faults' : 'soak') + (soakSeconds >= 600 ? '' : '-short');
   BENCHES.push({
-    name: 'soak', file: 'bench/soak.ts', args: [String(soakSeconds), '8'],
+    name: 'soak', file: 'bench/soak.ts', args: [String(soakSeconds), '8', ...(soakFaults ? ['--faults'] : [])],
     summarise: (_out, _peaks, startedAt) => {
-      const rows = savedRows(soakSeconds >= 600 ? 'soak' : 'soak-short', startedAt);
-      return rows.length ? rows : [missing('memory soak', 'no results saved: see the output above')];
+      const rows = savedRows(result, startedAt);
+      return rows.length ? rows : [missing(soakFaults ? 'memory soak with database faults' : 'memory soak', 'no results saved: see the output above')];
     },
   });
 }

@@ -12,15 +12,34 @@
 // one rotation of the worker's refresh-token chain, and an authorization_code exchange (codes
 // minted in the server by its own code issuance, in batches, as the queue runs low). Saves
 // bench/results/soak.json with every sample.
+//
+// --faults (issue 12): the same soak on PostgreSQL (a fresh schema at CADUCEUS_TEST_DATABASE_URL
+// unless --storage is given) through a TCP fault proxy of the bench's own, with a database fault
+// every --fault-every seconds (default 60), held for 5 s and healed, in turn: connections reset,
+// closed, blackholed (a partition), slowed by 500 ms, and the server's own sessions ended with
+// pg_terminate_backend. Every answer is counted by kind (status and error code, timeouts,
+// connection errors), inside a fault window (the fault and 10 s after its heal) or outside. The
+// verdict adds: no 500, no request past its 20 s deadline, no error outside the fault windows,
+// and the server process alive at the end. Saves bench/results/soak-faults.json.
+//
+//   npx tsx bench/soak.ts 600 8 --faults          npm run bench -- --soak-faults
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { basic, FORM, fmt, form, formatTable, mb, procStatusBytes, saveResult, startBenchServer, type SummaryRow } from './lib.js';
+import { startDatabaseFaults } from './soak-faults.js';
 
-const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--storage');
+const VALUE_FLAGS = new Set(['--storage', '--fault-every']);
+const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !VALUE_FLAGS.has(all[i - 1]!));
 const seconds = Number(positional[0] ?? 600);
 const concurrency = Number(positional[1] ?? 8);
-const storageFlag = process.argv.indexOf('--storage');
-const storage = storageFlag > 0 ? process.argv[storageFlag + 1] : undefined;
+const flagValue = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const withFaults = process.argv.includes('--faults');
+const faultEverySeconds = Number(flagValue('--fault-every') ?? 60);
+const faults = withFaults ? await startDatabaseFaults(flagValue('--storage'), faultEverySeconds) : undefined;
+const storage = faults?.storage ?? flagValue('--storage');
 const SAMPLE_MS = seconds >= 120 ? 5000 : 1000;
 const LIMIT = 0.1;
 
@@ -35,17 +54,34 @@ interface Sample {
 
 const server = await startBenchServer({ nodeArgs: ['--expose-gc'], ...(storage ? { storage } : {}) });
 const { info } = server;
-const pool = new Pool(info.issuer, { connections: concurrency, connect: { ca: info.ca } });
+// Every request has a deadline, so a hung one shows as a timeout rather than a stalled worker.
+const REQUEST_DEADLINE_MS = 20_000;
+const pool = new Pool(info.issuer, { connections: concurrency, connect: { ca: info.ca }, headersTimeout: REQUEST_DEADLINE_MS, bodyTimeout: REQUEST_DEADLINE_MS });
 const ccAuth = basic(info.cc_client_id, info.cc_client_secret);
 const appAuth = basic(info.client_id, info.client_secret);
 
+/** Answers by kind ("200", "503 temporarily_unavailable", "timeout", …), inside and outside fault windows. */
+const kinds = { inFault: new Map<string, number>(), outside: new Map<string, number>() };
+function countKind(kind: string): void {
+  const map = faults?.inWindow() ? kinds.inFault : kinds.outside;
+  map.set(kind, (map.get(kind) ?? 0) + 1);
+}
+
 async function post(authorization: string, path: string, params: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await pool.request({ path, method: 'POST', headers: { authorization, 'content-type': FORM }, body: form(params) });
+  let res;
+  try {
+    res = await pool.request({ path, method: 'POST', headers: { authorization, 'content-type': FORM }, body: form(params) });
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'unknown';
+    countKind(/TIMEOUT/.test(code) ? 'timeout' : `connection error ${code}`);
+    return { status: 0, json: {} };
+  }
   const text = await res.body.text();
   let json: Record<string, unknown> = {};
   try {
     json = JSON.parse(text) as Record<string, unknown>;
   } catch { /* counted as an error below */ }
+  countKind(res.statusCode === 200 ? '200' : `${res.statusCode} ${typeof json.error === 'string' ? json.error : ''}`.trim());
   return { status: res.statusCode, json };
 }
 
@@ -56,6 +92,8 @@ async function nextCode(): Promise<{ code: string; verifier: string }> {
   while (!codes.length) {
     refilling ??= server.mintCodes(Math.max(50, concurrency * 10)).then((batch) => { codes.push(...batch); }).finally(() => { refilling = undefined; });
     await refilling;
+    // Nothing minted (the database down, with --faults): wait a little before asking again.
+    if (!codes.length) await new Promise((r) => setTimeout(r, 250));
   }
   if (codes.length < concurrency * 3 && !refilling) {
     refilling = server.mintCodes(Math.max(50, concurrency * 10)).then((batch) => { codes.push(...batch); }).finally(() => { refilling = undefined; });
@@ -122,10 +160,12 @@ clearInterval(timer);
 await Promise.all(workers);
 const elapsed = (performance.now() - start) / 1000;
 await sample();
+const faultReport = await faults?.stop(server.child);
 const heapEndGc = mb((await server.memory(true)).heapUsed);
 const peakRss = mb(server.peakRss());
 await pool.close();
 await server.stop();
+await faults?.close();
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 const window = (from: number, to: number) => samples.filter((s) => s.t_s >= from * seconds && s.t_s <= to * seconds);
@@ -138,7 +178,12 @@ const heapEnd = mean(endWindow.map((s) => s.heap_used_mb));
 const rssGrowth = rssEnd / rssStart - 1;
 const afterWarmup = samples.filter((s) => s.t_s >= 0.1 * seconds);
 const rssMaxAfterWarmup = Math.max(...afterWarmup.map((s) => s.rss_mb));
-const passed = rssGrowth <= LIMIT;
+const faultProblems = faultReport ? [
+  ...[...kinds.inFault.keys(), ...kinds.outside.keys()].filter((k) => k.startsWith('500') || k === 'timeout').map((k) => `${k} answers`),
+  ...[...kinds.outside.keys()].filter((k) => k !== '200').map((k) => `${k} outside a fault window`),
+  ...(faultReport.alive ? [] : ['the server process exited']),
+] : [];
+const passed = rssGrowth <= LIMIT && faultProblems.length === 0;
 
 console.log(`\nMemory soak: ${fmt(elapsed)} s, concurrency ${concurrency}, ${requests} requests (${fmt(requests / elapsed)} req/s), ${counts.errors} errors`);
 console.log(`  operations: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
@@ -148,19 +193,32 @@ console.log(formatTable(['measure', 'after warm-up (10-20%)', 'end (90-100%)', '
   ['V8 heapUsed MB after a full GC', fmt(heapAfterWarmupGc, 1), fmt(heapEndGc, 1), `${fmt(((heapEndGc ?? 0) / (heapAfterWarmupGc ?? 1) - 1) * 100, 1)}%`],
   ['RSS MB, max after warm-up / peak (VmHWM)', fmt(rssMaxAfterWarmup, 1), fmt(peakRss, 1), ''],
 ]));
+if (faultReport) {
+  console.log(`\nDatabase faults injected (every ${faultEverySeconds} s, held ${faultReport.holdSeconds} s): ${faultReport.injected.map((f) => `${f.kind} at ${f.at_s} s`).join(', ')}`);
+  const all = new Set([...kinds.inFault.keys(), ...kinds.outside.keys()]);
+  console.log(formatTable(['answer', 'in a fault window', 'outside'], [...all].sort().map((k) => [k, String(kinds.inFault.get(k) ?? 0), String(kinds.outside.get(k) ?? 0)])));
+  console.log(`server process alive at the end: ${faultReport.alive ? 'yes' : 'NO'}`);
+  if (faultProblems.length) console.log(`fault verdict: FAIL (${faultProblems.join('; ')})`);
+}
 console.log(`\nRSS growth ${fmt(rssGrowth * 100, 1)}% (limit ${LIMIT * 100}%): ${passed ? 'PASS' : 'FAIL'}`);
 
 const summary: SummaryRow[] = [{
-  benchmark: 'memory soak (mixed token load)', variant: `${storage ? 'storage from --storage' : 'sqlite'}, c=${concurrency}, ${fmt(elapsed)} s`,
+  benchmark: faultReport ? 'memory soak with a database fault every minute' : 'memory soak (mixed token load)',
+  variant: `${faultReport ? 'postgres through a fault proxy' : storage ? 'storage from --storage' : 'sqlite'}, c=${concurrency}, ${fmt(elapsed)} s`,
   throughput: requests / elapsed, unit: 'req/s', p50_ms: null, p99_ms: null, peak_rss_mb: peakRss ?? null,
   ceiling_name: 'RSS after warm-up (MB)', ceiling: rssStart, ratio: rssEnd / rssStart, target: `RSS growth ≤ ${LIMIT * 100}%`, met: passed, errors: counts.errors,
-  note: `RSS ${fmt(rssStart, 1)} → ${fmt(rssEnd, 1)} MB; heap after GC ${fmt(heapAfterWarmupGc, 1)} → ${fmt(heapEndGc, 1)} MB`,
+  note: `RSS ${fmt(rssStart, 1)} → ${fmt(rssEnd, 1)} MB; heap after GC ${fmt(heapAfterWarmupGc, 1)} → ${fmt(heapEndGc, 1)} MB${faultProblems.length ? `; faults: ${faultProblems.join('; ')}` : ''}`,
 }];
-const file = saveResult(seconds >= 600 ? 'soak' : 'soak-short', {
-  benchmark: 'memory soak', seconds: elapsed, concurrency, storage: storage ? 'custom' : 'sqlite', requests, counts,
+const file = saveResult(faultReport ? (seconds >= 600 ? 'soak-faults' : 'soak-faults-short') : seconds >= 600 ? 'soak' : 'soak-short', {
+  benchmark: faultReport ? 'memory soak with database faults' : 'memory soak', seconds: elapsed, concurrency, storage: storage ? (faultReport ? 'postgres through a fault proxy' : 'custom') : 'sqlite', requests, counts,
+  ...(faultReport ? {
+    faults: faultReport.injected, fault_every_s: faultEverySeconds, fault_hold_s: faultReport.holdSeconds, server_alive: faultReport.alive,
+    answers_in_fault_windows: Object.fromEntries(kinds.inFault), answers_outside: Object.fromEntries(kinds.outside), fault_problems: faultProblems,
+  } : {}),
   rss_start_mb: rssStart, rss_end_mb: rssEnd, rss_growth: rssGrowth, rss_max_after_warmup_mb: rssMaxAfterWarmup, peak_rss_mb: peakRss,
   heap_used_start_mb: heapStart, heap_used_end_mb: heapEnd, heap_after_gc_start_mb: heapAfterWarmupGc, heap_after_gc_end_mb: heapEndGc,
   limit: LIMIT, passed, summary_rows: summary, samples,
 });
 console.log(`saved ${file}`);
-if (!passed || counts.errors) process.exitCode = 1;
+// With faults, errors inside fault windows are expected (503s); the verdict above judges them.
+if (!passed || (counts.errors && !faultReport)) process.exitCode = 1;
