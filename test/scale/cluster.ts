@@ -93,6 +93,19 @@ export async function startProxy(backends: number[]): Promise<RoundRobinProxy> {
   };
 }
 
+export interface ClusterOptions {
+  /**
+   * The storage URL the instances serve with (e.g. the same database through a fault proxy,
+   * test/support/fault-proxy.ts); default: the storageUrl given. Setup and admin commands always
+   * use storageUrl (see Cluster.adminEnv).
+   */
+  serveStorageUrl?: string;
+  /** Returns the configuration every instance gets, given the cluster's (issuer, resource, clients…). */
+  configure?: (base: Record<string, unknown>, where: { issuer: string; resource: string }) => Record<string, unknown>;
+  /** More environment for the instances (e.g. secrets named by configure's client_secret_env). */
+  env?: Record<string, string>;
+}
+
 export interface Cluster {
   issuer: string;
   resource: string;
@@ -113,6 +126,10 @@ export interface Cluster {
   password: string;
   instances: Instance[];
   proxy: RoundRobinProxy;
+  /** Environment for admin commands (caduceus audit verify …): the database directly, never through serveStorageUrl. */
+  adminEnv: Record<string, string>;
+  /** Starts instance i again (after it exited or was stopped) on the same ports and configuration; replaces instances[i]. */
+  restart(index: number): Promise<Instance>;
   close(): Promise<void>;
 }
 
@@ -130,7 +147,7 @@ function startInstance(configFile: string, env: Record<string, string>): Promise
   });
 }
 
-export async function startCluster(storageUrl: string, size = 2): Promise<Cluster> {
+export async function startCluster(storageUrl: string, size = 2, options: ClusterOptions = {}): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'caduceus-scale-'));
   const children: ChildProcess[] = [];
   let proxy: RoundRobinProxy | undefined;
@@ -144,9 +161,11 @@ export async function startCluster(storageUrl: string, size = 2): Promise<Cluste
     const issuer = proxy.url;
     const resource = `${issuer}/fhir`;
     const witnessFile = join(dir, 'checkpoints.witness');
-    const env = { SCALE_CONF_SECRET: randomBytes(32).toString('base64url'), SCALE_CC_SECRET: randomBytes(32).toString('base64url') };
-    const base = {
-      issuer, tls: { cert: tls.certFile, key: tls.keyFile }, storage: storageUrl, master_key_file: masterKeyFile,
+    const env = { ...options.env, SCALE_CONF_SECRET: randomBytes(32).toString('base64url'), SCALE_CC_SECRET: randomBytes(32).toString('base64url') };
+    // CADUCEUS_DATABASE_URL overrides the file's storage (src/config/load.ts).
+    const adminEnv: Record<string, string> = options.serveStorageUrl ? { CADUCEUS_DATABASE_URL: storageUrl } : {};
+    const defaults = {
+      issuer, tls: { cert: tls.certFile, key: tls.keyFile }, storage: options.serveStorageUrl ?? storageUrl, master_key_file: masterKeyFile,
       resources: [{ uri: resource, name: 'FHIR', scopes: [...DEMO_SCOPE.split(' ').slice(2), ...DEMO_CC_SCOPE.split(' ')] }],
       clients: [
         { client_id: 'scale-app', name: 'Scale App', redirect_uris: [DEMO_REDIRECT_URI], scope: DEMO_SCOPE, resources: [resource], client_secret_env: 'SCALE_CONF_SECRET' },
@@ -154,6 +173,7 @@ export async function startCluster(storageUrl: string, size = 2): Promise<Cluste
       ],
       audit: { witness_file: witnessFile },
     };
+    const base = options.configure ? options.configure(defaults, { issuer, resource }) : defaults;
     // One file per instance: only the listen and admin ports differ.
     const files = ports.map((port, i) => {
       const file = join(dir, `caduceus-${i}.yaml`);
@@ -162,7 +182,7 @@ export async function startCluster(storageUrl: string, size = 2): Promise<Cluste
     });
     // Migrations, the first signing key and the user: once, before the instances start.
     const password = randomBytes(16).toString('base64url');
-    const add = await runCaduceusAsync(['user', 'add', '--config', files[0]!, '--username', 'scale.user', '--patient', 'Patient/demo-1'], {}, `${password}\n`);
+    const add = await runCaduceusAsync(['user', 'add', '--config', files[0]!, '--username', 'scale.user', '--patient', 'Patient/demo-1'], adminEnv, `${password}\n`);
     if (add.status !== 0) throw new Error(`caduceus user add failed: ${add.stderr}`);
     const started = await Promise.all(files.map((file) => startInstance(file, env).then((s) => {
       children.push(s.child);
@@ -173,7 +193,16 @@ export async function startCluster(storageUrl: string, size = 2): Promise<Cluste
     return {
       issuer, resource, caFile: tls.caFile, ca: readFileSync(tls.caFile, 'utf8'), configFile: files[0]!, env, storageUrl, masterKeyFile, witnessFile,
       clientId: 'scale-app', clientSecret: env.SCALE_CONF_SECRET, ccClientId: 'scale-backend', ccClientSecret: env.SCALE_CC_SECRET,
-      username: 'scale.user', password, instances, proxy: running,
+      username: 'scale.user', password, instances, proxy: running, adminEnv,
+      async restart(index: number) {
+        const old = instances[index]!;
+        await stopChild(old.child);
+        const s = await startInstance(files[index]!, env);
+        children.push(s.child);
+        const instance = { ...old, child: s.child, stderr: s.stderr };
+        instances[index] = instance;
+        return instance;
+      },
       async close() {
         await running.close();
         await Promise.all(children.map((c) => stopChild(c)));

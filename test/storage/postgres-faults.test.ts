@@ -88,6 +88,18 @@ describe.skipIf(!hasPostgres)('postgres driver under faults', () => {
     expect(await driver.get('SELECT 1 AS one')).toEqual({ one: 1 });
   });
 
+  it('in a partition, calls waiting for a pooled connection (all of them stuck) fail unavailable too', async () => {
+    await Promise.all(Array.from({ length: 4 }, () => driver.get('SELECT 1'))); // the pool full and warm
+    proxy.blackhole();
+    const results = await Promise.all(Array.from({ length: 8 }, () => driver.get('SELECT 1 AS one').then(() => 'ok', (e: unknown) => e)));
+    for (const r of results) {
+      expect(r, 'a call succeeded in a partition').not.toBe('ok');
+      expect(r).toMatchObject({ code: 'ERR_STORAGE_UNAVAILABLE' });
+    }
+    proxy.heal();
+    expect(await driver.get('SELECT 1 AS one')).toEqual({ one: 1 });
+  });
+
   it('pg_terminate_backend of the driver\'s own sessions, during a transaction, is survived', async () => {
     const inside = driver.transaction(async (tx) => {
       await tx.run('INSERT INTO faults (id, n) VALUES ($1, 1)', ['terminated']);

@@ -22,8 +22,11 @@ type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
 /** Socket-level failures (node:net) while reaching the database. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
-/** Messages pg gives connection failures that carry no code. */
-const CONNECTION_MESSAGE = /Connection terminated|Query read timeout|timeout expired|[Cc]onnection timeout|not queryable|Client was closed|Cannot use a pool after calling end/;
+/**
+ * Messages pg gives connection failures that carry no code, pg-pool's "timeout exceeded when
+ * trying to connect" (no free connection within connect_timeout: all of them stuck) included.
+ */
+const CONNECTION_MESSAGE = /Connection terminated|Query read timeout|timeout expired|timeout exceeded when trying to connect|[Cc]onnection timeout|not queryable|Client was closed|Cannot use a pool after calling end/;
 
 /**
  * True when the connection itself failed: it must be discarded. PostgreSQL SQLSTATE class 08
