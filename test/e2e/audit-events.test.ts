@@ -128,6 +128,10 @@ describe('no audit, no access', () => {
       const fc = await frontChannel(rp);
       expect(fc.final.location ?? '').not.toContain('code=');
       expect(fc.final.status).toBe(503);
+      // The browser gets a page, with Retry-After, not the JSON of the API endpoints.
+      expect(fc.final.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(fc.final.headers.get('retry-after')).toBe('5');
+      expect(fc.final.body).toContain('Temporarily unavailable');
     } finally {
       failing = false;
     }
