@@ -1,15 +1,16 @@
-// PHI gateway overhead (issue 4 "Proof"): requests per second and latency through the gateway
-// versus straight to the same upstream, in the same run, at concurrency 1, 16 and 64. Loopback
-// only, bounded request counts. Separate processes so no side shares an event loop with another:
+// PHI gateway overhead (docs/performance.md "PHI gateway"): requests per second and latency through
+// the gateway versus straight to the same upstream, in the same run, at concurrency 1, 16 and 64.
+// Loopback only, bounded request counts. Separate processes so no side shares an event loop with
+// another:
 //
 //   load generator (this process) ──http──────────────────────────────▶ demo FHIR server (child)
 //   load generator (this process) ──TLS──▶ Caduceus + gateway (child) ──http──▶ the same server
 //
-// The gateway path does everything it does in production: TLS, JWT verification, revocation
-// status (cached), SMART scope and patient-compartment checks, header allow-listing, identity
-// headers, response parsing and release checks, and one durable ledger event per request
-// (SQLite, group commit). The target in issue 4: ≥ 60% of direct throughput and < 2 ms added p99
-// at concurrency 16.
+// The gateway path does everything it does in production: TLS, JWT verification, revocation status
+// (cached), SMART scope and patient-compartment checks, header allow-listing, identity headers,
+// response parsing and release checks, and one durable ledger event per request (SQLite, group
+// commit). The target (docs/performance.md "PHI gateway"): ≥ 60% of direct throughput and < 2 ms
+// added p99 at concurrency 16.
 //
 // Attribution (read, concurrency 16): the same TLS server answering GET /healthz (TLS + Fastify
 // alone), a second gateway process whose ledger stores nothing (attribution only, never a
@@ -39,7 +40,7 @@ const PG_URL = process.env.CADUCEUS_TEST_DATABASE_URL ?? 'postgres://postgres@12
 async function serveGateway(upstream: string, noLedger: boolean, storage: string | undefined): Promise<void> {
   const { devConfig, seedDemo } = await import('../src/server/dev-stack.js');
   const { createContext } = await import('../src/server/start.js');
-  const { buildApp } = await import('../src/http/app.js');
+  const { buildApp } = await import('../src/server/app.js');
   const { tlsServerOptions } = await import('../src/http/tls.js');
   const { registerGateway } = await import('../src/gateway/index.js');
   const { signJwt } = await import('../src/oauth/tokens/jwt.js');

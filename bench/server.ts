@@ -40,7 +40,7 @@ const { config, caFile } = await devConfig({ dataDir, port, host: '127.0.0.1', i
 const stubLedger = process.argv.includes('--stub-ledger');
 const ctx = await createContext(config, { env: {}, ...(stubLedger ? { wrapAudit: () => ({ record: async () => undefined }) } : {}) });
 const demo = await seedDemo(ctx, dataDir, caFile);
-const server = await startServer(ctx);
+const server = await startServer(ctx, { demo });
 
 const user = await ctx.storage.users.getByUsername(demo.username);
 if (!user) throw new Error('the demo user is missing');

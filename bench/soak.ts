@@ -1,8 +1,9 @@
-// Memory soak (issue 7: "memory flat over a 10-minute soak, no growth beyond 10%"): steady load
-// at moderate concurrency against one Caduceus server process (bench/server.ts, SQLite unless
-// --storage is given), sampling its resident memory (VmRSS from /proc) and its V8 heap (from the
-// server, over IPC) every few seconds. The first 10% of the time is warm-up; the verdict compares
-// the mean RSS of the last 10% with that of the 10% right after warm-up. Loopback only.
+// Memory soak (docs/performance.md "Targets for tokens and memory": memory flat over a 10-minute
+// soak, no growth beyond 10%): steady load at moderate concurrency against one Caduceus server
+// process (bench/server.ts, SQLite unless --storage is given), sampling its resident memory (VmRSS
+// from /proc) and its V8 heap (from the server, over IPC) every few seconds. The first 10% of the
+// time is warm-up; the verdict compares the mean RSS of the last 10% with that of the 10% right
+// after warm-up. Loopback only.
 //
 //   npx tsx bench/soak.ts [seconds=600] [concurrency=8] [--storage URL]
 //   npm run bench -- --soak                        (runs it after the other benchmarks)
@@ -13,14 +14,14 @@
 // minted in the server by its own code issuance, in batches, as the queue runs low). Saves
 // bench/results/soak.json with every sample.
 //
-// --faults (issue 12): the same soak on PostgreSQL (a fresh schema at CADUCEUS_TEST_DATABASE_URL
-// unless --storage is given) through a TCP fault proxy of the bench's own, with a database fault
-// every --fault-every seconds (default 60), held for 5 s and healed, in turn: connections reset,
-// closed, blackholed (a partition), slowed by 500 ms, and the server's own sessions ended with
-// pg_terminate_backend. Every answer is counted by kind (status and error code, timeouts,
-// connection errors), inside a fault window (the fault and 10 s after its heal) or outside. The
-// verdict adds: no 500, no request past its 20 s deadline, no error outside the fault windows,
-// and the server process alive at the end. Saves bench/results/soak-faults.json.
+// --faults (docs/deployment.md "During a database failover"): the same soak on PostgreSQL (a fresh
+// schema at CADUCEUS_TEST_DATABASE_URL unless --storage is given) through a TCP fault proxy of the
+// bench's own, with a database fault every --fault-every seconds (default 60), held for 5 s and
+// healed, in turn: connections reset, closed, blackholed (a partition), slowed by 500 ms, and the
+// server's own sessions ended with pg_terminate_backend. Every answer is counted by kind (status
+// and error code, timeouts, connection errors), inside a fault window (the fault and 10 s after its
+// heal) or outside. The verdict adds: no 500, no request past its 20 s deadline, no error outside
+// the fault windows, and the server process alive at the end. Saves bench/results/soak-faults.json.
 //
 //   npx tsx bench/soak.ts 600 8 --faults          npm run bench -- --soak-faults
 import { performance } from 'node:perf_hooks';

@@ -6,12 +6,12 @@
 //
 //   npx tsx bench/vs-oidc-provider.ts [requests per round=3000] [concurrency=16] [rounds=3]
 //
-// Caduceus: bench/server.ts (SQLite, every token's `token.issued` event durable in the audit
-// ledger before the answer, one JSON log line per request). oidc-provider:
-// bench/oidc-provider-server.ts (its default in-memory adapter; a JWT client_credentials token is
-// not stored; no audit trail; no request log). Target (issue 7): Caduceus ≥ 2× oidc-provider.
-// A third server, Caduceus with the ledger stubbed out (attribution only, never a deployment
-// option), shows how much of the difference is the durable write. Saves
+// Caduceus: bench/server.ts (SQLite, every token's `token.issued` event durable in the audit ledger
+// before the answer, one JSON log line per request). oidc-provider: bench/oidc-provider-server.ts
+// (its default in-memory adapter; a JWT client_credentials token is not stored; no audit trail; no
+// request log). Target (docs/performance.md "Targets for tokens and memory"): Caduceus ≥ 2×
+// oidc-provider. A third server, Caduceus with the ledger stubbed out (attribution only, never a
+// deployment option), shows how much of the difference is the durable write. Saves
 // bench/results/vs-oidc-provider.json.
 import {
   basic, cpuSeconds, FORM, fmt, form, formatTable, joseSignCeiling, load, mb, procStatusBytes, saveResult, startBenchServer, startIpcChild,

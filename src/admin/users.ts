@@ -6,12 +6,13 @@ import { randomToken } from '../crypto/random.js';
 import { REDACTED, type AuditChange } from '../audit/events.js';
 import { ConfigError } from '../config/schema.js';
 import { InternalError } from '../errors/internal-error.js';
-import { USER_ROLES, isClinicalScope, isUserRole, roleOf } from '../interaction/role-policy.js';
-import { FHIR_ID } from '../smart/launch-context.js';
+import { USER_ROLES, isClinicalScope, isUserRole, roleOf } from '../identity/role-policy.js';
 import type { UserRecord, UserRole } from '../storage/types.js';
+import { FHIR_ID, FHIR_ID_SOURCE } from '../util/fhir-id.js';
 import type { AdminDeps } from './clients.js';
 
 export const MIN_PASSWORD_LENGTH = 12;
+const FHIR_USER = new RegExp(`^(Patient|Practitioner|RelatedPerson|Person)/${FHIR_ID_SOURCE}$`);
 
 function checkRole(role: string | undefined): UserRole {
   if (role === undefined) return 'patient';
@@ -26,7 +27,7 @@ export async function addUser(deps: Omit<AdminDeps, 'masterKey'>, input: { usern
   if (input.password.length < MIN_PASSWORD_LENGTH) {
     throw new ConfigError([`password: must be at least ${MIN_PASSWORD_LENGTH} characters (read from standard input)`]);
   }
-  if (input.fhirUser !== undefined && !/^(Patient|Practitioner|RelatedPerson|Person)\/[A-Za-z0-9.-]{1,64}$/.test(input.fhirUser)) {
+  if (input.fhirUser !== undefined && !FHIR_USER.test(input.fhirUser)) {
     throw new ConfigError(['--patient: use a FHIR reference such as Patient/123']);
   }
   const role = checkRole(input.role);

@@ -1,4 +1,4 @@
-// C2SP tlog-checkpoint (T-14): the note text is
+// C2SP tlog-checkpoint ("Note text"): the note text is
 //
 //   <origin>\n<tree size, ASCII decimal, no leading zeroes>\n<base64 root hash>\n[extension lines]
 //
@@ -26,7 +26,7 @@ export function isValidOrigin(origin: string): boolean {
   return isValidKeyName(origin);
 }
 
-/** The checkpoint note text (T-14). */
+/** The checkpoint note text (C2SP tlog-checkpoint, "Note text"). */
 export function formatCheckpoint(checkpoint: Checkpoint): string {
   if (!isValidOrigin(checkpoint.origin)) throw new AuditError('ERR_NOTE_MALFORMED', 'checkpoint: the origin must be non-empty, without spaces or "+"');
   if (!Number.isSafeInteger(checkpoint.size) || checkpoint.size < 0) throw new AuditError('ERR_NOTE_MALFORMED', 'checkpoint: the size must be a non-negative integer');

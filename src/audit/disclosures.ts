@@ -1,4 +1,4 @@
-// Accounting of disclosures, 45 CFR 164.528 (requirements H-17, H-18): per patient, the PHI
+// Accounting of disclosures, 45 CFR 164.528(a)(1) and (b): per patient, the PHI
 // accesses recorded by the gateway ('phi.accessed' events) over a window that defaults to the six
 // years before the request. Each row carries what 164.528(b)(2) asks for as far as the ledger
 // knows it: when, who received it (user, client), what (resource), why (purpose of use or the

@@ -1,5 +1,5 @@
-// FHIR R4 AuditEvent export of a ledger event (requirements T-21…T-29), following IHE Basic Audit
-// Log Patterns (BALP, https://profiles.ihe.net/ITI/BALP) where a pattern fits:
+// FHIR R4 AuditEvent export of a ledger event (https://hl7.org/fhir/R4/auditevent.html), following
+// IHE Basic Audit Log Patterns (BALP, https://profiles.ihe.net/ITI/BALP) where a pattern fits:
 // - PHI access (gateway): type rest + restful-interaction subtype; client and server agents as
 //   Source/Destination Role ID (for read the client is the Destination, BALP 3:5.7.3); user agent
 //   IRCP with requestor = true; entity[patient] Person/Patient; entity[data] System Object/Domain
@@ -15,6 +15,7 @@
 // Identifiers only: the ledger holds no PHI payloads, and neither does this export.
 import { canonicalize } from './jcs.js';
 import type { AuditEvent, AuditEventType } from './events.js';
+import { FHIR_ID_SOURCE } from '../util/fhir-id.js';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const EVENT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
@@ -197,7 +198,7 @@ function purposes(event: AuditEvent): CodeableConcept[] | undefined {
   return value.trim().split(/\s+/).map((code) => ({ coding: [{ system: ACT_REASON, code }] }));
 }
 
-const RELATIVE_REFERENCE = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const RELATIVE_REFERENCE = new RegExp(`^[A-Z][A-Za-z]+/${FHIR_ID_SOURCE}(/_history/${FHIR_ID_SOURCE})?$`);
 
 function referenceTo(value: string): Reference {
   return RELATIVE_REFERENCE.test(value) ? { reference: value } : { identifier: { value } };

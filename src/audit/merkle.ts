@@ -1,4 +1,5 @@
-// RFC 9162 §2.1 Merkle tree with SHA-256 (T-1), built incrementally and served from stored nodes.
+// RFC 9162 §2.1 Merkle tree with SHA-256 (§2.1.1), built incrementally and served from stored
+// nodes.
 //
 // Node addressing: (level, index) is the perfect subtree of 2^level leaves starting at leaf
 // index·2^level; level 0 nodes are the leaf hashes. The ledger stores every such node once it is

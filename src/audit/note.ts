@@ -1,5 +1,5 @@
-// C2SP signed-note (T-15…T-17) with Ed25519 keys (signature type 0x01), interoperable with Go's
-// golang.org/x/mod/sumdb/note and transparency-dev tooling:
+// C2SP signed-note (https://c2sp.org/signed-note) with Ed25519 keys (signature type 0x01),
+// interoperable with Go's golang.org/x/mod/sumdb/note and transparency-dev tooling:
 //
 //   <text, ending in \n>
 //   <blank line>
@@ -18,7 +18,7 @@ const SIG_PREFIX = '\u2014 ';
 /** C2SP signed-note: verifiers "MUST accept at least up to 16 signatures"; Go accepts 100. */
 const MAX_SIGNATURES = 100;
 
-/** Key names: non-empty, no Unicode spaces, no '+' (T-15). */
+/** Key names: non-empty, no Unicode spaces, no '+' (C2SP signed-note). */
 export function isValidKeyName(name: string): boolean {
   return name.length > 0 && !/[\s+\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/u.test(name) && isValidNoteText(name);
 }
@@ -68,7 +68,7 @@ export function generateCheckpointKey(): { privateKey: KeyObject; publicKey: Key
   return { privateKey, publicKey, seed: rawSeed(privateKey) };
 }
 
-/** T-16: SHA-256(key name || 0x0A || 0x01 || 32-byte public key)[:4]. */
+/** C2SP signed-note key ID: SHA-256(key name || 0x0A || 0x01 || 32-byte public key)[:4]. */
 export function noteKeyId(name: string, publicKey: KeyObject | Uint8Array): Buffer {
   return createHash('sha256')
     .update(name, 'utf8')

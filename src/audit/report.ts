@@ -1,4 +1,4 @@
-// What the audit CLI (src/cli/audit.ts) and the audit HTTP API (src/audit/http.ts) share: reading
+// What the audit CLI (src/cli/audit.ts) and the audit HTTP API (src/audit-api/routes.ts) share: reading
 // search filters from text (ISO 8601 times, event types, outcomes), describing a read for its own
 // audit.read event, and the HIPAA accounting of disclosures (45 CFR 164.528) as JSON, CSV and a
 // printable HTML page a patient can read.
@@ -12,6 +12,7 @@ import type { AuditEventType, AuditOutcome } from './events.js';
 import type { DisclosureRow } from './disclosures.js';
 import type { EventFilters } from './search.js';
 import { AUDIT_EVENT_TYPES } from './stored-event.js';
+import { FHIR_ID_SOURCE } from '../util/fhir-id.js';
 
 /** A filter value could not be read; `name` is the flag or query parameter, the message never holds the value. */
 export class FilterError extends Error {
@@ -218,10 +219,12 @@ const ACTIONS: Record<string, string> = {
 
 const OUTCOME_TEXT: Record<AuditOutcome, string> = { success: 'Released', denied: 'Refused', error: 'Failed' };
 
+const RESOURCE_REFERENCE = new RegExp(`(?:^|/)([A-Z][A-Za-z]+)/(${FHIR_ID_SOURCE})(?:[/?]|$)`);
+
 /** "Observation/123" → "Observation 123"; anything else as recorded. */
 function describeResource(resource: string | null): string {
   if (resource === null) return 'Not recorded';
-  const match = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})(?:[/?]|$)/.exec(resource);
+  const match = RESOURCE_REFERENCE.exec(resource);
   return match ? `${match[1]} ${match[2]}` : resource;
 }
 

@@ -1,6 +1,6 @@
-// Real-time notification of an emergency access (break-glass, 45 CFR 164.312(a)(2)(ii); issue 5):
-// when `breakglass.webhook_url` is set, every access is POSTed there as it is granted, so a
-// privacy officer learns of it at once instead of at the next review.
+// Real-time notification of an emergency access (break-glass, 45 CFR 164.312(a)(2)(ii);
+// docs/SECURITY.md "Break-glass"): when `breakglass.webhook_url` is set, every access is POSTed
+// there as it is granted, so a privacy officer learns of it at once instead of at the next review.
 //
 // The body holds identifiers only (the access id, the user's opaque id, the client id, the patient
 // reference, times and the issuer): never the practitioner's stated reason, names or any PHI. It is
@@ -27,8 +27,7 @@ import { createHmac } from 'node:crypto';
 import type { MasterKey } from '../crypto/master-key.js';
 import type { Logger } from '../ops/logging.js';
 import { schedulePeriodic, type PeriodicTask } from '../ops/periodic.js';
-import { opsOf } from '../ops/state.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { BreakGlassAccessRecord } from '../storage/types.js';
 import type { AuditEventInput } from '../audit/events.js';
 
@@ -208,7 +207,7 @@ async function attempt(url: string, body: string, signature: string, timeoutMs: 
 /** Last resort when the ledger cannot record the outcome: a log line without any identifier. */
 function logUnrecorded(ctx: AppContext, reason: string): void {
   try {
-    opsOf(ctx).logger.log('error', 'break-glass webhook failed and the failure could not be audited', { component: 'breakglass', reason });
+    ctx.ops.logger.log('error', 'break-glass webhook failed and the failure could not be audited', { component: 'breakglass', reason });
   } catch {
     // Nothing else is left to try; the access itself stays listed for review.
   }

@@ -10,7 +10,7 @@ import { listOpenAccesses, reviewAccess } from '../breakglass/review.js';
 import { WEBHOOK_SIGNATURE_HEADER, webhookKey } from '../breakglass/notify.js';
 import { loadMasterKey } from '../crypto/master-key.js';
 import type { BreakGlassAccessRecord } from '../storage/types.js';
-import { roleOf } from '../interaction/role-policy.js';
+import { roleOf } from '../identity/role-policy.js';
 import { parseFlags } from './args.js';
 import { cliActor, formatTable, onePositional, splitSubcommand } from './client.js';
 import { resolveConfig, withAdminContext } from './context.js';

@@ -1,12 +1,13 @@
-// `caduceus check`: the static compliance check (issue 6) of a configuration and its stored
-// state: clients, users, signing keys and the audit ledger (fully verified). The rules live in
-// src/compliance/rules, one per file; this module only resolves the target and prints the report.
+// `caduceus check`: the static compliance check (docs/compliance.md "Static rules") of a
+// configuration and its stored state: clients, users, signing keys and the audit ledger (fully
+// verified). The rules live in src/compliance/rules, one per file; this module only resolves the
+// target and prints the report.
 import { resolve } from 'node:path';
 import { ConfigError } from '../config/schema.js';
 import { exitCodeFor, runStaticCheck } from '../compliance/check.js';
-import { configArtifact, parseChoice, parseFailOn, renderReport } from '../compliance/cli-options.js';
+import { configArtifact, parseChoice, parseFailOn, renderReport } from './compliance-options.js';
 import { collectCheckInput } from '../compliance/input.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { parseFlags } from './args.js';
 import { openAdminContext, resolveConfig, DEFAULT_DATA_DIR } from './context.js';
 import { EXIT_OK, UsageError, type CliCommand } from './command.js';

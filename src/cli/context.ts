@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
 import { devConfig } from '../server/dev-stack.js';
 import { createContext } from '../server/start.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { CaduceusConfig } from '../config/schema.js';
 import { UsageError, type CliIo } from './command.js';
 

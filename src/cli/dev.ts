@@ -37,7 +37,7 @@ https://localhost:PORT until interrupted.
     const { config, caFile } = await devConfig({ dataDir, port, fhirUpstream: fhir.url });
     const ctx = await createContext(config, { env: io.env });
     const demo = await seedDemo(ctx, dataDir, caFile);
-    const server = await startServer(ctx);
+    const server = await startServer(ctx, { demo });
     writeFileSync(join(dataDir, DEV_SETTINGS_FILE), JSON.stringify({ port }), { mode: 0o600 });
     for (const w of ctx.warnings) io.stderr(`warning: ${w}\n`);
     if (values.json) {

@@ -2,7 +2,7 @@
 // The rollover rules live in src/crypto/signing-keys.ts (KeyManager); this module picks the
 // retention from the configured token lifetimes and records the rotation in the audit ledger.
 import type { SigningKeyRecord } from '../storage/types.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { parseFlags } from './args.js';
 import { cliActor, formatTable, splitSubcommand } from './client.js';
 import { withAdminContext } from './context.js';

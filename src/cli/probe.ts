@@ -2,7 +2,7 @@
 // or anyone's (src/compliance/probe). Only the issuer's origin is ever contacted.
 import { readFileSync } from 'node:fs';
 import { exitCodeFor } from '../compliance/check.js';
-import { parseChoice, parseFailOn, renderReport } from '../compliance/cli-options.js';
+import { parseChoice, parseFailOn, renderReport } from './compliance-options.js';
 import { runProbe, type ProbeOptions } from '../compliance/probe/probe.js';
 import { parseFlags } from './args.js';
 import { onePositional } from './client.js';

@@ -2,7 +2,7 @@
 // or JSON, to standard output or a file.
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseChoice } from '../compliance/cli-options.js';
+import { parseChoice } from './compliance-options.js';
 import { collectEvidence } from '../compliance/report/evidence.js';
 import { renderEvidenceHtml } from '../compliance/report/html.js';
 import { parseFlags } from './args.js';

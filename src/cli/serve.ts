@@ -28,7 +28,7 @@ true starts anyway under a loud warning, and is itself an error finding.
     const { config } = loadConfigFile(requireFlag(values.config, 'config', 'the path of caduceus.yaml'), io.env);
     const ctx = await createContext(config, { env: io.env });
     for (const w of ctx.warnings) io.stderr(`warning: ${w}\n`);
-    // Issue 6: the compliance check gates the start (45 CFR 164.306(d)(3): a weakened safeguard is a decision, not a default).
+    // The compliance check gates the start (45 CFR 164.306(d)(3): a weakened safeguard is a decision, not a default).
     const gate = await runStartupGate(ctx, io).catch(async (err: unknown) => {
       await ctx.close();
       throw err;

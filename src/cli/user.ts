@@ -4,7 +4,7 @@
 // The password is read from standard input only: on the command line it would be visible to every
 // local user in the process list and kept in shell history. A --password flag is refused.
 import { addUser, parsePatientPanel, resetUserMfa, setUserBreakGlass, setUserDisabled, setUserPatientPanel, setUserRole } from '../admin/users.js';
-import { roleOf } from '../interaction/role-policy.js';
+import { roleOf } from '../identity/role-policy.js';
 import type { UserRecord } from '../storage/types.js';
 import { parseFlags, requireFlag } from './args.js';
 import { cliActor, formatTable, onePositional, splitSubcommand } from './client.js';

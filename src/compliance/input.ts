@@ -9,7 +9,7 @@ import { MASTER_KEY_ENV, loadMasterKey } from '../crypto/master-key.js';
 import { latestCheckpoint, ledgerSize, splitNotes, verifierKey, verifyLedger } from '../audit/index.js';
 import { toEd25519PrivateKey } from '../audit/note.js';
 import { checkpointSeed, ledgerOrigin } from '../audit/sink.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { listAdminRoutes, serverFacts } from './server-facts.js';
 import type { CertificateFacts, CheckInput, FileFacts, LedgerFacts } from './types.js';
 

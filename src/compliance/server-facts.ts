@@ -12,7 +12,7 @@ import type { CaduceusConfig } from '../config/schema.js';
 import { checkCodeChallenge } from '../oauth/checks/pkce.js';
 import { authorizationServerMetadata } from '../oauth/endpoints/metadata.js';
 import { TLS_CIPHERS, TLS_MIN_VERSION } from '../http/tls.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { ServerFacts } from './types.js';
 
 /** Route prefixes that are administrative (not part of the OAuth/OIDC surface or the user's account page). */
@@ -29,7 +29,7 @@ function refuses(fn: () => unknown): boolean {
 
 /** The administrative routes registered by buildApp(ctx), from Fastify's route table. */
 export async function listAdminRoutes(ctx: AppContext): Promise<string[]> {
-  const { buildApp } = await import('../http/app.js');
+  const { buildApp } = await import('../server/app.js');
   const app = await buildApp(ctx);
   try {
     await app.ready();
@@ -53,8 +53,7 @@ export function mfaRequiredRoles(config: CaduceusConfig): string[] | undefined {
 
 export function serverFacts(config: CaduceusConfig, adminRoutes: string[] = []): ServerFacts {
   const mfaRoles = mfaRequiredRoles(config);
-  // The metadata function reads only config (issuer, resources) from its context.
-  const metadata = authorizationServerMetadata({ config } as AppContext);
+  const metadata = authorizationServerMetadata({ config });
   const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
   const validChallenge = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
   return {

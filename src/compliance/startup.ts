@@ -1,12 +1,13 @@
-// The startup gate of `caduceus serve` (issue 6): the static compliance check runs after the
-// context is assembled and before the listener opens. Any error-severity finding refuses the
-// start, unless unsafe.allow_noncompliant_start is on, in which case the server starts under a
-// loud warning (and that switch is itself an error finding, CAD-UNS-001). Warnings are printed
-// and never block. The dev stack (`caduceus dev`) does not run this gate.
+// The startup gate of `caduceus serve` (docs/SECURITY.md "Compliance checks, and a server that
+// refuses to start non-compliant"): the static compliance check runs after the context is assembled
+// and before the listener opens. Any error-severity finding refuses the start, unless
+// unsafe.allow_noncompliant_start is on, in which case the server starts under a loud warning (and
+// that switch is itself an error finding, CAD-UNS-001). Warnings are printed and never block. The
+// dev stack (`caduceus dev`) does not run this gate.
 //
 // The ledger is verified in full only up to STARTUP_LEDGER_VERIFY_LIMIT events, so a large ledger
 // does not delay every start; `caduceus check` always verifies all of it.
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { failingFindings, runStaticCheck } from './check.js';
 import { formatFinding, formatText, summaryLine } from './format.js';
 import { collectCheckInput } from './input.js';

@@ -1,8 +1,8 @@
-// The vocabulary of the compliance checks (issue 6): a rule inspects a snapshot of the deployment
-// (CheckInput) and returns findings; a report is the findings of one run with the catalogue of the
-// rules that ran. Rules are pure functions of their input: everything they need from the file
-// system, the database or the running code is collected first (src/compliance/input.ts), so each
-// rule is tested with a plain object and no I/O.
+// The vocabulary of the compliance checks (docs/compliance.md): a rule inspects a snapshot of the
+// deployment (CheckInput) and returns findings; a report is the findings of one run with the
+// catalogue of the rules that ran. Rules are pure functions of their input: everything they need
+// from the file system, the database or the running code is collected first
+// (src/compliance/input.ts), so each rule is tested with a plain object and no I/O.
 import type { CaduceusConfig } from '../config/schema.js';
 import type { LedgerVerdict } from '../audit/index.js';
 import type { ClientRecord, SigningKeyRecord, UserRecord } from '../storage/types.js';

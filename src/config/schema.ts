@@ -2,7 +2,7 @@
 // refused; every error names its path and the fix. Every weakening lives under `unsafe.*`.
 import { z } from 'zod';
 import { redirectUriProblem } from '../oauth/checks/redirect-uri.js';
-import { gatewayConfigIssues, gatewayConfigSchema } from '../gateway/config.js';
+import { gatewayConfigIssues, gatewayConfigSchema } from './gateway.js';
 
 /** RFC 9068 / RFC 9700 §2.3: short-lived access tokens; hard cap of 15 minutes. */
 export const ACCESS_TOKEN_TTL_CAP = 900;
@@ -237,8 +237,25 @@ export const configSchema = z.strictObject({
     /** RFC 9126 §2.2 expires_in; FAPI 2.0: less than 600 seconds. */
     request_uri_ttl: seconds(60, 599),
   }).default({ require_pushed_authorization_requests: false, request_uri_ttl: 60 }),
-  /** The PHI gateway in front of FHIR and other PHI APIs (src/gateway/config.ts). */
+  /** The PHI gateway in front of FHIR and other PHI APIs (src/config/gateway.ts). */
   gateway: gatewayConfigSchema.default({ introspection_cache_seconds: 30, introspection_cache_entries: 10_000, routes: [] }),
+  /** AI agents (issue 14). Client ID Metadata Documents: src/oauth/client-metadata/. */
+  agents: z.strictObject({
+    /** draft-ietf-oauth-client-id-metadata-document: an https client_id is fetched, validated and cached. */
+    client_id_metadata_documents: z.boolean().default(true),
+    /** The most documents (and key sets) kept in memory. */
+    metadata_cache_entries: z.number().int().min(1).max(100_000).default(1000),
+    /** Bounds on the lifetime that Cache-Control asks for (§5.2 of the draft). */
+    metadata_cache_min_seconds: seconds(60, 3600),
+    metadata_cache_max_seconds: seconds(86_400, 604_800),
+    /** One deadline for DNS, connect, TLS, headers and body. */
+    metadata_fetch_timeout_ms: z.number().int().min(100).max(10_000).default(3000),
+  }).refine((a) => a.metadata_cache_min_seconds <= a.metadata_cache_max_seconds, {
+    path: ['metadata_cache_min_seconds'], message: 'must not exceed agents.metadata_cache_max_seconds',
+  }).default({
+    client_id_metadata_documents: true, metadata_cache_entries: 1000, metadata_cache_min_seconds: 60, metadata_cache_max_seconds: 86_400,
+    metadata_fetch_timeout_ms: 3000,
+  }),
   unsafe: z.strictObject({
     /** Serve plain HTTP (loopback only). */
     allow_plain_http: z.boolean().default(false),
@@ -248,7 +265,12 @@ export const configSchema = z.strictObject({
     allow_noncompliant_start: z.boolean().default(false),
     /** Break-glass tokens keep create, update and delete (still the emergency patient only). */
     breakglass_write: z.boolean().default(false),
-  }).default({ allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false, breakglass_write: false }),
+    /** Client ID Metadata Documents may be fetched from loopback addresses (development; loopback issuer only). */
+    allow_loopback_client_metadata: z.boolean().default(false),
+  }).default({
+    allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false, breakglass_write: false,
+    allow_loopback_client_metadata: false,
+  }),
 }).superRefine((c, ctx) => {
   const issuer = URL.canParse(c.issuer) ? new URL(c.issuer) : undefined;
   if (issuer && issuer.protocol !== 'https:') {
@@ -257,6 +279,11 @@ export const configSchema = z.strictObject({
     } else if (!['127.0.0.1', 'localhost', '[::1]'].includes(issuer.hostname)) {
       ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'plain http is only allowed for a loopback issuer (127.0.0.1, localhost or [::1])' });
     }
+  }
+  // draft-ietf-oauth-client-id-metadata-document §8.6: the loopback exception only "when the
+  // authorization server itself is also running on a loopback address", never in production.
+  if (c.unsafe.allow_loopback_client_metadata && issuer && !['127.0.0.1', 'localhost', '[::1]'].includes(issuer.hostname)) {
+    ctx.addIssue({ code: 'custom', path: ['unsafe', 'allow_loopback_client_metadata'], message: 'is only allowed with a loopback issuer (127.0.0.1, localhost or [::1])' });
   }
   if (!c.tls && !c.unsafe.allow_plain_http && !c.unsafe.tls_terminated_by_proxy) {
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'is required: set tls.cert and tls.key (or unsafe.tls_terminated_by_proxy behind a TLS proxy)' });

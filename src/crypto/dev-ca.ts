@@ -1,7 +1,7 @@
 // Local development certificates: a private CA and a localhost server certificate it signs, so
-// `caduceus dev` serves real TLS (Mozilla intermediate, requirements §5.1 L-1: ECDSA P-256,
-// leaf lifespan 90 days as recommended; §5.3 L-13). Development only: the CA key sits on disk
-// next to the certificates, so never trust this CA on a machine other people use.
+// `caduceus dev` serves real TLS (Mozilla Server Side TLS intermediate v6.0: ECDSA P-256, leaf
+// lifespan 90 days as recommended). Development only: the CA key sits on disk next to the
+// certificates, so never trust this CA on a machine other people use.
 //
 // Files under `dir` (0700): ca.pem, ca-key.pem (0600), server.pem, server-key.pem (0600).
 // Existing files are reused. The server certificate is re-issued by the same CA when it is

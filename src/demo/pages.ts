@@ -1,5 +1,5 @@
 // The /demo walkthrough pages: server-rendered with the shared layout (no script), identifiers only.
-import { escapeHtml, html, page, raw, type Raw } from '../interaction/html.js';
+import { escapeHtml, html, page, raw, type Raw } from '../http/html.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { CallKind, CallResult, DemoSession } from './session.js';
 

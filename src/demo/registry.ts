@@ -1,7 +1,6 @@
-// Which application contexts have the /demo walkthrough: only those the development stack seeded
-// (src/server/dev-stack.ts seedDemo). Production configurations never call it, so buildApp never
-// registers the /demo routes there.
-import type { AppContext } from '../server/context.js';
+// The /demo walkthrough's client. Only the development stack seeds one (src/server/dev-stack.ts
+// seedDemo) and hands it to the HTTP application (startServer / buildApp option `demo`);
+// production configurations never have one, so buildApp never registers the /demo routes there.
 
 export const WALKTHROUGH_CALLBACK_PATH = '/demo/callback';
 
@@ -12,14 +11,4 @@ export interface WalkthroughClient {
   scope: string;
   /** The gateway's audience, `${issuer}/fhir`. */
   resource: string;
-}
-
-const enabled = new WeakMap<AppContext, WalkthroughClient>();
-
-export function enableDemoWalkthrough(ctx: AppContext, client: WalkthroughClient): void {
-  enabled.set(ctx, client);
-}
-
-export function demoWalkthroughOf(ctx: AppContext): WalkthroughClient | undefined {
-  return enabled.get(ctx);
 }

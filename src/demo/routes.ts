@@ -1,9 +1,9 @@
-// GET /demo: a walkthrough of the whole flow for the development stack (issue 4, "Demo stack").
+// GET /demo: a walkthrough of the whole flow for the development stack (README.md "Quickstart").
 // The page is a small confidential relying party living in the server process: it authorises with
 // PKCE (S256), checks state and iss (RFC 9207), redeems the code at /token, keeps the tokens server
 // side, calls the FHIR gateway with them, and shows the token's claims and the ledger entries the
-// flow produced. The routes exist only when the dev stack seeded the walkthrough client
-// (src/demo/registry.ts); production configurations never have them. Requests to /token and
+// flow produced. The routes exist only when the dev stack seeded the walkthrough client and handed
+// it to buildApp (src/demo/registry.ts); production configurations never have them. Requests to /token and
 // /fhir go through the application itself (Fastify inject), so every check, hook and ledger event
 // runs exactly as for an outside client.
 import { createHash } from 'node:crypto';
@@ -15,10 +15,10 @@ import { csrfToken, csrfValid } from '../interaction/csrf.js';
 import { formParams, queryParams } from '../http/request-info.js';
 import { grantIdOfJti } from '../oauth/tokens/access-token.js';
 import { findToken } from '../oauth/tokens/lookup.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { flowPage, problemPage, startPage } from './pages.js';
-import { demoWalkthroughOf, WALKTHROUGH_CALLBACK_PATH, type WalkthroughClient } from './registry.js';
-import { currentSession, startSession, type CallKind, type CallResult, type DemoSession } from './session.js';
+import { WALKTHROUGH_CALLBACK_PATH, type WalkthroughClient } from './registry.js';
+import { currentSession, startSession, type CallKind, type CallResult, type DemoSession, type DemoSessionStore } from './session.js';
 
 /** Claim names that would mean personal data in a token; the check lists any that appear. */
 export const PHI_CLAIM_NAMES = [
@@ -81,19 +81,19 @@ async function ledgerOf(ctx: AppContext, client: WalkthroughClient, session: Dem
   return events.filter((e) => e.grantId === grantId || (e.grantId === undefined && userId !== undefined && e.actor.userId === userId)).slice(0, 100);
 }
 
-export function registerDemoRoutes(app: FastifyInstance, ctx: AppContext): void {
-  const client = demoWalkthroughOf(ctx);
-  if (!client) return;
+/** The /demo routes for the seeded walkthrough client; `sessions` holds the browsers' walkthroughs. */
+export function registerDemoRoutes(app: FastifyInstance, ctx: AppContext, demo: { client: WalkthroughClient; sessions: DemoSessionStore }): void {
+  const { client, sessions } = demo;
   const issuer = ctx.config.issuer;
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`).toString('base64')}`;
 
   app.get('/demo', async (req, reply) => {
-    const session = currentSession(ctx, req, reply);
+    const session = currentSession(sessions, ctx, req, reply);
     return sendPage(reply, startPage({ clientId: client.clientId, canContinue: session?.tokens !== undefined }));
   });
 
   app.get('/demo/start', async (req, reply) => {
-    const session = startSession(ctx, req, reply);
+    const session = startSession(sessions, ctx, req, reply);
     const pending = { state: randomToken(32), verifier: randomToken(32), nonce: randomToken(32) };
     session.pending = pending;
     const url = new URL(`${issuer}/authorize`);
@@ -107,7 +107,7 @@ export function registerDemoRoutes(app: FastifyInstance, ctx: AppContext): void 
   });
 
   app.get(WALKTHROUGH_CALLBACK_PATH, async (req, reply) => {
-    const session = currentSession(ctx, req, reply);
+    const session = currentSession(sessions, ctx, req, reply);
     const pending = session?.pending;
     if (!session || !pending) return sendPage(reply, problemPage('Walkthrough expired', 'This browser has no walkthrough in progress (it lasts ten minutes). Start again.'), 400);
     let q: Record<string, string | undefined>;
@@ -147,7 +147,7 @@ export function registerDemoRoutes(app: FastifyInstance, ctx: AppContext): void 
   });
 
   app.get('/demo/flow', async (req, reply) => {
-    const session = currentSession(ctx, req, reply);
+    const session = currentSession(sessions, ctx, req, reply);
     if (!session?.tokens) return reply.code(303).header('location', '/demo').send();
     const [headerPart, claimsPart] = session.tokens.accessToken.split('.');
     const header = decodePart(headerPart);
@@ -162,7 +162,7 @@ export function registerDemoRoutes(app: FastifyInstance, ctx: AppContext): void 
   });
 
   app.post('/demo/call', async (req, reply) => {
-    const session = currentSession(ctx, req, reply);
+    const session = currentSession(sessions, ctx, req, reply);
     if (!session?.tokens) return reply.code(303).header('location', '/demo').send();
     const form = formParams(req);
     if (!csrfValid(ctx, CSRF_PURPOSE, session.cookie, form.csrf)) return sendPage(reply, problemPage('Form expired', 'Reload the walkthrough and try again.'), 403);

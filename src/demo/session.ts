@@ -4,8 +4,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { keyedDigest } from '../crypto/digest.js';
 import { randomToken } from '../crypto/random.js';
-import { readCookie, setCookie } from '../interaction/cookies.js';
-import type { AppContext } from '../server/context.js';
+import { readCookie, setCookie } from '../http/cookies.js';
+import type { AppContext } from '../context/app-context.js';
+import { BoundedCache } from '../util/bounded-cache.js';
 
 export const DEMO_COOKIE = '__Host-caduceus-demo';
 export const DEMO_SESSION_TTL_MS = 10 * 60 * 1000;
@@ -31,24 +32,21 @@ export interface DemoSession {
   cookie: string;
 }
 
-const stores = new WeakMap<AppContext, Map<string, DemoSession>>();
+/** The walkthrough's sessions, by keyed digest of the cookie: one store per application (buildApp makes it). */
+export type DemoSessionStore = BoundedCache<string, DemoSession>;
 
-function storeOf(ctx: AppContext): Map<string, DemoSession> {
-  let store = stores.get(ctx);
-  if (!store) stores.set(ctx, (store = new Map()));
-  return store;
+export function createDemoSessionStore(): DemoSessionStore {
+  return new BoundedCache(MAX_SESSIONS);
 }
 
 const keyOf = (ctx: AppContext, cookie: string) => keyedDigest(ctx.masterKey.digestKey('session'), `demo-walkthrough|${cookie}`);
 
 /** A new session (replacing the browser's previous one) and its cookie. */
-export function startSession(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): DemoSession {
-  const store = storeOf(ctx);
+export function startSession(store: DemoSessionStore, ctx: AppContext, req: FastifyRequest, reply: FastifyReply): DemoSession {
   const now = ctx.now();
   const previous = readCookie(req, DEMO_COOKIE);
   if (previous) store.delete(keyOf(ctx, previous));
-  for (const [key, s] of store) if (s.expiresAt <= now) store.delete(key);
-  while (store.size >= MAX_SESSIONS) store.delete(store.keys().next().value!);
+  for (const [key, s] of store.entries()) if (s.expiresAt <= now) store.delete(key);
   const cookie = randomToken(32);
   const session: DemoSession = { startedAt: now, expiresAt: now + DEMO_SESSION_TTL_MS, calls: {}, cookie };
   store.set(keyOf(ctx, cookie), session);
@@ -57,10 +55,9 @@ export function startSession(ctx: AppContext, req: FastifyRequest, reply: Fastif
 }
 
 /** The browser's live session, its lifetime extended; undefined when missing or expired. */
-export function currentSession(ctx: AppContext, req: FastifyRequest, reply: FastifyReply): DemoSession | undefined {
+export function currentSession(store: DemoSessionStore, ctx: AppContext, req: FastifyRequest, reply: FastifyReply): DemoSession | undefined {
   const cookie = readCookie(req, DEMO_COOKIE);
   if (!cookie) return undefined;
-  const store = storeOf(ctx);
   const key = keyOf(ctx, cookie);
   const session = store.get(key);
   const now = ctx.now();

@@ -8,11 +8,11 @@
 // update (also as create, If-Match honoured), delete, Patient/{id}/$everything, and batch/transaction Bundles
 // (entries processed one by one; transactions are not atomic here).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { FHIR_ID } from '../util/fhir-id.js';
 import { generateDemoData, DEMO_SEED, type FhirResource } from './data.js';
 
 export const DEMO_RESOURCE_TYPES = ['Patient', 'Observation', 'Condition', 'MedicationRequest', 'Encounter'] as const;
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export interface ObservedRequest {
@@ -240,7 +240,7 @@ export async function buildDemoFhirApp(options: DemoFhirServerOptions = {}): Pro
     const { type, id } = req.params;
     if (!known(type)) return unknownType(reply, type);
     if (versionConflict(req, type, id)) return reply.code(412).send(outcome('conflict', 'the resource has changed (If-Match)'));
-    if (!ID.test(id)) return reply.code(400).send(outcome('invalid', 'invalid id'));
+    if (!FHIR_ID.test(id)) return reply.code(400).send(outcome('invalid', 'invalid id'));
     const resource = bodyResource(req, type);
     if (!resource || (resource.id !== undefined && resource.id !== id)) return reply.code(400).send(outcome('invalid', `the body must be a ${type} resource with id ${id}`));
     const created = !store.current(type, id);

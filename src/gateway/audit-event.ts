@@ -1,7 +1,7 @@
-// The one ledger event per gateway request (45 CFR 164.312(b); issue 4 "Every request produces
-// one ledger event before the response leaves"). Identifiers only: patient and resource ids,
-// the interaction, scopes, client, user, jti, grant, request id, statuses. Never search
-// parameter values, bodies, tokens or header values.
+// The one ledger event per gateway request, written before the response leaves (45 CFR 164.312(b);
+// docs/SECURITY.md "PHI gateway: every request audited before release"). Identifiers only: patient
+// and resource ids, the interaction, scopes, client, user, jti, grant, request id, statuses. Never
+// search parameter values, bodies, tokens or header values.
 import type { AuditEventInput, AuditOutcome } from '../audit/events.js';
 import type { VerifiedAccessToken } from './verify-token.js';
 

@@ -3,8 +3,8 @@
 //
 // §2.1 (Authorization request header field) is the only method accepted. §2.3 (URI query
 // parameter) is refused outright: RFC 9700 §4.3.2 "Clients MUST NOT pass access tokens in a URI
-// query parameter" and FAPI 2.0 RS "shall not accept access tokens in the query parameters"
-// (requirements R-4). §2.2 (form body) is refused too: it would reach the upstream in the body.
+// query parameter" and FAPI 2.0 RS "shall not accept access tokens in the query parameters".
+// §2.2 (form body) is refused too: it would reach the upstream in the body.
 // The DPoP scheme (RFC 9449 §7.1) carries a token the same way; whether the scheme matches the
 // token's binding is decided after verification (src/oauth/dpop/resource.ts).
 import type { IncomingHttpHeaders } from 'node:http';

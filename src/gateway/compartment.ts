@@ -1,13 +1,14 @@
 // The patient compartment (https://hl7.org/fhir/R4/compartmentdefinition-patient.html) as the
-// gateway enforces it for patient/ scopes (SMART S-12: patient scopes are "restricted to a single
-// patient"; issue 4 "patient/ scopes reach only the token's patient compartment").
+// gateway enforces it for patient/ scopes (SMART App Launch 2.2, "Scopes for requesting context
+// data": patient scopes are "restricted to a single patient"; docs/SECURITY.md "PHI gateway:
+// patient/ scopes reach only the patient in context").
 //
 // Deliberately narrower than the FHIR definition: a resource belongs to the patient only through
 // its owning element (subject / patient / beneficiary), never through performer, author or
 // participant, and only the types below are reachable at all. Every Patient reference in the
 // owning element must name the patient, and there must be at least one (fail closed).
+import { FHIR_ID } from '../util/fhir-id.js';
 import { GatewayDenial, accessDenied } from './errors.js';
-import { FHIR_ID } from './fhir-request.js';
 
 /** Types reachable with patient/ scopes → the element(s) naming the patient; the search parameter is `patient`. */
 export const PATIENT_COMPARTMENT: Readonly<Record<string, readonly string[]>> = {
@@ -109,10 +110,11 @@ export function singlePatientOf(resource: unknown, bases: readonly string[]): st
 const PATIENT_PARAM_VARIANT = /^(patient|subject)[:.]/;
 
 /**
- * Issue 4: "Searches are constrained to the token's patient (the gateway adds or checks the
- * patient/subject parameter)". Returns the parameters to forward: `patient` / `subject` (or
- * `_id` for Patient) must name only this patient, else 403; when absent, `patient=` (or `_id=`)
- * is added. Modifiers and chains on those parameters cannot be checked and are refused.
+ * Searches are constrained to the token's patient: the gateway adds or checks the patient/subject
+ * parameter (docs/SECURITY.md "PHI gateway: patient/ scopes reach only the patient in context").
+ * Returns the parameters to forward: `patient` / `subject` (or `_id` for Patient) must name only
+ * this patient, else 403; when absent, `patient=` (or `_id=`) is added. Modifiers and chains on
+ * those parameters cannot be checked and are refused.
  */
 export function constrainSearchToPatient(type: string, params: URLSearchParams, patientId: string): URLSearchParams {
   if (!inCompartmentTypes(type)) throw accessDenied(`${type} is not reachable with patient scopes`, 'ERR_NOT_IN_COMPARTMENT_TYPES');

@@ -1,11 +1,14 @@
 // What a FHIR request may do with a given token, decided before anything reaches the upstream:
-// the SMART scope that authorises it (SMART S-1..S-6, S-8), the patient compartment it is bound
-// to (S-12, issue 4), and exactly what is forwarded. Pure: no I/O. The response side is
+// the SMART scope that authorises it (SMART App Launch 2.2 scopes-and-launch-context, "Scopes for
+// requesting FHIR Resources"), the patient compartment it is bound to ("Scopes for requesting
+// context data"; docs/SECURITY.md "PHI gateway: patient/ scopes reach only the patient in
+// context"), and exactly what is forwarded. Pure: no I/O. The response side is
 // src/gateway/fhir-release.ts.
 //
-// Scope choice: scopes combine as a union (S-5); a system/ scope that authorises the request is
-// preferred (no limit), then a user/ scope (bound to the user's patients, below). Otherwise a
-// patient/ scope needs the token's patient and binds the request to that patient's compartment.
+// Scope choice: scopes combine as a union (SMART "Scope Equivalence"); a system/ scope that
+// authorises the request is preferred (no limit), then a user/ scope (bound to the user's patients,
+// below). Otherwise a patient/ scope needs the token's patient and binds the request to that
+// patient's compartment.
 //
 // A user/ scope reaches what the user may reach: for a practitioner, the patients on their panel
 // (options.userReach, 45 CFR 164.502(b) minimum necessary). A request about a patient-compartment
@@ -99,7 +102,8 @@ function chooseScope(token: VerifiedAccessToken, resourceType: string, interacti
   const patientScopes = token.scopes.map(tryParseSmartScope).filter((s) => s?.kind === 'resource' && s.level === 'patient'
     && s.permissions.includes(letter) && (s.resourceType === '*' || s.resourceType === resourceType));
   if (patientScopes.length === 0) throw insufficientScope(requiredScope(token, resourceType, interaction));
-  // SMART S-12: patient scopes need a patient in context.
+  // SMART App Launch 2.2 ("Scopes for requesting context data"): a patient/ scope needs a patient
+  // in context ("the EHR SHALL establish a patient in context").
   if (!token.patient) throw accessDenied('patient scopes need a patient in context, and this token has none', 'ERR_NO_PATIENT_CONTEXT');
   if (resourceType === '*' || !inCompartmentTypes(resourceType)) {
     throw accessDenied(resourceType === '*' ? 'patient scopes cannot search or read across all types' : `${resourceType} is not reachable with patient scopes`, resourceType === '*' ? 'ERR_INTERACTION_NOT_ALLOWED' : 'ERR_NOT_IN_COMPARTMENT_TYPES');
@@ -261,7 +265,8 @@ function planOperation(req: Extract<FhirRequest, { kind: 'operation' }>, token: 
   };
 }
 
-// S-8: "batch and transaction requests should be validated based on the actual requests within them."
+// SMART App Launch 2.2 scopes-and-launch-context: "batch and transaction requests should be
+// validated based on the actual requests within them."
 function planBundle(req: Extract<FhirRequest, { kind: 'bundle' }>, token: VerifiedAccessToken, options: PolicyOptions): FhirPlan {
   const entries = req.bundle.entry ?? [];
   if (!Array.isArray(entries) || entries.length > MAX_BUNDLE_ENTRIES) {

@@ -1,6 +1,7 @@
-// What may leave the gateway of an upstream FHIR answer (issue 4: "the gateway checks the
-// upstream's response before releasing it"; "a search result Bundle never carries another
-// patient's resources"). Runs on the parsed JSON, before masking, after the plan was made.
+// What may leave the gateway of an upstream FHIR answer (docs/SECURITY.md "PHI gateway: patient/
+// scopes reach only the patient in context": the upstream's response is checked before it is
+// released, and a search result Bundle never carries another patient's resources). Runs on the
+// parsed JSON, before masking, after the plan was made.
 //
 // - A single resource must be what was asked for (type, id) and, under a patient/ scope, in
 //   the patient's compartment; otherwise nothing is released (403, or 502 for a mismatch).

@@ -21,9 +21,9 @@
 // target the gateway cannot know before the upstream acts; compartment search (/Patient/id/Type);
 // percent-encoded or dot segments.
 import type { Interaction } from '../smart/scopes.js';
+import { FHIR_ID } from '../util/fhir-id.js';
 
 export const FHIR_RESOURCE_TYPE = /^[A-Z][A-Za-z]{0,63}$/;
-export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const OPERATION = /^\$[a-z][A-Za-z0-9-]{0,63}$/;
 const PATH_CHARS = /^[A-Za-z0-9\-._~$/]*$/;
 

@@ -1,8 +1,8 @@
 // The hop to the upstream (undici). Only allow-listed request headers are copied (RFC 9700
-// §4.13 / requirements R-5; the list comes from the route and never holds credentials or proxy
-// headers, see config.ts); identity headers are added by the caller. Responses are read fully,
-// up to a size limit, so the gateway can check them before releasing anything; only an
-// allow-list of response headers is passed back.
+// §4.13; the list comes from the route and never holds credentials or proxy headers, see
+// src/config/gateway.ts); identity headers are added by the caller. Responses are read fully, up
+// to a size limit, so the gateway can check them before releasing anything; only an allow-list of
+// response headers is passed back.
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
 import { GatewayDenial } from './errors.js';

@@ -1,6 +1,6 @@
-// Policy for non-FHIR PHI APIs (route type `http`): explicit rules, method + path pattern →
-// scopes, first match wins, everything unmatched is denied (issue 4: "Anything not matched by a
-// rule is denied (403) and audited").
+// Policy for non-FHIR PHI APIs (route type `http`): explicit rules, method + path pattern → scopes,
+// first match wins, everything unmatched is denied (403) and audited (docs/SECURITY.md, "PHI
+// gateway: deny by default, SMART scope per interaction").
 //
 // A rule's scopes are alternatives: any one of them authorises. A granted SMART scope also
 // satisfies a narrower listed one (scopeCovers). A patient/ scope reaches a rule only when the
@@ -8,7 +8,7 @@
 // user/ scope reaches such a rule only for a patient on the user's panel.
 // Deliberately not checked: response bodies (the gateway cannot know their shape).
 import { scopeCovers, tryParseSmartScope } from '../smart/scopes.js';
-import type { GatewayRule } from './config.js';
+import type { GatewayRule } from '../config/gateway.js';
 import { accessDenied, GatewayDenial, notOnPanel } from './errors.js';
 import type { VerifiedAccessToken } from './verify-token.js';
 

@@ -1,7 +1,7 @@
-// The headers that tell an upstream who is calling, replacing the bearer token (issue 4:
-// "Authorization is replaced by headers that tell the upstream who is calling (subject, client,
-// patient, scopes), signed or sent over a trusted link as configured"). RFC 9700 §4.9.3 / R-2:
-// the access token itself never leaves the gateway.
+// The headers that tell an upstream who is calling (subject, client, patient, scopes), signed or
+// sent over a trusted link as configured, replacing the bearer token (docs/SECURITY.md "PHI
+// gateway: allow-listed headers, identity headers, minimum necessary"). RFC 9700 §4.9.3: the
+// access token itself never leaves the gateway.
 //
 // Signed mode: `<prefix>signature: v1=<base64url HMAC-SHA-256>` over a canonical text binding the
 // identity to this request (method, path with query, timestamp, request id). The key is derived

@@ -1,9 +1,9 @@
-// The PHI gateway's public entry points (issue 4).
+// The PHI gateway's public entry points (docs/SECURITY.md, "PHI gateway" sections).
 export { registerGateway, type Gateway, type GatewayDeps } from './register.js';
 export {
   gatewayConfigSchema, parseGatewayConfig, gatewayConfigProblems, gatewayConfigIssues, type GatewayConfigIssue, GatewayConfigError, DEFAULT_FORWARD_HEADERS, NEVER_FORWARDED_HEADERS,
   type GatewayConfig, type GatewayConfigInput, type GatewayRoute, type GatewayRule, type MaskRule,
-} from './config.js';
+} from '../config/gateway.js';
 export { gatewayIdentityKey, verifyIdentityHeaders, identityHeaderNames, type CallerIdentity } from './identity.js';
 export { TokenVerifier, type VerifiedAccessToken } from './verify-token.js';
 export { PATIENT_COMPARTMENT } from './compartment.js';

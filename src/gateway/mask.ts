@@ -4,7 +4,7 @@
 //
 // Deliberately not done: meta.security tagging (SUBSETTED) and narrative (text.div) scrubbing;
 // mask `text` as well when the narrative may repeat a masked element.
-import type { MaskRule } from './config.js';
+import type { MaskRule } from '../config/gateway.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -9,11 +9,10 @@
 // preRead → forward → release (compartment, masking, link rewriting) → audit → send.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { requestMeta } from '../http/request-info.js';
-import { OAuthError } from '../errors/oauth-error.js';
 import { isUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../errors/internal-error.js';
-import { parseGatewayConfig, gatewayConfigProblems, GatewayConfigError, type GatewayConfig, type GatewayConfigInput, type GatewayRoute } from './config.js';
+import { parseGatewayConfig, gatewayConfigProblems, GatewayConfigError, type GatewayConfig, type GatewayConfigInput, type GatewayRoute } from '../config/gateway.js';
 import { bearerChallenge, presentedToken } from './bearer.js';
 import { TokenVerifier, type VerifiedAccessToken } from './verify-token.js';
 import { classifyFhirRequest, describeFhirRequest } from './fhir-request.js';
@@ -272,7 +271,9 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   let token: VerifiedAccessToken | undefined;
   let reach: ReadonlySet<string> | undefined;
   if (classified.kind === 'capabilities' && route.public_metadata) {
-    // SMART S-20 / issue 4: the CapabilityStatement may be public. A token, if sent, is ignored,
+    // SMART App Launch 2.2 app-launch.md (CORS: `metadata` is open to any origin) and
+    // docs/configuration.md `gateway.routes[].public_metadata`: the CapabilityStatement may be
+    // public. A token, if sent, is ignored,
     // but one in the query string is still refused.
     presentedToken(req.headers, target.query, form);
     plan = { action: 'capabilities', resource: 'CapabilityStatement', forward: { method: 'GET', path: '/metadata', query: new URLSearchParams() }, release: { kind: 'capabilities' } };

@@ -2,11 +2,13 @@
 // token's signature has been verified, so a jti cannot be forged into a cache hit).
 //
 // Contract: an entry is served until min(stored + maxAgeMs, token exp) and never after, so a
-// revocation takes effect at the gateway within maxAgeMs (requirements R-6, FAPI 2.0 RS
-// "revocation status"). At most maxEntries entries; the oldest is evicted first. Concurrent
-// look-ups of one jti share a single status query. Each look-up counts as a hit or a miss in
+// revocation takes effect at the gateway within maxAgeMs (SMART App Launch 2.2 app-launch.md: the
+// resource server "SHALL validate the access token"; FAPI 2.0 resource servers: "revocation
+// status"). At most maxEntries entries; the oldest is evicted first. Concurrent look-ups of one jti
+// share a single status query. Each look-up counts as a hit or a miss in
 // caduceus_cache_requests_total{cache="token_status"} (a shared pending query counts as a hit).
 import { recordCacheLookup } from '../ops/metrics.js';
+import { BoundedCache } from '../util/bounded-cache.js';
 
 export interface TokenStatus {
   active: boolean;
@@ -18,16 +20,17 @@ interface Entry {
 }
 
 export class TokenStatusCache {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: BoundedCache<string, Entry>;
   readonly #pending = new Map<string, Promise<TokenStatus>>();
 
   constructor(
     private readonly maxAgeMs: number,
-    private readonly maxEntries: number,
+    maxEntries: number,
     private readonly clock: () => number,
   ) {
     if (!Number.isInteger(maxAgeMs) || maxAgeMs < 0) throw new RangeError('TokenStatusCache: maxAgeMs must be a non-negative integer');
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('TokenStatusCache: maxEntries must be a positive integer');
+    this.#entries = new BoundedCache(maxEntries);
   }
 
   get size(): number {
@@ -59,11 +62,6 @@ export class TokenStatusCache {
     // Measured from when the question was asked, so the status is at most maxAgeMs old when served.
     const expiresAt = Math.min(askedAt + this.maxAgeMs, tokenExpiresAtMs);
     if (expiresAt <= this.clock()) return;
-    this.#entries.delete(jti);
-    while (this.#entries.size >= this.maxEntries) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
-    }
     this.#entries.set(jti, { status, expiresAt });
   }
 

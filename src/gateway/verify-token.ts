@@ -1,6 +1,6 @@
-// Access-token verification at the resource server: RFC 9068 §4 (JWT access token validation),
-// RFC 9700 §2.3 / requirements R-1 and R-6 (audience, expiry, revocation status), RFC 8725
-// (algorithm allow-list, no `none`, no key confusion).
+// Access-token verification at the resource server: RFC 9068 §4 (JWT access token validation), RFC
+// 9700 §2.3 (audience), SMART App Launch 2.2 app-launch.md and FAPI 2.0 resource servers (expiry,
+// revocation status), RFC 8725 (algorithm allow-list, no `none`, no key confusion).
 //
 // Order: the JOSE header is checked (alg, typ, kid) and the key found before anything else is
 // read; the signature is verified before any claim is trusted; only then is the revocation
@@ -11,10 +11,12 @@
 // the `cnf` kept here), and `iat` freshness beyond exp.
 import { decodeProtectedHeader, errors as joseErrors, importJWK, jwtVerify, type JWTPayload } from 'jose';
 import * as nodeCrypto from 'node:crypto';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { findToken } from '../oauth/tokens/lookup.js';
 import { grantIdOfJti } from '../oauth/tokens/access-token.js';
 import { splitScopeClaim } from '../smart/scopes.js';
+import { BoundedCache } from '../util/bounded-cache.js';
+import { FHIR_ID } from '../util/fhir-id.js';
 import { GatewayDenial, invalidToken } from './errors.js';
 import { TokenStatusCache } from './token-status-cache.js';
 
@@ -24,8 +26,6 @@ export const ACCESS_TOKEN_ALGORITHMS = ['ES256'] as const;
 export const CLOCK_SKEW_SECONDS = 30;
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-/** FHIR id datatype: [A-Za-z0-9\-\.]{1,64}. */
-export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 // Claims copied into identity headers and the ledger: printable, no control characters.
 const PRINTABLE = /^[\x20-\x7E]{1,512}$/;
 const SCOPE_CLAIM = /^[\x20-\x7E]{0,8192}$/;
@@ -69,19 +69,19 @@ export class TokenVerifier {
   readonly #keys = new Map<string, { x: string; y: string; key: VerifyKey }>();
   /**
    * Tokens whose signature and claims were verified, by SHA-256 of the token (never the token
-   * itself, R-2) and audience. An entry lives at most cacheSeconds (so a key withdrawn from the
-   * JWKS stops being honoured within the same bound as a revocation) and never past exp; exp is
-   * checked again on every use. ES256 verification is the gateway's main CPU cost per request.
+   * itself, RFC 9700 §4.9.3) and audience. An entry lives at most cacheSeconds (so a key withdrawn
+   * from the JWKS stops being honoured within the same bound as a revocation) and never past exp;
+   * exp is checked again on every use. ES256 verification is the gateway's main CPU cost per
+   * request.
    */
-  readonly #verified = new Map<string, { claims: VerifiedAccessToken; until: number }>();
+  readonly #verified: BoundedCache<string, { claims: VerifiedAccessToken; until: number }>;
   readonly #verifiedMaxAgeMs: number;
-  readonly #verifiedMaxEntries: number;
 
   constructor(ctx: AppContext, options: TokenVerifierOptions) {
     this.#ctx = ctx;
     this.#cache = new TokenStatusCache(options.cacheSeconds * 1000, options.cacheEntries, ctx.now);
     this.#verifiedMaxAgeMs = options.cacheSeconds * 1000;
-    this.#verifiedMaxEntries = options.cacheEntries;
+    this.#verified = new BoundedCache(options.cacheEntries);
   }
 
   /** Throws GatewayDenial('invalid_token') for any token that must not be honoured at `audience`. */
@@ -107,7 +107,6 @@ export class TokenVerifier {
     if (this.#verifiedMaxAgeMs === 0) return;
     const until = Math.min(now + this.#verifiedMaxAgeMs, claims.expiresAt * 1000);
     if (until <= now) return;
-    while (this.#verified.size >= this.#verifiedMaxEntries) this.#verified.delete(this.#verified.keys().next().value as string);
     this.#verified.set(key, { claims, until });
   }
 

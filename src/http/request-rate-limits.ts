@@ -1,14 +1,15 @@
-// Request rate limits at the token endpoints and the password forms, issue 5 (45 CFR
+// Request rate limits at the token endpoints and the password forms (45 CFR
 // 164.308(a)(5)(ii)(C) log-in monitoring; NIST SP 800-63B §5.2.2; RFC 6585 §4). Every request is
 // counted, successes included, in fixed one-minute windows aligned to the clock
 // (src/http/rate-limit.ts): `rate_limits.*` requests per minute across every instance, 0 = off.
 //
-// Shared across instances (issue 7): decisions are made in memory, and every SYNC_INTERVAL_MS each
-// process adds its new counts to the shared store (PostgreSQL or SQLite, or Redis with `cache`;
-// keys as keyed digests) and learns the totals of the windows it holds. So N instances allow the
-// limit in all, overshooting by at most what they accept in about one interval before they hear
-// of each other's counts. When the store cannot be reached, each process keeps its own count
-// (never fewer refusals than one instance alone would make) and retries at the next interval.
+// Shared across instances (docs/configuration.md "`rate_limits`: request rate limits"): decisions
+// are made in memory, and every SYNC_INTERVAL_MS each process adds its new counts to the shared
+// store (PostgreSQL or SQLite, or Redis with `cache`; keys as keyed digests) and learns the totals
+// of the windows it holds. So N instances allow the limit in all, overshooting by at most what they
+// accept in about one interval before they hear of each other's counts. When the store cannot be
+// reached, each process keeps its own count (never fewer refusals than one instance alone would
+// make) and retries at the next interval.
 //
 // - /token, /introspect, /revoke, /par and the EHR launch API /smart/launch (counted together):
 //   per source address, then per client id
@@ -29,14 +30,13 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors/oauth-error.js';
-import { presentedClientId } from '../oauth/client-auth/throttle.js';
-import type { AuditEventInput } from '../audit/events.js';
-import type { Params } from '../oauth/checks/duplicate-params.js';
-import type { AppContext } from '../server/context.js';
+import type { AuditEventInput, AuditSink } from '../audit/events.js';
+import type { CaduceusConfig } from '../config/schema.js';
 import { keyedDigest } from '../crypto/digest.js';
+import type { MasterKey } from '../crypto/master-key.js';
 import type { Logger } from '../ops/logging.js';
 import { schedulePeriodic, type PeriodicTask } from '../ops/periodic.js';
-import type { RateLimitShare } from '../storage/types.js';
+import type { RateLimitShare, Storage } from '../storage/types.js';
 import { FixedWindowLimiter, type WindowShare } from './rate-limit.js';
 
 /** The window of every `rate_limits.*` value: they are requests per minute. */
@@ -57,23 +57,28 @@ const MAX_SHARES_PER_SYNC = 1_000;
 /** An address longer than this is not an IP address; it is cut so a key stays small. */
 const MAX_ADDRESS_CHARS = 64;
 
-const limitersByContext = new WeakMap<AppContext, Record<LimitName, FixedWindowLimiter>>();
+/** The request counters of one server process: one limiter per `rate_limits.*` value. */
+export type RequestLimiters = Readonly<Record<LimitName, FixedWindowLimiter>>;
 
-/** The limiters of one server (one AppContext), made on first use from its configuration. */
-function limiters(ctx: AppContext): Record<LimitName, FixedWindowLimiter> {
-  let found = limitersByContext.get(ctx);
-  if (found === undefined) {
-    const { token_endpoints: token, login, max_keys: maxKeys } = ctx.config.rate_limits;
-    const make = (limit: number) => new FixedWindowLimiter({ limit, windowMs: RATE_LIMIT_WINDOW_MS, maxKeys });
-    found = {
-      'token_endpoints.per_address': make(token.per_address),
-      'token_endpoints.per_client': make(token.per_client),
-      'login.per_address': make(login.per_address),
-      'login.per_account': make(login.per_account),
-    };
-    limitersByContext.set(ctx, found);
-  }
-  return found;
+/** The limiters of one server, from its configuration (built by createContext: `ctx.rateLimits`). */
+export function createRequestLimiters(rateLimits: CaduceusConfig['rate_limits']): RequestLimiters {
+  const { token_endpoints: token, login, max_keys: maxKeys } = rateLimits;
+  const make = (limit: number) => new FixedWindowLimiter({ limit, windowMs: RATE_LIMIT_WINDOW_MS, maxKeys });
+  return {
+    'token_endpoints.per_address': make(token.per_address),
+    'token_endpoints.per_client': make(token.per_client),
+    'login.per_address': make(login.per_address),
+    'login.per_account': make(login.per_account),
+  };
+}
+
+/** What the rate limits read and write: an application context (src/context/app-context.ts) is one. */
+export interface RateLimitContext {
+  rateLimits: RequestLimiters;
+  now(): number;
+  masterKey: Pick<MasterKey, 'digestKey'>;
+  storage: Pick<Storage, 'rateLimitCounts' | 'users'>;
+  audit: AuditSink;
 }
 
 /**
@@ -81,8 +86,8 @@ function limiters(ctx: AppContext): Record<LimitName, FixedWindowLimiter> {
  * exchange and learns every open window's total. Tests call it directly; servers run it every
  * SYNC_INTERVAL_MS (scheduleRateLimitSync). Rejects when the store fails (the counts stay pending).
  */
-export async function syncRateLimits(ctx: AppContext): Promise<void> {
-  const all = limiters(ctx);
+export async function syncRateLimits(ctx: RateLimitContext): Promise<void> {
+  const all = ctx.rateLimits;
   const now = ctx.now();
   const digestKey = ctx.masterKey.digestKey('rate-limit');
   const taken: Array<{ limit: LimitName; share: WindowShare }> = [];
@@ -104,7 +109,7 @@ export async function syncRateLimits(ctx: AppContext): Promise<void> {
 }
 
 /** Runs syncRateLimits every SYNC_INTERVAL_MS in a server process; a failed exchange is logged and retried. */
-export function scheduleRateLimitSync(ctx: AppContext, logger: Logger): PeriodicTask {
+export function scheduleRateLimitSync(ctx: RateLimitContext, logger: Logger): PeriodicTask {
   let failing = false;
   return schedulePeriodic(async () => {
     try {
@@ -126,8 +131,8 @@ interface Refusal {
 }
 
 /** Counts the request against each [limit, key] in turn; the first refusal stops the count. */
-function take(ctx: AppContext, checks: ReadonlyArray<readonly [LimitName, string | undefined]>): Refusal | undefined {
-  const all = limiters(ctx);
+function take(ctx: RateLimitContext, checks: ReadonlyArray<readonly [LimitName, string | undefined]>): Refusal | undefined {
+  const all = ctx.rateLimits;
   const now = ctx.now();
   for (const [limit, key] of checks) {
     if (key === undefined) continue;
@@ -138,34 +143,34 @@ function take(ctx: AppContext, checks: ReadonlyArray<readonly [LimitName, string
 }
 
 /** Audits the first refusal of a window; when the ledger cannot take it, the next refusal tries again. */
-async function report(ctx: AppContext, refusal: Refusal, event: AuditEventInput): Promise<void> {
+async function report(ctx: RateLimitContext, refusal: Refusal, event: AuditEventInput): Promise<void> {
   if (!refusal.report) return;
   try {
     await ctx.audit.record(event);
   } catch (err) {
-    limiters(ctx)[refusal.limit].unreport(refusal.key);
+    ctx.rateLimits[refusal.limit].unreport(refusal.key);
     throw err;
   }
 }
 
 const addressOf = (req: FastifyRequest) => String(req.ip).slice(0, MAX_ADDRESS_CHARS);
 
-const details = (ctx: AppContext, refusal: Refusal) => ({
+const details = (ctx: RateLimitContext, refusal: Refusal) => ({
   limit: `rate_limits.${refusal.limit}`,
-  max: limiters(ctx)[refusal.limit].limit,
+  max: ctx.rateLimits[refusal.limit].limit,
   window_seconds: RATE_LIMIT_WINDOW_MS / 1000,
 });
 
 /**
  * At /token, /introspect, /revoke, /par and /smart/launch, before client authentication: throws a 429
  * temporarily_unavailable OAuthError, with Retry-After set on the reply, when the source address or
- * the presented client id is over its limit.
+ * the presented client id is over its limit. The caller reads the client id as presented (Basic
+ * user name, client_id or the assertion's iss: presentedClientId in src/oauth/client-auth/throttle.ts).
  */
 export async function enforceTokenEndpointRateLimit(
-  ctx: AppContext, req: FastifyRequest, reply: FastifyReply, params: Params, endpoint: TokenEndpointName,
+  ctx: RateLimitContext, req: FastifyRequest, reply: FastifyReply, clientId: string | undefined, endpoint: TokenEndpointName,
 ): Promise<void> {
   const sourceAddress = addressOf(req);
-  const clientId = presentedClientId(req.headers.authorization, params);
   const refusal = take(ctx, [['token_endpoints.per_address', sourceAddress], ['token_endpoints.per_client', clientId]]);
   if (refusal === undefined) return;
   reply.header('retry-after', String(refusal.retryAfterSeconds));
@@ -182,7 +187,7 @@ export async function enforceTokenEndpointRateLimit(
  * resolves undefined.
  */
 export async function limitLoginRequest(
-  ctx: AppContext, req: FastifyRequest, reply: FastifyReply, username: string, actor: { clientId?: string } = {},
+  ctx: RateLimitContext, req: FastifyRequest, reply: FastifyReply, username: string, actor: { clientId?: string } = {},
 ): Promise<string | undefined> {
   const sourceAddress = addressOf(req);
   const account = createHash('sha256').update(username.toLowerCase()).digest('base64url');

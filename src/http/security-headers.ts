@@ -1,7 +1,7 @@
-// Response security headers. HSTS per RFC 6797 §6.1 with Mozilla's hsts_min_age (requirements
-// §5.1 L-1, §5.3 L-13; FAPI 2.0 also requires anti-TLS-stripping for browser-facing endpoints);
-// no caching of anything that may carry a token or PHI (RFC 6749 §5.1, OAuth 2.1 §3.2.3); a
-// script-free Content-Security-Policy for the few server-rendered pages (CSP Level 3).
+// Response security headers. HSTS per RFC 6797 §6.1 with Mozilla's hsts_min_age (Server Side TLS
+// v6.0: 63072000 s, two years; FAPI 2.0 also requires anti-TLS-stripping for browser-facing
+// endpoints); no caching of anything that may carry a token or PHI (RFC 6749 §5.1, OAuth 2.1
+// §3.2.3); a script-free Content-Security-Policy for the few server-rendered pages (CSP Level 3).
 //
 // Deliberately not set: Access-Control-* (CORS is per endpoint), Permissions-Policy, and any
 // header that names the server or its version.

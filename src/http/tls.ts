@@ -1,10 +1,12 @@
 // TLS listener options: Mozilla Server Side TLS "intermediate" v6.0 (ssl-config-generator
-// guidelines/6.0.json), mapped onto Node 20 `tls.createServer` options (requirements §5.1 L-1,
-// §5.3 L-10, L-12). The lists below are exported so the compliance check probes exactly what the
-// server offers. Plain HTTP is a loopback-only development escape hatch (unsafe.allow_plain_http).
+// guidelines/6.0.json), mapped onto Node 20 `tls.createServer` options (minVersion, ciphers,
+// honorCipherOrder, ecdhCurve; OpenSSL 3.0 has no X25519MLKEM768). The lists below are exported so
+// the compliance check probes exactly what the server offers. Plain HTTP is a loopback-only
+// development escape hatch (unsafe.allow_plain_http).
 //
-// Deliberately not handled here: OCSP stapling (the 'OCSPRequest' server event, §5.3 L-13), the
-// HSTS header (security-headers.ts) and certificate lifetime (checked by the compliance rules).
+// Deliberately not handled here: OCSP stapling (the 'OCSPRequest' server event; Mozilla
+// `ocsp_staple`), the HSTS header (security-headers.ts) and certificate lifetime (checked by the
+// compliance rules).
 
 import type https from 'node:https';
 import net from 'node:net';
@@ -64,7 +66,8 @@ let detectedCurves: string | undefined;
 
 /**
  * The first curve list this Node/OpenSSL accepts: ECDH_CURVES_PREFERRED, else ECDH_CURVES_FALLBACK
- * (requirements §5.3 L-12). Detected once per process by building a throwaway secure context.
+ * (X25519MLKEM768 needs OpenSSL 3.5 or later). Detected once per process by building a throwaway
+ * secure context.
  */
 export function supportedEcdhCurves(): string {
   if (detectedCurves === undefined) {

@@ -8,14 +8,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formParams, requestMeta } from '../http/request-info.js';
 import { limitLoginRequest } from '../http/request-rate-limits.js';
-import type { AppContext } from '../server/context.js';
-import { BROWSER_COOKIE, ensureBrowserCookie, readCookie } from './cookies.js';
+import type { AppContext } from '../context/app-context.js';
+import { BROWSER_COOKIE, ensureBrowserCookie, readCookie } from '../http/cookies.js';
 import { csrfToken, csrfValid } from './csrf.js';
 import { GENERIC_LOGIN_FAILURE, checkLogin } from './login.js';
 import { registerAccountSecurityRoutes } from './mfa/account-routes.js';
 import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
 import { endPending } from './mfa/pending.js';
-import { accountPage, errorPage, loginPage, type AuthorisedApp } from './pages.js';
+import { accountPage, loginPage, type AuthorisedApp } from './pages.js';
+import { errorPage } from '../http/html.js';
 import type { GrantRecord } from '../storage/types.js';
 import { currentSession, endSession } from './session.js';
 

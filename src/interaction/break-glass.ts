@@ -7,12 +7,12 @@
 import { randomToken } from '../crypto/random.js';
 import { notifyBreakGlass } from '../breakglass/notify.js';
 import { sealAccessText } from '../breakglass/sealed-text.js';
-import { FHIR_ID } from '../smart/launch-context.js';
 import { restrictResourceScope, tryParseSmartScope } from '../smart/scopes.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { BreakGlassAccessRecord, LaunchContext, UserRecord } from '../storage/types.js';
+import { FHIR_ID } from '../util/fhir-id.js';
 import { hasSecondFactor } from './mfa/acr.js';
-import { roleOf } from './role-policy.js';
+import { roleOf } from '../identity/role-policy.js';
 
 /** HL7 v3 ActReason "ETREAT": emergency treatment. */
 export const EMERGENCY_PURPOSE_OF_USE = 'ETREAT';

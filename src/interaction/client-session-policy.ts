@@ -18,8 +18,8 @@
 // and client).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CaduceusConfig } from '../config/schema.js';
-import type { AppContext } from '../server/context.js';
-import { SESSION_COOKIE, clearCookie } from './cookies.js';
+import type { AppContext } from '../context/app-context.js';
+import { SESSION_COOKIE, clearCookie } from '../http/cookies.js';
 import type { ActiveSession } from './session.js';
 
 /** Effective limits of one client, in seconds. */

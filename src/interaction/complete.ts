@@ -4,9 +4,9 @@
 import { randomToken } from '../crypto/random.js';
 import { clientRedirect } from '../oauth/authorization-request.js';
 import { issueAuthorizationCode } from '../oauth/tokens/authorization-code.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { LaunchContext } from '../storage/types.js';
-import type { Interaction } from './interaction-state.js';
+import type { Interaction } from '../oauth/interaction-state.js';
 import { acrFor } from './mfa/acr.js';
 
 export const newGrantId = (): string => `g_${randomToken(18)}`;

@@ -1,7 +1,7 @@
 // CSRF tokens for the interaction forms: an HMAC over what the form acts on (an interaction id or
 // "account") and a cookie only this browser holds, checked in constant time.
 import { constantTimeEqual, keyedDigest } from '../crypto/digest.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 
 export function csrfToken(ctx: AppContext, purpose: string, browserSecret: string): string {
   return keyedDigest(ctx.masterKey.digestKey('csrf'), `${purpose}|${browserSecret}`);

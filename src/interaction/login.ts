@@ -13,7 +13,7 @@
 // Only a complete sign-in (every factor) clears the failures and the lockout level: clearing them
 // after the password alone would let someone who knows it guess second factors without limit.
 import { dummyVerify, verifyPassword } from '../crypto/password.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { UserRecord } from '../storage/types.js';
 
 export type LoginResult = { ok: true; user: UserRecord } | { ok: false; reason: 'bad_credentials' | 'throttled' | 'locked'; userId?: string };

@@ -16,12 +16,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { compactVerify, createLocalJWKSet } from 'jose';
 import { formParams, queryParams, requestMeta } from '../http/request-info.js';
 import type { Params } from '../oauth/checks/duplicate-params.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { ClientRecord } from '../storage/types.js';
-import { BROWSER_COOKIE, ensureBrowserCookie, readCookie } from './cookies.js';
+import { BROWSER_COOKIE, ensureBrowserCookie, readCookie } from '../http/cookies.js';
 import { csrfToken, csrfValid } from './csrf.js';
 import { endPending } from './mfa/pending.js';
-import { errorPage, logoutConfirmPage, signedOutPage } from './pages.js';
+import { logoutConfirmPage, signedOutPage } from './pages.js';
+import { errorPage } from '../http/html.js';
 import { currentSession, endSession } from './session.js';
 
 const sendHtml = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/html; charset=utf-8').send(body);

@@ -1,6 +1,7 @@
-// The login, consent and error pages. Controls are labelled (the accessible name is what people
-// and the conformance driver read): the login button says "Sign in", consent says Allow / Deny.
-import { html, page, type Raw } from './html.js';
+// The login, consent and account pages (the error page is errorPage in src/http/html.ts). Controls
+// are labelled (the accessible name is what people and the conformance driver read): the login
+// button says "Sign in", consent says Allow / Deny.
+import { html, page, type Raw } from '../http/html.js';
 import { describeScope } from './scope-descriptions.js';
 
 /** The sign-in page: for an app (clientName) or, without one, for the user's own account pages. */
@@ -81,11 +82,6 @@ ${removed}
 <button type="submit" name="decision" value="allow" class="primary">Allow</button>
 </div>
 </form>${breakGlass}`);
-}
-
-export function errorPage(title: string, message: string): string {
-  return page(title, html`<h1>${title}</h1><p class="error" role="alert">${message}</p>
-<p class="muted">Close this window and start again from the application.</p>`);
 }
 
 /** One consent as the account page shows it: ids and times only, never demographics. */

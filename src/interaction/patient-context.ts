@@ -1,12 +1,15 @@
 // Which patient an authorization is about (SMART App Launch 2.2, scopes-and-launch-context.md
 // "launch/patient"): from an EHR launch, the user's own record for a patient, or a choice from the
 // practitioner's panel (the patient picker on the consent page). Emergency access to a patient
-// outside the panel is break-glass (src/interaction/break-glass.ts). Identifiers only.
+// outside the panel is break-glass (src/interaction/break-glass.ts). Identifiers only. Who may act
+// for which patient is src/identity/patients.ts.
 import type { AuthorizationRequest } from '../oauth/authorization-request.js';
-import { contextForScopes, FHIR_ID } from '../smart/launch-context.js';
-import type { AppContext } from '../server/context.js';
+import { contextForScopes } from '../smart/launch-context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { LaunchContext, UserRecord } from '../storage/types.js';
-import { roleOf } from './role-policy.js';
+import { FHIR_ID } from '../util/fhir-id.js';
+import { roleOf } from '../identity/role-policy.js';
+import { needsPatient, ownPatientId, patientReach } from '../identity/patients.js';
 
 export type PatientChoice =
   /** No patient context is asked for. */
@@ -18,16 +21,6 @@ export type PatientChoice =
   /** A patient context is needed and this user has none to give. */
   | { kind: 'unavailable'; description: string };
 
-/** patient/ scopes and launch/patient need a patient in context. */
-export function needsPatient(scopes: readonly string[]): boolean {
-  return scopes.some((s) => s === 'launch/patient' || s.startsWith('launch/patient?') || s.startsWith('patient/'));
-}
-
-/** The FHIR id of a user's own Patient record (fhirUser Patient/123 → "123"). */
-export function ownPatientId(user: UserRecord): string | undefined {
-  return /^Patient\/([A-Za-z0-9.-]{1,64})$/.exec(user.fhirUser ?? '')?.[1];
-}
-
 export function patientChoice(user: UserRecord, request: AuthorizationRequest, scopes: readonly string[]): PatientChoice {
   // A launch the EHR made for one of its users is redeemed by that account only.
   if (request.launch?.forUser !== undefined && request.launch.forUser !== user.id) {
@@ -38,7 +31,7 @@ export function patientChoice(user: UserRecord, request: AuthorizationRequest, s
   if (launched !== undefined) {
     // An EHR launch names the patient, but only someone who may act for them gets them in context:
     // the patient themself, or a practitioner with the patient on their panel.
-    const allowed = role === 'patient' ? ownPatientId(user) === launched : role === 'practitioner' && (user.patientPanel ?? []).includes(launched);
+    const allowed = patientReach(user).has(launched);
     return allowed ? { kind: 'fixed', patient: launched, source: 'launch' } : { kind: 'unavailable', description: 'the launched patient is not one this account may access' };
   }
   if (!needsPatient(scopes)) return { kind: 'none' };

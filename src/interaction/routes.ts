@@ -8,21 +8,23 @@ import { limitLoginRequest } from '../http/request-rate-limits.js';
 import { clientRedirect, type AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { ConsentRecord } from '../storage/types.js';
 import { randomToken } from '../crypto/random.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { endSessionBeyondClientLimits } from './client-session-policy.js';
 import { checkBreakGlassRequest, narrowBreakGlassScopes, recordBreakGlass } from './break-glass.js';
 import { tryParseSmartScope } from '../smart/scopes.js';
 import { completeAuthorization, newGrantId } from './complete.js';
 import { csrfToken, csrfValid } from './csrf.js';
-import { INTERACTION_PROBLEMS, loadInteraction, type Interaction } from './interaction-state.js';
+import { INTERACTION_PROBLEMS, loadInteraction, type Interaction } from '../oauth/interaction-state.js';
 import { GENERIC_LOGIN_FAILURE, checkLogin } from './login.js';
 import { registerLogoutRoutes } from './logout.js';
 import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
 import { registerMfaRoutes } from './mfa/routes.js';
-import { consentPage, errorPage, loginPage } from './pages.js';
-import { patientLabels } from '../smart/patient-labels.js';
-import { grantLaunchContext, needsPatient, patientChoice } from './patient-context.js';
-import { checkRoleScopes, roleOf, scopesForRole } from './role-policy.js';
+import { consentPage, loginPage } from './pages.js';
+import { errorPage } from '../http/html.js';
+import { patientLabels } from './patient-labels.js';
+import { grantLaunchContext, patientChoice } from './patient-context.js';
+import { needsPatient } from '../identity/patients.js';
+import { checkRoleScopes, roleOf, scopesForRole } from '../identity/role-policy.js';
 import { currentSession, type ActiveSession } from './session.js';
 
 type IdParams = { Params: { id: string } };
@@ -64,7 +66,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
   }
 
   /**
-   * The role policy at consent time (src/interaction/role-policy.ts): an administrator is refused
+   * The role policy at consent time (src/identity/role-policy.ts): an administrator is refused
    * clinical scopes with access_denied and a description saying why. Resolves true when refused.
    */
   async function refusedByRole(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession): Promise<boolean> {
@@ -91,8 +93,8 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
   }
 
   /**
-   * What this user may be granted of the request (scopes ∩ role, role-policy.ts scopesForRole) and
-   * which patient it is about (patient-context.ts).
+   * What this user may be granted of the request (scopes ∩ role, src/identity/role-policy.ts
+   * scopesForRole) and which patient it is about (patient-context.ts).
    */
   function consentPlan(interaction: Interaction, session: ActiveSession) {
     const requested = interaction.request.scope.split(' ');
@@ -117,7 +119,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
   async function showConsent(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession, plan: ConsentPlan, status = 200, error?: string) {
     const { request } = interaction;
     const meta = requestMeta(req);
-    // The picker's names are read as this practitioner, for this app (src/smart/patient-labels.ts).
+    // The picker's names are read as this practitioner, for this app (src/interaction/patient-labels.ts).
     const labelReader = { userId: session.record.userId, clientId: request.clientId, requestId: meta.requestId, sourceAddress: meta.sourceAddress };
     const csrf = csrfToken(ctx, interaction.id, interaction.browser);
     const action = `/interaction/${interaction.id}/consent`;

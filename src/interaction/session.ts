@@ -6,9 +6,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { keyedDigest } from '../crypto/digest.js';
 import { randomToken } from '../crypto/random.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { SessionRecord, UserRecord } from '../storage/types.js';
-import { SESSION_COOKIE, clearCookie, readCookie, setCookie } from './cookies.js';
+import { SESSION_COOKIE, clearCookie, readCookie, setCookie } from '../http/cookies.js';
 
 export interface ActiveSession {
   record: SessionRecord;

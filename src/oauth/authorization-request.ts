@@ -8,7 +8,7 @@ import { redirectUriMatches } from './checks/redirect-uri.js';
 import { checkRequestedScopes, formatScope, parseScope } from './checks/scope.js';
 import { resolveResource } from './checks/resource-indicator.js';
 import type { Params } from './checks/duplicate-params.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { ClientRecord, LaunchContext } from '../storage/types.js';
 import { redeemLaunch } from '../smart/launch-context.js';
 

@@ -7,8 +7,7 @@
 // identifiers (src/ops/metrics.ts).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AppContext } from '../server/context.js';
-import { probeReadiness, readinessResponse } from './health.js';
+import { probeReadiness, readinessResponse, type ReadinessTarget } from './health.js';
 import { scrape } from './metrics.js';
 
 export interface AdminListener {
@@ -28,7 +27,7 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
 
 const json = (value: unknown): string => JSON.stringify(value);
 
-async function handle(ctx: AppContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(ctx: ReadinessTarget, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const head = req.method === 'HEAD';
   if (req.method !== 'GET' && !head) {
     res.setHeader('allow', 'GET, HEAD');
@@ -55,7 +54,7 @@ async function handle(ctx: AppContext, req: IncomingMessage, res: ServerResponse
   }
 }
 
-export async function startAdminListener(ctx: AppContext, options: { host: string; port: number }): Promise<AdminListener> {
+export async function startAdminListener(ctx: ReadinessTarget, options: { host: string; port: number }): Promise<AdminListener> {
   const server = createServer((req, res) => {
     handle(ctx, req, res).catch(() => {
       if (!res.headersSent) send(res, 500, 'application/json; charset=utf-8', json({ error: 'server_error' }), false);

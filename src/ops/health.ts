@@ -1,6 +1,6 @@
 // Health endpoints for load balancers and orchestrators.
 //
-// - /healthz (src/http/app.ts): the process is up and serving HTTP. Use it as the liveness probe.
+// - /healthz (src/server/app.ts): the process is up and serving HTTP. Use it as the liveness probe.
 // - /readyz: the process can do its work now. Every check must pass, or the answer is 503 and a
 //   load balancer takes the instance out of rotation instead of sending it requests that would
 //   fail (not-ready stops traffic; it never fails open):
@@ -16,9 +16,9 @@
 //   unauthenticated public endpoint cannot be used to load the database.
 //   The body names the checks and "ok"/"fail" only: never an error message, host or value.
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../server/context.js';
-import { readinessCheck } from './metrics.js';
-import { opsOf } from './state.js';
+import type { KeyManager } from '../crypto/signing-keys.js';
+import type { SqlDriver } from '../storage/sql.js';
+import { readinessCheck, type LedgerDriverProbe } from './metrics.js';
 
 export type ReadinessCheckName = 'database' | 'ledger' | 'keys' | 'cache';
 export type CheckResult = 'ok' | 'fail';
@@ -33,6 +33,24 @@ export const CHECK_TIMEOUT_MS = 2_000;
 export const LEDGER_FAILURE_HOLD_MS = 30_000;
 export const RESULT_TTL_MS = 1_000;
 
+/** The last evaluation of one server's checks (`ctx.ops.readiness`), reused for RESULT_TTL_MS. */
+export interface ReadinessMemo {
+  at: number;
+  result?: Promise<Readiness>;
+}
+
+export function createReadinessMemo(): ReadinessMemo {
+  return { at: Number.NEGATIVE_INFINITY };
+}
+
+/** What the checks read: an application context (src/context/app-context.ts) is one. */
+export interface ReadinessTarget {
+  storage: { sql: SqlDriver };
+  keys: Pick<KeyManager, 'signer'>;
+  now(): number;
+  ops: { ledger?: Pick<LedgerDriverProbe, 'lastFailureAt'>; cache?: { ping(): Promise<void> }; readiness: ReadinessMemo };
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
@@ -42,8 +60,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function checkLedger(ctx: AppContext): Promise<void> {
-  const failedAt = opsOf(ctx).ledger?.lastFailureAt();
+async function checkLedger(ctx: ReadinessTarget): Promise<void> {
+  const failedAt = ctx.ops.ledger?.lastFailureAt();
   if (failedAt !== undefined && Date.now() - failedAt < LEDGER_FAILURE_HOLD_MS) throw new Error('the last ledger commit failed');
   const sql = ctx.storage.sql;
   if (sql.dialect === 'postgres') {
@@ -60,8 +78,8 @@ async function checkLedger(ctx: AppContext): Promise<void> {
 }
 
 /** Runs every check once, in parallel. */
-export async function checkReadiness(ctx: AppContext): Promise<Readiness> {
-  const cache = opsOf(ctx).cache;
+export async function checkReadiness(ctx: ReadinessTarget): Promise<Readiness> {
+  const cache = ctx.ops.cache;
   const checks: Array<[ReadinessCheckName, () => Promise<unknown>]> = [
     ['database', () => ctx.storage.sql.get('SELECT 1 AS ok')],
     ['ledger', () => checkLedger(ctx)],
@@ -80,20 +98,14 @@ export async function checkReadiness(ctx: AppContext): Promise<Readiness> {
   return { ready: results.every(([, r]) => r === 'ok'), checks: Object.fromEntries(results) };
 }
 
-interface Cached {
-  at: number;
-  result: Promise<Readiness>;
-}
-
-const cachedProbes = new WeakMap<object, Cached>();
-
-/** checkReadiness, shared by concurrent callers and reused for RESULT_TTL_MS. */
-export function probeReadiness(ctx: AppContext): Promise<Readiness> {
+/** checkReadiness, shared by concurrent callers and reused for RESULT_TTL_MS (in ctx.ops.readiness). */
+export function probeReadiness(ctx: ReadinessTarget): Promise<Readiness> {
   const now = Date.now();
-  const cached = cachedProbes.get(ctx);
-  if (cached && now - cached.at < RESULT_TTL_MS) return cached.result;
+  const memo = ctx.ops.readiness;
+  if (memo.result && now - memo.at < RESULT_TTL_MS) return memo.result;
   const result = checkReadiness(ctx);
-  cachedProbes.set(ctx, { at: now, result });
+  memo.at = now;
+  memo.result = result;
   return result;
 }
 
@@ -104,7 +116,7 @@ export function readinessResponse(readiness: Readiness): { status: 200 | 503; bo
     : { status: 503, body: { status: 'not_ready', checks: readiness.checks } };
 }
 
-export function registerReadinessRoute(app: FastifyInstance, ctx: AppContext): void {
+export function registerReadinessRoute(app: FastifyInstance, ctx: ReadinessTarget): void {
   app.get('/readyz', async (_req, reply) => {
     const { status, body } = readinessResponse(await probeReadiness(ctx));
     reply.code(status).header('cache-control', 'no-store');

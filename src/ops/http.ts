@@ -1,18 +1,17 @@
 // The operational hooks of the public HTTP application: one request log line and the request
 // metrics per response, tokens issued by grant type, and the /readyz route. Registered by
-// buildApp (src/http/app.ts) before the routes, so every route is covered.
+// buildApp (src/server/app.ts) before the routes, so every route is covered.
 //
 // Only the route PATTERN is used (req.routeOptions.url, e.g. /interaction/:id), never req.url,
 // so neither the log nor a metric label can carry a query string, a code or a path identifier.
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../server/context.js';
-import { logRequest } from './logging.js';
+import { logRequest, type Logger } from './logging.js';
 import { methodLabel, observeRequest, recordTokenIssued } from './metrics.js';
-import { registerReadinessRoute } from './health.js';
-import { opsOf } from './state.js';
+import { registerReadinessRoute, type ReadinessTarget } from './health.js';
 
-export function registerOps(app: FastifyInstance, ctx: AppContext): void {
-  const { logger } = opsOf(ctx);
+/** `ctx` is the application context (src/context/app-context.ts); this is what the hooks read of it. */
+export function registerOps(app: FastifyInstance, ctx: ReadinessTarget & { ops: { logger: Logger } }): void {
+  const { logger } = ctx.ops;
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions?.url ?? null;
     const status = reply.statusCode;

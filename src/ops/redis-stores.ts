@@ -16,10 +16,12 @@
 //   a login is refused rather than let through unthrottled, a client assertion rather than
 //   accepted unchecked for replay).
 //
+// - ioredis is imported when the stores are opened, not with this module: a server without `cache`
+//   never loads it (docs/dependencies.md).
+//
 // Deliberately not here: Redis Cluster hash tags, Sentinel discovery (ioredis supports both; a
 // URL names one endpoint), and a fallback to the database when Redis is down.
 import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { InternalError } from '../errors/internal-error.js';
 import type { MasterKey } from '../crypto/master-key.js';
 import type { RateLimitCountStore, ReplayStore, ThrottleStore } from '../storage/types.js';
@@ -64,7 +66,8 @@ export function redactCacheUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-export function openRedisStores(url: string, options: RedisStoreOptions): RedisStores {
+export async function openRedisStores(url: string, options: RedisStoreOptions): Promise<RedisStores> {
+  const { Redis } = await import('ioredis');
   const prefix = options.prefix ?? 'caduceus:';
   const timeout = options.timeoutMs ?? 2000;
   const redis = new Redis(url, {

@@ -12,8 +12,8 @@ import type { CaduceusConfig } from '../config/schema.js';
 import { LAUNCH_API_SCOPE } from '../smart/launch-endpoint.js';
 import { addClient } from '../admin/clients.js';
 import { addUser } from '../admin/users.js';
-import type { AppContext } from './context.js';
-import { enableDemoWalkthrough, WALKTHROUGH_CALLBACK_PATH } from '../demo/registry.js';
+import type { AppContext } from '../context/app-context.js';
+import { WALKTHROUGH_CALLBACK_PATH, type WalkthroughClient } from '../demo/registry.js';
 
 export interface DevStackOptions {
   dataDir: string;
@@ -77,6 +77,8 @@ export async function devConfig(options: DevStackOptions): Promise<{ config: Cad
     master_key_file: keyFile,
     resources: [{ uri: `${issuer}/fhir`, name: 'Demo FHIR server', scopes: DEMO_RESOURCE_SCOPES }],
     audit: { witness_file: join(dataDir, 'checkpoints.witness') },
+    // An agent under development may serve its client ID metadata document from this machine.
+    unsafe: { allow_loopback_client_metadata: true },
     ...(options.fhirUpstream ? {
       gateway: {
         routes: [{
@@ -115,7 +117,6 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
         writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
         chmodSync(file, 0o600);
       }
-      enableWalkthrough(ctx, credentials);
       return { ...credentials, ca_file: caFile };
     }
   }
@@ -137,7 +138,6 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
     scope: DEMO_SCOPE, username, password, resource, cc_client_id: backend.client.clientId, cc_client_secret: backend.secret!,
     cc_scope: DEMO_CC_SCOPE, ...(await addWalkthroughClient(deps, issuer, suffix)), ...(await addLaunchDemo(deps, resource, suffix)),
   };
-  enableWalkthrough(ctx, credentials);
   writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
   chmodSync(file, 0o600);
   return credentials;
@@ -171,10 +171,11 @@ async function addWalkthroughClient(deps: Parameters<typeof addClient>[0], issue
   return { walkthrough_client_id: client.clientId, walkthrough_client_secret: secret! };
 }
 
-function enableWalkthrough(ctx: AppContext, credentials: DemoCredentials): void {
-  if (!credentials.walkthrough_client_id || !credentials.walkthrough_client_secret) return;
-  enableDemoWalkthrough(ctx, {
+/** The /demo walkthrough's client of seeded demo credentials (startServer's `demo` option serves it). */
+export function walkthroughClientOf(credentials: DemoCredentials): WalkthroughClient | undefined {
+  if (!credentials.walkthrough_client_id || !credentials.walkthrough_client_secret) return undefined;
+  return {
     clientId: credentials.walkthrough_client_id, clientSecret: credentials.walkthrough_client_secret,
     redirectUri: `${credentials.issuer}${WALKTHROUGH_CALLBACK_PATH}`, scope: DEMO_SCOPE, resource: `${credentials.issuer}/fhir`,
-  });
+  };
 }

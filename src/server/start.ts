@@ -1,6 +1,9 @@
-// Startup: assembles the AppContext (master key, storage, signing keys, audit ledger, clients
-// from the configuration, and the operational parts: logger, metrics probes, optional Redis cache;
-// see src/ops/) and starts the TLS listener and, when admin.port is set, the admin listener.
+// The composition root: createContext is the one place that builds the application context
+// (src/context/app-context.ts): master key, storage, signing keys, audit ledger, clients from the
+// configuration, the operational parts (logger, metrics probes, optional Redis cache; src/ops/)
+// and everything the process holds in memory (rate-limit windows, key sets, caches). startServer
+// builds the HTTP application (src/server/app.ts) and starts the TLS listener and, when admin.port
+// is set, the admin listener.
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { loadMasterKey } from '../crypto/master-key.js';
@@ -10,24 +13,29 @@ import { driverOptionsOf, openStorage } from '../storage/index.js';
 import { unsafeWarnings } from '../config/load.js';
 import { ConfigError, type CaduceusConfig } from '../config/schema.js';
 import { assertPlainHttpAllowed, tlsServerOptions } from '../http/tls.js';
-import { buildApp } from '../http/app.js';
+import { buildApp } from './app.js';
+import { walkthroughClientOf, type DemoCredentials } from './dev-stack.js';
 import { openAuditSink } from '../audit/sink.js';
 import { removeClient } from '../admin/clients.js';
 import type { AuditSink } from '../audit/events.js';
 import type { ClientRecord, Storage } from '../storage/types.js';
-import type { AppContext } from './context.js';
+import type { AppContext } from '../context/app-context.js';
 import { InternalError } from '../errors/internal-error.js';
 import { createLogger, type LogSink } from '../ops/logging.js';
 import { addLedgerStats, instrumentLedgerDriver } from '../ops/metrics.js';
 import { InstrumentedKeyManager } from '../ops/instrumented-keys.js';
 import { cacheKeySecret, openRedisStores, redactCacheUrl, type RedisStores } from '../ops/redis-stores.js';
-import { attachOps, opsOf } from '../ops/state.js';
+import { createReadinessMemo } from '../ops/health.js';
+import { DerivedKeys } from '../crypto/derived-keys.js';
+import { PublishedKeySet } from '../crypto/published-key-set.js';
+import { createDpopServerNonces } from '../oauth/dpop/server.js';
+import { createUserReachCache } from '../gateway/user-reach.js';
 import { startAdminListener, type AdminListener } from '../ops/admin-listener.js';
 import { migrateWhenPending } from '../ops/startup-migrations.js';
 import { schedulePurge } from '../ops/purge-schedule.js';
 import type { PeriodicTask } from '../ops/periodic.js';
 import { scheduleRedelivery } from '../breakglass/notify.js';
-import { scheduleRateLimitSync } from '../http/request-rate-limits.js';
+import { createRequestLimiters, scheduleRateLimitSync } from '../http/request-rate-limits.js';
 import { purgePolicyOf } from '../storage/purge.js';
 
 export interface ContextOptions {
@@ -61,7 +69,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     await migrateWhenPending(opened.sql);
     // `cache: redis://…`: replay values, login throttling and rate-limit counts move to Redis (src/ops/redis-stores.ts).
     if (config.cache) {
-      cache = openRedisStores(config.cache, {
+      cache = await openRedisStores(config.cache, {
         keySecret: cacheKeySecret(masterKey),
         onError: (err) => logger.log('error', 'cache connection failed', { component: 'cache', error: err.name, code: (err as { code?: string }).code }),
       });
@@ -81,6 +89,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     const purge = background ? schedulePurge(storage.sql, purgePolicyOf(config), { logger, now }) : undefined;
     let redelivery: PeriodicTask | undefined;
     let rateLimitSync: PeriodicTask | undefined;
+    const derivedKeys = new DerivedKeys(masterKey);
     const ctx: AppContext & { close(): Promise<void> } = {
       config,
       storage,
@@ -90,6 +99,13 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
       now,
       resources: new Map(config.resources.map((r) => [r.uri, r])),
       warnings: unsafeWarnings(config),
+      // What this process holds in memory: every piece of per-server state is built here.
+      ops: { logger, ledger: ledgerProbe, ...(cache ? { cache } : {}), readiness: createReadinessMemo() },
+      rateLimits: createRequestLimiters(config.rate_limits),
+      publishedKeys: new PublishedKeySet(keys),
+      derivedKeys,
+      dpopNonces: createDpopServerNonces(config.dpop, derivedKeys),
+      userReach: createUserReachCache(),
       async close() {
         removeLedgerStats();
         await purge?.stop();
@@ -103,7 +119,6 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
         }
       },
     };
-    attachOps(ctx, { logger, ledger: ledgerProbe, cache });
     // Break-glass webhooks not yet delivered are retried by every server process (src/breakglass/notify.ts).
     if (background) redelivery = scheduleRedelivery(ctx, logger);
     // Request rate-limit counts are shared with the other instances every second (src/http/request-rate-limits.ts).
@@ -179,7 +194,7 @@ export interface RunningServer {
 }
 
 /** Listens with TLS (Mozilla intermediate); plain HTTP only behind unsafe switches, loopback only. */
-export async function startServer(ctx: AppContext): Promise<RunningServer> {
+export async function startServer(ctx: AppContext, options: { demo?: DemoCredentials } = {}): Promise<RunningServer> {
   const { config } = ctx;
   let https: object | null = null;
   if (config.tls) {
@@ -188,14 +203,16 @@ export async function startServer(ctx: AppContext): Promise<RunningServer> {
     assertPlainHttpAllowed(config.listen.host);
   }
   // A configured cache that does not answer refuses the start (it would fail every login).
-  const cache = opsOf(ctx).cache;
+  const cache = ctx.ops.cache;
   if (cache) {
     await cache.ping().catch((err: Error) => {
       throw new InternalError('ERR_STORAGE', `cache: Redis at ${redactCacheUrl(config.cache ?? '')} did not answer PING (${err.message})`);
     });
   }
   const trustProxy = config.listen.trusted_proxies.length ? config.listen.trusted_proxies : false;
-  const app = await buildApp(ctx, { ...(https ? { https } : {}), trustProxy });
+  // The dev stack's seeded demo credentials bring the /demo walkthrough (src/demo/).
+  const demo = options.demo ? walkthroughClientOf(options.demo) : undefined;
+  const app = await buildApp(ctx, { ...(https ? { https } : {}), trustProxy, ...(demo ? { demo } : {}) });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   let admin: AdminListener | undefined;
   try {

@@ -2,7 +2,7 @@
 // for every FHIR route of the gateway. JSON whatever the Accept header, absolute URLs, S256 only,
 // and an honest capabilities list: only what this server does today.
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { authorizationServerMetadata } from '../oauth/endpoints/metadata.js';
 
 /** Capabilities implemented now (SMART 2.2 §capabilities). */
@@ -49,7 +49,7 @@ export function smartConfiguration(ctx: AppContext): Record<string, unknown> {
 
 export function registerSmartConfiguration(app: FastifyInstance, ctx: AppContext): void {
   for (const route of ctx.config.gateway.routes.filter((r) => r.type === 'fhir')) {
-    // S-26: "SHALL be JSON, regardless of Accept headers".
+    // SMART App Launch 2.2 conformance.md: "SHALL be JSON, regardless of Accept headers".
     app.get(`${route.prefix}/.well-known/smart-configuration`, async (_req, reply) => {
       reply.type('application/json; charset=utf-8').header('cache-control', 'public, max-age=300');
       return smartConfiguration(ctx);

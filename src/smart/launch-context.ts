@@ -8,15 +8,14 @@
 import { keyedDigest } from '../crypto/digest.js';
 import { randomToken } from '../crypto/random.js';
 import { invalidRequest } from '../errors/oauth-error.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import type { LaunchContext } from '../storage/types.js';
+import { FHIR_ID, FHIR_ID_SOURCE } from '../util/fhir-id.js';
 
 /** How long a launch value may wait for its authorization request. */
 export const LAUNCH_TTL_SECONDS = 300;
 
-/** A FHIR id (FHIR R4 §2.24.0.1). */
-export const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
-const RELATIVE_REFERENCE = /^[A-Z][A-Za-z]{0,63}\/[A-Za-z0-9.-]{1,64}$/;
+const RELATIVE_REFERENCE = new RegExp(`^[A-Z][A-Za-z]{0,63}/${FHIR_ID_SOURCE}$`);
 const LAUNCH_VALUE = /^[A-Za-z0-9_-]{43}$/;
 const MAX_FHIR_CONTEXT = 10;
 
@@ -137,7 +136,10 @@ export function launchResponseFields(context: LaunchContext | null | undefined):
   };
 }
 
-/** Keeps only what the granted scopes ask for: launch/encounter for the encounter (SMART 2.2 S-11). */
+/**
+ * Keeps only what the granted scopes ask for: launch/encounter for the encounter (SMART App Launch
+ * 2.2, "Scopes for requesting context data").
+ */
 export function contextForScopes(context: LaunchContext, scopes: readonly string[]): LaunchContext {
   const out: LaunchContext = { ...context };
   if (!scopes.includes('launch') && !scopes.includes('launch/encounter')) delete out.encounter;

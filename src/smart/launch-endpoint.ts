@@ -16,8 +16,9 @@ import { invalidClient, invalidRequest, invalidScope, OAuthError } from '../erro
 import { formParams, requestMeta } from '../http/request-info.js';
 import { enforceTokenEndpointRateLimit } from '../http/request-rate-limits.js';
 import { authenticateClient } from '../oauth/client-auth/index.js';
+import { presentedClientId } from '../oauth/client-auth/throttle.js';
 import { parseScope } from '../oauth/checks/scope.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 import { createLaunch, parseLaunchContextInput } from './launch-context.js';
 
 /** The scope an EHR client needs to create launch contexts. */
@@ -28,7 +29,7 @@ export function registerLaunchEndpoint(app: FastifyInstance, ctx: AppContext): v
   app.post('/smart/launch', async (req, reply) => {
     const params = formParams(req);
     // Counted with the token endpoints (rate_limits.token_endpoints), before client authentication.
-    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'launch');
+    await enforceTokenEndpointRateLimit(ctx, req, reply, presentedClientId(req.headers.authorization, params), 'launch');
     const ehr = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...requestMeta(req) });
     if (ehr.tokenEndpointAuthMethod === 'none') throw invalidClient('the launch API requires client authentication');
     if (!parseScope(ehr.scope).includes(LAUNCH_API_SCOPE)) {

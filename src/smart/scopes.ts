@@ -1,12 +1,15 @@
 // SMART App Launch 2.2 scopes (scopes-and-launch-context.md): one model shared by the
 // authorization server (what may be requested and granted) and the PHI gateway (what a granted
-// scope authorises). Requirements S-1 to S-6 and S-11 (docs: ../shared/reference/requirements.md §2).
+// scope authorises). Its sections "Scopes for requesting FHIR Resources" (syntax, v1 compatibility,
+// granular scopes, wildcards, union) and "Scopes for requesting context data".
 //
 //   resource scope: ( patient | user | system ) "/" ( Type | "*" ) "." ( [c][r][u][d][s] | read | write | * ) [ "?" param=value *( "&" param=value ) ]
 //   context scope:  launch | launch/patient | launch/encounter | launch/<type> [ "?role=" uri ] | openid | fhirUser | offline_access | online_access
 //
-// Deliberately not done here: the intersection with what the user may do (S-7) and any search
-// parameter semantics of granular scopes beyond exact "param=value" matching (see scopeAllows).
+// Deliberately not done here: the intersection with what the user may do (SMART: "If the underlying
+// user has limited permissions, the client will face these same limitations"; the role policy does
+// it) and any search parameter semantics of granular scopes beyond exact "param=value" matching
+// (see scopeAllows).
 
 export type ScopeLevel = 'patient' | 'user' | 'system';
 export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
@@ -18,24 +21,27 @@ export interface ResourceScope {
   /** The scope exactly as written (and as granted). */
   raw: string;
   level: ScopeLevel;
-  /** A FHIR resource type, or "*" for every type (now and in the future, S-6). */
+  /** A FHIR resource type, or "*" for every type ("both now and in the future"). */
   resourceType: string;
   /** v2 permission letters in canonical order, e.g. "rs" (v1 ".read" is "rs"). */
   permissions: string;
   /** Which syntax was used: v1 (.read/.write/.*) or v2 (.cruds letters). */
   syntax: 'v1' | 'v2';
-  /** Granular (S-4) constraints, in the order written; empty when none. */
+  /** Granular constraints ("?param=value"), in the order written; empty when none. */
   query: ReadonlyArray<readonly [name: string, value: string]>;
 }
 
 export type ContextScopeName = 'launch' | 'launch/patient' | 'launch/encounter' | `launch/${string}` | 'openid' | 'fhirUser' | 'offline_access' | 'online_access';
 
-/** A scope asking for context or identity rather than for FHIR data (S-11, S-14, S-15). */
+/**
+ * A scope asking for context or identity rather than for FHIR data (SMART App Launch 2.2, "Scopes
+ * for requesting context data", "… identity data" and "… a refresh token").
+ */
 export interface ContextScope {
   kind: 'context';
   raw: string;
   name: ContextScopeName;
-  /** `launch/patient?role=…`: at most one role (S-11). */
+  /** `launch/patient?role=…`: at most one role ("Scopes for requesting context data"). */
   role?: string;
 }
 
@@ -65,8 +71,8 @@ export class ScopeSyntaxError extends Error {
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 const RESOURCE_SCOPE = /^(patient|user|system)\/([^.?]*)\.([^?]*)(?:\?(.*))?$/s;
 const RESOURCE_TYPE = /^[A-Z][A-Za-z]{0,63}$/;
-// S-2: "Valid suffixes are a subset of the in-order string .cruds" — empty, repeated and
-// out-of-order letters (".dus", ".rc", ".rr") do not match.
+// SMART App Launch 2.2: "Valid suffixes are a subset of the in-order string .cruds" — empty,
+// repeated and out-of-order letters (".dus", ".rc", ".rr") do not match.
 const V2_PERMISSIONS = /^(?=[cruds])c?r?u?d?s?$/;
 const V1_PERMISSIONS: Readonly<Record<string, string>> = { read: 'rs', write: 'cud', '*': 'cruds' };
 // Search parameter names, with the experimental modifiers (`code:in`) and chains (`patient.birthdate`).
@@ -127,7 +133,7 @@ function parseResourceScope(raw: string, m: RegExpExecArray): ResourceScope {
   let permissions: string;
   let syntax: 'v1' | 'v2';
   if (Object.hasOwn(V1_PERMISSIONS, suffix)) {
-    // S-3: v1 .read ⇒ .rs, .write ⇒ .cud, .* ⇒ .cruds
+    // v1 compatibility: .read ⇒ .rs, .write ⇒ .cud, .* ⇒ .cruds
     permissions = V1_PERMISSIONS[suffix]!;
     syntax = 'v1';
   } else if (V2_PERMISSIONS.test(suffix)) {
@@ -162,13 +168,13 @@ function decodeValue(value: string): string {
   }
 }
 
-/** The v2 form of a resource scope (S-3), e.g. "patient/Observation.read" → "patient/Observation.rs". */
+/** The v2 form of a resource scope (v1 compatibility), e.g. "patient/Observation.read" → "patient/Observation.rs". */
 export function toV2Scope(scope: ResourceScope): string {
   const q = scope.raw.indexOf('?');
   return `${scope.level}/${scope.resourceType}.${scope.permissions}${q < 0 ? '' : scope.raw.slice(q)}`;
 }
 
-// S-3 read backwards: the v1 suffix of a v2 permission set, where there is one.
+// The v1 mapping read backwards: the v1 suffix of a v2 permission set, where there is one.
 const V1_SUFFIX: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(V1_PERMISSIONS).map(([suffix, letters]) => [letters, suffix]));
 
 /**
@@ -188,7 +194,7 @@ export function restrictResourceScope(scope: ResourceScope, change: { level?: Sc
 // ---------------------------------------------------------------------------------------------
 // What a granted scope authorises.
 
-/** FHIR REST interactions, at the granularity that decides the SMART permission letter (S-1). */
+/** FHIR REST interactions, at the granularity that decides the SMART permission letter. */
 export type Interaction =
   | 'read'
   | 'vread'
@@ -203,8 +209,8 @@ export type Interaction =
   | 'delete';
 
 /**
- * S-1: c create; r read (+ vread, instance history); u update (+ patch); d delete; s search (type
- * search, type/system history, system search).
+ * SMART App Launch 2.2 "FHIR Resource Scope Syntax": c create; r read (+ vread, instance history);
+ * u update (+ patch); d delete; s search (type search, type/system history, system search).
  */
 export const INTERACTION_PERMISSION: Readonly<Record<Interaction, Permission>> = {
   read: 'r',
@@ -265,9 +271,9 @@ const LEVEL_PREFERENCE: readonly ScopeLevel[] = ['system', 'user', 'patient'];
 
 /**
  * The exact granted scope string that authorises the request, or undefined. Scopes combine as a
- * union (S-5); when several authorise, the broadest wins: system before user before patient
- * (a patient/ scope restricts the request to the patient compartment, a user/ scope does not),
- * an unconstrained scope before a granular one, then the order granted.
+ * union ("Scope Equivalence"); when several authorise, the broadest wins: system before user before
+ * patient (a patient/ scope restricts the request to the patient compartment, a user/ scope does
+ * not), an unconstrained scope before a granular one, then the order granted.
  */
 export function findAuthorisingScope(granted: readonly string[], request: ScopeRequest): string | undefined {
   const parsed = granted.map(tryParseSmartScope).filter((s): s is ResourceScope => s?.kind === 'resource');

@@ -47,7 +47,7 @@ export interface ClientStore {
   remove(clientId: string): Promise<boolean>;
 }
 
-/** What a person may do (45 CFR 164.308(a)(4) access authorization); see src/interaction/role-policy.ts. */
+/** What a person may do (45 CFR 164.308(a)(4) access authorization); see src/identity/role-policy.ts. */
 export type UserRole = 'patient' | 'practitioner' | 'administrator';
 
 export interface UserRecord {

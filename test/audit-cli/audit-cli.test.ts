@@ -11,7 +11,7 @@ import { generateCheckpointKey, openCheckpoint, searchEvents, verifierKey, verif
 import { openStorage } from '../../src/storage/index.js';
 import { runCli } from '../cli/harness.js';
 import { CLINIC_ID, CLINIC_NAME, dataDirWithEvents, DAY, sqlString, T0, tamperSqlite, type LedgerDataDir } from './fixtures.js';
-import { fromHex, leafHash, mth, path, proof as naiveProof, verifyConsistencyRfc, verifyInclusionRfc } from './naive-rfc9162.js';
+import { fromHex, leafHash, mth, path, proof as naiveProof, verifyConsistencyRfc, verifyInclusionRfc } from '../audit/reference-tree.js';
 
 let data: LedgerDataDir;
 let scratch: string;

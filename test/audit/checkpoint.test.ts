@@ -16,7 +16,7 @@ import {
 } from '../../src/audit/note.js';
 import { ROOTS_HEX } from './vectors.js';
 
-// The golang.org/x/mod/sumdb/note reference key and signed note (requirements T-16).
+// The golang.org/x/mod/sumdb/note reference key and signed note (C2SP signed-note key ID).
 const GO_SKEY = 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz';
 const GO_VKEY = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';
 const GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";

@@ -1,11 +1,11 @@
-// Known-answer vectors for the RFC 9162 tree: the leaves and roots of requirements T-9
-// (transparency-dev/merkle testonly), and the inclusion and consistency proofs of
-// transparency-dev/merkle proof/verify_test.go (leaf indices here are 0-based).
+// Known-answer vectors for the RFC 9162 tree: the leaves and roots of transparency-dev/merkle
+// testonly/constants.go, and the inclusion and consistency proofs of transparency-dev/merkle
+// proof/verify_test.go (leaf indices here are 0-based).
 
-/** T-9 leaf data (hex). */
+/** transparency-dev/merkle test leaf data (hex). */
 export const LEAVES_HEX = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'];
 
-/** T-9 roots for n = 0..8. */
+/** transparency-dev/merkle test roots for n = 0..8. */
 export const ROOTS_HEX = [
   'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
   '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',

@@ -8,7 +8,7 @@ import { searchEvents } from '../../src/audit/search.js';
 import { DELIVERY_LEASE_MS, notifyBreakGlass, redeliverDue, REDELIVERY_WINDOW_MS, webhookKey } from '../../src/breakglass/notify.js';
 import { loadMasterKey } from '../../src/crypto/master-key.js';
 import { createContext, type ContextOptions } from '../../src/server/start.js';
-import type { AppContext } from '../../src/server/context.js';
+import type { AppContext } from '../../src/context/app-context.js';
 import type { BreakGlassAccessRecord } from '../../src/storage/types.js';
 import { createDataDir, runCli, type DataDir } from '../cli/harness.js';
 import { freePort } from '../support/stack.js';

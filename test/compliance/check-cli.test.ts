@@ -25,15 +25,24 @@ beforeAll(async () => {
 afterAll(() => data.remove());
 
 describe('caduceus check', () => {
-  it('exits 0 on the dev stack, where nothing reaches error', async () => {
+  it('on the dev stack, the one error is its loopback metadata switch (issue 14: caduceus check reports it)', async () => {
     const run = await runCli(['check', '--data', data.dir]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^caduceus check: .*: 1 error, /);
+    expect(run.stdout).toMatch(/ERROR\s+CAD-UNS-001\s+unsafe\.allow_loopback_client_metadata/);
+  });
+
+  it('exits 0 on the dev stack without that switch, where nothing else reaches error', async () => {
+    const file = writeConfig('no-loopback-metadata.yaml', (c) => { c.unsafe.allow_loopback_client_metadata = false; });
+    const run = await runCli(['check', '--config', file]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^caduceus check: .*: 0 errors, /);
   });
 
   it('exits 1 on a warning with --fail-on warning, 0 without', async () => {
-    const file = writeConfig('no-witness.yaml', (c) => { delete c.audit.witness_file; });
+    const file = writeConfig('no-witness.yaml', (c) => { delete c.audit.witness_file; c.unsafe.allow_loopback_client_metadata = false; });
     const lenient = await runCli(['check', '--config', file, '--format', 'json']);
     expect(lenient.code).toBe(0);
     const report = JSON.parse(lenient.stdout);

@@ -11,7 +11,10 @@ export function sarifProblems(doc: unknown): string[] {
   if (typeof doc.$schema !== 'string' || !/sarif.*2\.1\.0/.test(doc.$schema)) p.push('$schema must name the 2.1.0 schema');
   if (!Array.isArray(doc.runs)) return [...p, 'runs must be an array'];
   doc.runs.forEach((run: unknown, r: number) => {
-    if (!isObj(run)) return p.push(`runs[${r}] is not an object`);
+    if (!isObj(run)) {
+      p.push(`runs[${r}] is not an object`);
+      return;
+    }
     const driver = run.tool?.driver;
     if (!isObj(driver) || typeof driver.name !== 'string' || !driver.name) p.push(`runs[${r}].tool.driver.name is required`);
     const rules: any[] = driver?.rules ?? [];

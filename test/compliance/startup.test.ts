@@ -30,7 +30,8 @@ async function gate(edit: (c: CaduceusConfig) => void) {
 
 describe('serve startup gate', () => {
   it('starts a compliant configuration without printing errors', async () => {
-    const r = await gate(() => {});
+    // The dev stack's configuration, without the one unsafe switch it turns on.
+    const r = await gate((c) => { c.unsafe.allow_loopback_client_metadata = false; });
     expect(r.start).toBe(true);
     expect(r.report.summary.error).toBe(0);
     expect(r.stderr).not.toMatch(/refusing|NON-COMPLIANT/);

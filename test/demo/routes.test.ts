@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fetch } from 'undici';
 import { devConfig } from '../../src/server/dev-stack.js';
 import { createContext } from '../../src/server/start.js';
-import { buildApp } from '../../src/http/app.js';
+import { buildApp } from '../../src/server/app.js';
 import { startTestStack, trustingDispatcher, type TestStack } from '../support/stack.js';
 
 let stack: TestStack;

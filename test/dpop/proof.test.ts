@@ -5,7 +5,7 @@ import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { DPOP_ALGORITHMS, accessTokenHash, verifyDpopProof, type VerifyDpopProofInput } from '../../src/oauth/dpop/proof.js';
 import { DpopError } from '../../src/oauth/dpop/errors.js';
-import { createDpopNonces } from '../../src/oauth/dpop/nonce.js';
+import { createDpopNonces } from '../../src/crypto/dpop-nonce.js';
 import { DpopResourceError, verifyDpopForResource } from '../../src/oauth/dpop/resource.js';
 import { dpopKey, memoryReplay, proof, type DpopKey } from './proofs.js';
 

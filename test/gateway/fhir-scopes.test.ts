@@ -1,6 +1,8 @@
-// SMART scope × FHIR interaction at the gateway (SMART S-1..S-6; issue 4 "the gateway derives
-// the required SMART scope from FHIR REST semantics"). user/ scopes here, so no compartment is in
-// play: only the permission letters, types, wildcards, v1 mapping and deny-by-default.
+// SMART scope × FHIR interaction at the gateway (SMART App Launch 2.2, "Scopes for requesting FHIR
+// Resources"; docs/SECURITY.md "PHI gateway: deny by default, SMART scope per interaction": the
+// gateway derives the required SMART scope from FHIR REST semantics). user/ scopes here, so no
+// compartment is in play: only the permission letters, types, wildcards, v1 mapping and
+// deny-by-default.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { call, mintToken, outcomeOf, startGatewayStack, type GatewayStack } from './harness.js';
 import type { Permission } from '../../src/smart/scopes.js';
@@ -59,7 +61,7 @@ describe('each SMART v2 permission letter allows exactly its interactions', () =
   }
 });
 
-describe('v1 scopes are mapped to v2 (S-3)', () => {
+describe('v1 scopes are mapped to v2', () => {
   const expectations: Array<[string, Permission[]]> = [
     ['user/Observation.read', ['r', 's']],
     ['user/Observation.write', ['c', 'u', 'd']],
@@ -119,7 +121,7 @@ describe('types and wildcards', () => {
     expect(r.event.reason).toBe('ERR_INSUFFICIENT_SCOPE');
   });
 
-  test('a granular scope allows only searches carrying its constraint (S-4)', async () => {
+  test('a granular scope allows only searches carrying its constraint', async () => {
     const t = await token('user/Observation.rs?category=vital-signs');
     const constrained = await call(stack, '/Observation?patient=demo-5&category=vital-signs', { token: t });
     expect(constrained.status).toBe(200);

@@ -1,6 +1,6 @@
 // What crosses the gateway: only allow-listed headers and identity headers go upstream (RFC 9700
-// §4.13, R-5), masked elements never come back, upstream failures are 502 and audited, and a
-// ledger that cannot write stops every response (503, no PHI): "no audit, no access".
+// §4.13), masked elements never come back, upstream failures are 502 and audited, and a ledger that
+// cannot write stops every response (503, no PHI): "no audit, no access".
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditSink } from '../../src/audit/events.js';

@@ -1,6 +1,7 @@
-// patient/ scopes reach only the token's patient compartment (SMART S-12, issue 4): direct
-// reads of another patient, guessed ids (IDOR), searches for another patient, writes into
-// another patient's record, and an upstream that answers with another patient's data.
+// patient/ scopes reach only the token's patient compartment (SMART App Launch 2.2, "Scopes for
+// requesting context data"; docs/SECURITY.md "PHI gateway: patient/ scopes reach only the patient
+// in context"): direct reads of another patient, guessed ids (IDOR), searches for another patient,
+// writes into another patient's record, and an upstream that answers with another patient's data.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { call, mintToken, outcomeOf, startGatewayStack, startStubUpstream, type GatewayStack, type StubUpstream } from './harness.js';
 
@@ -218,7 +219,7 @@ describe('writes', () => {
   });
 });
 
-describe('batch and transaction Bundles are checked entry by entry (S-8)', () => {
+describe('batch and transaction Bundles are checked entry by entry', () => {
   const batch = (type: 'batch' | 'transaction', entries: Array<{ method: string; url: string; resource?: unknown }>) => ({
     resourceType: 'Bundle', type, entry: entries.map((e) => ({ request: { method: e.method, url: e.url }, ...(e.resource ? { resource: e.resource } : {}) })),
   });

@@ -1,6 +1,8 @@
-// RFC 6750 / RFC 9068 at the gateway: only a valid, unrevoked ES256 access token for this
-// audience, presented in the Authorization header, gets through; every refusal is a 401 with the
-// right challenge and one phi.denied ledger event. Requirements.
+// RFC 6750 / RFC 9068 at the gateway: only a valid, unrevoked ES256 access token for this audience,
+// presented in the Authorization header, gets through; every refusal is a 401 with the right
+// challenge and one phi.denied ledger event. RFC 9700 §2.3 (audience), §4.9.3 (tokens never stored
+// in plain text), §4.3.2 (no token in the query string); SMART App Launch 2.2 app-launch.md
+// (expiry) and FAPI 2.0 (revocation status).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fetch } from 'undici';
 import { decodeJwt } from 'jose';

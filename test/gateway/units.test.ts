@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { classifyFhirRequest, fhirPath } from '../../src/gateway/fhir-request.js';
 import { constrainSearchToPatient, inPatientCompartment, patientIdOfReference } from '../../src/gateway/compartment.js';
 import { TokenStatusCache } from '../../src/gateway/token-status-cache.js';
-import { GatewayConfigError, gatewayConfigProblems, parseGatewayConfig } from '../../src/gateway/config.js';
+import { GatewayConfigError, gatewayConfigProblems, parseGatewayConfig } from '../../src/config/gateway.js';
 import { applyMasks } from '../../src/gateway/mask.js';
 import { GatewayDenial } from '../../src/gateway/errors.js';
 

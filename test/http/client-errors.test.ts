@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from 'undici';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { HSTS_MIN_MAX_AGE, securityHeaders } from '../../src/http/security-headers.js';
-import { buildApp } from '../../src/http/app.js';
+import { buildApp } from '../../src/server/app.js';
 import { clientErrorResponse, statusOfClientError } from '../../src/http/client-errors.js';
 
 // About 20 kB: over Node's default 16 KiB limit for a request's header block.

@@ -1,6 +1,6 @@
 // The pure policy functions: administrators never hold clinical scopes; lockouts double up to a cap.
 import { describe, expect, test } from 'vitest';
-import { checkRoleScopes, isClinicalScope, mfaRequiredFor, roleOf } from '../../src/interaction/role-policy.js';
+import { checkRoleScopes, isClinicalScope, mfaRequiredFor, roleOf } from '../../src/identity/role-policy.js';
 import { lockoutSeconds } from '../../src/interaction/login.js';
 import { acrFor, ACR_MFA, ACR_PASSWORD } from '../../src/interaction/mfa/acr.js';
 

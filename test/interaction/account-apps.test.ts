@@ -7,7 +7,7 @@ import { addUser } from '../../src/admin/users.js';
 import { searchEvents } from '../../src/audit/search.js';
 import { accountPage, type AuthorisedApp } from '../../src/interaction/pages.js';
 import { describeScope } from '../../src/interaction/scope-descriptions.js';
-import { escapeHtml } from '../../src/interaction/html.js';
+import { escapeHtml } from '../../src/http/html.js';
 import { Browser, hiddenCsrf, type Step } from '../support/browserless.js';
 import { codeFlow, introspect, refresh, relyingParty, type Rp } from '../support/flows.js';
 import { startTestStack, type TestStack } from '../support/stack.js';

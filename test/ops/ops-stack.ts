@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { devConfig, seedDemo, type DemoCredentials } from '../../src/server/dev-stack.js';
 import { createContext, startServer, type ContextOptions, type RunningServer } from '../../src/server/start.js';
-import type { AppContext } from '../../src/server/context.js';
+import type { AppContext } from '../../src/context/app-context.js';
 import type { CaduceusConfig } from '../../src/config/schema.js';
 import { freePort, type TestStack } from '../support/stack.js';
 
@@ -28,7 +28,7 @@ export async function startOpsStack(opts: { storage?: string; configure?: (c: Ca
   let server: RunningServer;
   try {
     demo = await seedDemo(ctx, dataDir, caFile);
-    server = await startServer(ctx);
+    server = await startServer(ctx, { demo });
   } catch (err) {
     await ctx.close().catch(() => undefined);
     throw err;

@@ -22,9 +22,9 @@ describe.runIf(redisUp)('Redis stores', () => {
   let a: RedisStores;
   let b: RedisStores;
 
-  beforeAll(() => {
-    a = openRedisStores(REDIS_TEST_URL, { keySecret, prefix });
-    b = openRedisStores(REDIS_TEST_URL, { keySecret, prefix });
+  beforeAll(async () => {
+    a = await openRedisStores(REDIS_TEST_URL, { keySecret, prefix });
+    b = await openRedisStores(REDIS_TEST_URL, { keySecret, prefix });
   });
   afterAll(async () => {
     await a?.close();

@@ -1,13 +1,14 @@
-// Issue 7: request rate-limit counters work across instances, in PostgreSQL by default and in
-// Redis with `cache`. Two instances (two AppContexts and TLS listeners on one database, one master
-// key) share rate_limits.token_endpoints.per_client: what one has counted, the other refuses on,
-// once they have exchanged counts (servers do it every second; the tests call syncRateLimits).
+// Request rate-limit counters work across instances (docs/configuration.md "`rate_limits`"), in
+// PostgreSQL by default and in Redis with `cache`. Two instances (two AppContexts and TLS listeners
+// on one database, one master key) share rate_limits.token_endpoints.per_client: what one has
+// counted, the other refuses on, once they have exchanged counts (servers do it every second; the
+// tests call syncRateLimits).
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { searchEvents } from '../../src/audit/search.js';
 import { syncRateLimits } from '../../src/http/request-rate-limits.js';
 import { createContext, startServer, type RunningServer } from '../../src/server/start.js';
-import type { AppContext } from '../../src/server/context.js';
+import type { AppContext } from '../../src/context/app-context.js';
 import { postgresAdapter } from '../storage/databases.js';
 import { post, relyingParty, type Rp } from '../support/flows.js';
 import { startTestStack, type TestStack } from '../support/stack.js';

@@ -1,6 +1,6 @@
-// SMART App Launch 2.2 scope grammar (scopes-and-launch-context.md; requirements S-1..S-6, S-11):
-// valid and invalid scopes, v1 → v2 mapping, wildcards, granular (query) scopes, and what a
-// granted scope authorises.
+// SMART App Launch 2.2 scope grammar (scopes-and-launch-context.md, "Scopes for requesting FHIR
+// Resources" and "Scopes for requesting context data"): valid and invalid scopes, v1 → v2 mapping,
+// wildcards, granular (query) scopes, and what a granted scope authorises.
 import { describe, expect, test } from 'vitest';
 import {
   findAuthorisingScope, parseSmartScope, scopeAllows, scopeCovers, ScopeSyntaxError, splitScopeClaim, toV2Scope, tryParseSmartScope,
@@ -27,7 +27,7 @@ describe('valid resource scopes', () => {
   });
 });
 
-describe('SMART v1 scopes map to v2 (S-3)', () => {
+describe('SMART v1 scopes map to v2', () => {
   test.each([
     ['patient/Observation.read', 'rs', 'patient/Observation.rs'],
     ['user/Patient.write', 'cud', 'user/Patient.cud'],
@@ -42,7 +42,7 @@ describe('SMART v1 scopes map to v2 (S-3)', () => {
 
 describe('invalid scopes are rejected, with a code saying why', () => {
   test.each([
-    ['patient/Observation.dus', 'ERR_SCOPE_PERMISSIONS'], // out of order (S-2's own example)
+    ['patient/Observation.dus', 'ERR_SCOPE_PERMISSIONS'], // out of order (the SMART text's own example)
     ['patient/Observation.rc', 'ERR_SCOPE_PERMISSIONS'],
     ['patient/Observation.rr', 'ERR_SCOPE_PERMISSIONS'], // repeated
     ['patient/Observation.sr', 'ERR_SCOPE_PERMISSIONS'],
@@ -79,7 +79,7 @@ describe('invalid scopes are rejected, with a code saying why', () => {
   });
 });
 
-describe('context and other scopes (S-11, S-14, S-15)', () => {
+describe('context and other scopes', () => {
   test.each(['launch', 'launch/patient', 'launch/encounter', 'openid', 'fhirUser', 'offline_access', 'online_access'])('%s is a context scope', (raw) => {
     expect(parseSmartScope(raw)).toEqual({ kind: 'context', raw, name: raw });
   });
@@ -95,7 +95,7 @@ describe('context and other scopes (S-11, S-14, S-15)', () => {
   });
 });
 
-describe('granular scopes (S-4)', () => {
+describe('granular scopes', () => {
   test('constraints are parsed in order and decoded', () => {
     const s = resource('patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory&code:in=http%3A%2F%2Fvs');
     expect(s.query).toEqual([
@@ -132,7 +132,7 @@ describe('scopeAllows: permission letters × interactions', () => {
     });
   }
 
-  test('a typed scope reaches only its type; "*" reaches every type, now and in the future (S-6)', () => {
+  test('a typed scope reaches only its type; "*" reaches every type, now and in the future', () => {
     expect(scopeAllows('patient/Observation.r', { resourceType: 'Observation', interaction: 'read' })).toBe(true);
     expect(scopeAllows('patient/Observation.r', { resourceType: 'Condition', interaction: 'read' })).toBe(false);
     expect(scopeAllows('patient/*.r', { resourceType: 'SomeFutureResource', interaction: 'read' })).toBe(true);

@@ -10,7 +10,7 @@ import { devConfig, seedDemo, type DemoCredentials } from '../../src/server/dev-
 import { startDemoFhirServer } from '../../src/fhir-demo/index.js';
 import type { TestAdapter } from '../storage/databases.js';
 import { createContext, startServer, type ContextOptions } from '../../src/server/start.js';
-import type { AppContext } from '../../src/server/context.js';
+import type { AppContext } from '../../src/context/app-context.js';
 import type { CaduceusConfig } from '../../src/config/schema.js';
 
 export async function freePort(): Promise<number> {
@@ -45,7 +45,7 @@ export async function startTestStack(opts: { adapter?: TestAdapter; storage?: st
   // Request log lines are not printed during tests (test/ops/logging.test.ts captures them itself).
   const ctx = await createContext(config, { env: {}, log: () => undefined, ...opts.context });
   const demo = await seedDemo(ctx, dataDir, caFile);
-  const server = await startServer(ctx);
+  const server = await startServer(ctx, { demo });
   return {
     ctx, demo, issuer: config.issuer, dataDir, ca: readFileSync(caFile, 'utf8'),
     async close() {

@@ -1,6 +1,6 @@
 // The probe's HTTP client: node:http/https with no dependency, redirects never followed
 // automatically, and one hard rule: it refuses every URL whose origin is not the probed issuer's
-// (issue 6: "the probe never sends traffic anywhere but the URL it is given"). Redirects to a
+// (docs/compliance.md: the probe sends "traffic only to that URL's origin"). Redirects to a
 // client's redirect URI are read from the Location header, never requested.
 import http from 'node:http';
 import https from 'node:https';

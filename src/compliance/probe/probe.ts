@@ -1,6 +1,7 @@
 // `caduceus probe`: black-box tests of a running authorization server (ours or anyone's) from the
-// outside, issue 6. Every request goes to the issuer's origin only (ProbeHttp refuses anything
-// else); redirects to the client's redirect URI are read, never followed.
+// outside (docs/compliance.md "Live probe checks"). Every request goes to the issuer's origin only
+// (ProbeHttp refuses anything else); redirects to the client's redirect URI are read, never
+// followed.
 //
 // Order: TLS handshakes, discovery, metadata, JWKS, error responses, authorization-endpoint
 // behaviour (PKCE, redirect URI matching), and, with credentials, a real login through the HTML

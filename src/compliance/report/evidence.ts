@@ -1,7 +1,8 @@
-// The auditor-facing evidence of `caduceus report` (issue 6): configuration findings, the audit
-// ledger's verification with its latest signed checkpoint, the signing-key rotation history, the
-// clients with their scopes and redirect URIs, consent statistics, and the settings behind each
-// HIPAA technical safeguard. Each section names the 45 CFR 164.312 paragraph it evidences.
+// The auditor-facing evidence of `caduceus report` (docs/compliance.md "Evidence report"):
+// configuration findings, the audit ledger's verification with its latest signed checkpoint, the
+// signing-key rotation history, the clients with their scopes and redirect URIs, consent
+// statistics, and the settings behind each HIPAA technical safeguard. Each section names the 45 CFR
+// 164.312 paragraph it evidences.
 //
 // Emergency access (break-glass, 164.312(a)(2)(ii)) is reported from the break_glass_accesses table
 // by counts and identifiers: each access's id (the breakglass_id of its ledger events), the user's
@@ -11,7 +12,7 @@
 // ledger links each id to its patient.
 //
 // Not included: any PHI, username, secret, token or digest.
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import { latestCheckpoint } from '../../audit/index.js';
 import { runStaticCheck } from '../check.js';
 import { clientViews } from '../client-view.js';

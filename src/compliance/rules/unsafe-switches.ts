@@ -13,6 +13,7 @@ const WHY: Record<string, string> = {
   tls_terminated_by_proxy: 'the server runs without TLS and trusts a proxy to provide it',
   allow_noncompliant_start: 'the server starts even when this check finds errors',
   breakglass_write: 'emergency (break-glass) tokens may create, update and delete the emergency patient\'s records instead of only reading them',
+  allow_loopback_client_metadata: 'an agent\'s client_id URL may make this server fetch from loopback addresses, so requests reach services on its own host (SSRF; draft-ietf-oauth-client-id-metadata-document §8.6 allows this only in development)',
 };
 
 export const unsafeSwitches: Rule = {

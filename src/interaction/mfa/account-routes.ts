@@ -6,11 +6,11 @@
 // `caduceus user reset-mfa`).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formParams, requestMeta } from '../../http/request-info.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { UserRecord } from '../../storage/types.js';
-import { BROWSER_COOKIE, ensureBrowserCookie, readCookie } from '../cookies.js';
+import { BROWSER_COOKIE, ensureBrowserCookie, readCookie } from '../../http/cookies.js';
 import { csrfToken, csrfValid } from '../csrf.js';
-import { errorPage } from '../pages.js';
+import { errorPage } from '../../http/html.js';
 import { currentSession } from '../session.js';
 import { enrollTotp, formatSecretForHumans, issueRecoveryCodes, newTotpSecret, otpauthUri, qrCodeDataUrl } from './factors.js';
 import { mfaRequired } from './flow.js';

@@ -6,7 +6,7 @@ import QRCode from 'qrcode';
 import { REDACTED } from '../../audit/events.js';
 import { openJson, sealJson } from '../../crypto/envelope.js';
 import { randomToken } from '../../crypto/random.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { MfaFactorRecord, UserRecord } from '../../storage/types.js';
 import { generateRecoveryCodes, recoveryCodeDigest } from './recovery-codes.js';
 import { TOTP_DIGITS, TOTP_STEP_SECONDS, base32Decode, base32Encode, matchTotp } from './totp.js';

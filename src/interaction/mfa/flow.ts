@@ -5,10 +5,10 @@
 // - otherwise the session starts with amr ["pwd"].
 // A session starts only here (completeLogin), with the amr of every factor used (RFC 8176).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { UserRecord } from '../../storage/types.js';
 import { clearLoginFailures } from '../login.js';
-import { mfaRequiredFor, roleOf } from '../role-policy.js';
+import { mfaRequiredFor, roleOf } from '../../identity/role-policy.js';
 import { startSession, type ActiveSession } from '../session.js';
 import { acrFor, hasSecondFactor } from './acr.js';
 import { beginPending } from './pending.js';

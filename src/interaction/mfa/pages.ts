@@ -3,7 +3,7 @@
 // Passkey forms carry their WebAuthn options in a data attribute and are driven by
 // /static/webauthn.js, which enables their button once it is ready (without script a passkey
 // cannot be used, so the button stays disabled); everything else works without script.
-import { html, page, type Raw } from '../html.js';
+import { html, page, type Raw } from '../../http/html.js';
 import type { MfaFactorRecord } from '../../storage/types.js';
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);

@@ -4,8 +4,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { openJson, sealJson } from '../../crypto/envelope.js';
 import { randomToken } from '../../crypto/random.js';
-import type { AppContext } from '../../server/context.js';
-import { clearCookie, readCookie, setCookie } from '../cookies.js';
+import type { AppContext } from '../../context/app-context.js';
+import { clearCookie, readCookie, setCookie } from '../../http/cookies.js';
 import { mfaDigest } from './digest.js';
 
 export const MFA_COOKIE = '__Host-caduceus-mfa';

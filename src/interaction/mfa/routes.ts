@@ -7,12 +7,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { formParams, requestMeta } from '../../http/request-info.js';
 import { contentSecurityPolicy } from '../../http/security-headers.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { UserRecord } from '../../storage/types.js';
 import { csrfToken, csrfValid } from '../csrf.js';
-import { WEBAUTHN_SCRIPT_PATH } from '../html.js';
+import { WEBAUTHN_SCRIPT_PATH } from '../../http/html.js';
 import { loginRefused, accountLocked, recordLoginFailure } from '../login.js';
-import { errorPage } from '../pages.js';
+import { errorPage } from '../../http/html.js';
 import { enrollTotp, formatSecretForHumans, issueRecoveryCodes, newTotpSecret, otpauthUri, qrCodeDataUrl, useRecoveryCode, verifyTotpCode, type FactorCheck } from './factors.js';
 import { completeLogin } from './flow.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from './pages.js';

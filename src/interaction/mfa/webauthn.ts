@@ -17,7 +17,7 @@ import {
 } from '@simplewebauthn/server';
 import { openJson, sealJson } from '../../crypto/envelope.js';
 import { randomToken } from '../../crypto/random.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { MfaFactorRecord, UserRecord } from '../../storage/types.js';
 import { auditEnrolment, type AuditMeta, type FactorCheck } from './factors.js';
 

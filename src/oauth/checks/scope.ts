@@ -9,7 +9,10 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 /** OpenID Connect scopes that are not tied to a resource server. */
 export const IDENTITY_SCOPES = new Set(['openid', 'offline_access', 'fhirUser', 'profile']);
 
-/** Identity and SMART launch-context scopes (S-11): not tied to what a resource server accepts. */
+/**
+ * Identity and SMART launch-context scopes (SMART App Launch 2.2, "Scopes for requesting context
+ * data"): not tied to what a resource server accepts.
+ */
 export function isContextScope(scope: string): boolean {
   return IDENTITY_SCOPES.has(scope) || scope === 'launch' || scope.startsWith('launch/') || scope === 'online_access';
 }
@@ -28,11 +31,12 @@ export function formatScope(scopes: readonly string[]): string {
 }
 
 /**
- * Every requested scope must be one the client may request and, for resource scopes, one the
- * target resource server accepts (when it lists its scopes). SMART scopes are compared by meaning,
- * not spelling (SMART App Launch 2.2 S-3): a client registered for `patient/*.read` (v1) may ask
- * for `patient/Observation.rs` (v2) and the reverse; a registration never widens (`.rs` does not
- * cover `.cruds`). A malformed SMART scope (`patient/Observation.dus`) is refused as such.
+ * Every requested scope must be one the client may request and, for resource scopes, one the target
+ * resource server accepts (when it lists its scopes). SMART scopes are compared by meaning, not
+ * spelling (SMART App Launch 2.2, v1 scopes mapped to v2): a client registered for `patient/*.read`
+ * (v1) may ask for `patient/Observation.rs` (v2) and the reverse; a registration never widens
+ * (`.rs` does not cover `.cruds`). A malformed SMART scope (`patient/Observation.dus`) is refused
+ * as such.
  */
 export function checkRequestedScopes(requested: readonly string[], clientScopes: readonly string[], resourceScopes?: readonly string[]): void {
   for (const s of requested) {

@@ -6,7 +6,7 @@
 // the client-auth entry point (src/oauth/client-auth/index.ts), which imports them.
 import { OAuthError } from '../../errors/oauth-error.js';
 
-/** The challenge sent with every 401 invalid_client (src/http/app.ts writes it as WWW-Authenticate). */
+/** The challenge sent with every 401 invalid_client (src/server/app.ts writes it as WWW-Authenticate). */
 export const CLIENT_AUTH_CHALLENGE = 'Basic realm="caduceus"';
 
 /** RFC 6749 §5.2: a 401 invalid_client carries a WWW-Authenticate challenge. */

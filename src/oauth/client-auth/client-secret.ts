@@ -2,7 +2,7 @@
 // 256-bit values stored as a keyed digest and compared in constant time.
 import { invalidClient } from '../../errors/oauth-error.js';
 import { verifyClientSecret } from '../../crypto/client-secret.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { ClientRecord } from '../../storage/types.js';
 
 export function verifySecretCredentials(ctx: AppContext, client: ClientRecord, secret: string): void {

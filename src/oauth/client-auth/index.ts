@@ -2,7 +2,7 @@
 // method, and the method used must be the one registered for the client.
 import { OAuthError, invalidClient } from '../../errors/oauth-error.js';
 import { verifyClientSecret } from '../../crypto/client-secret.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { ClientRecord } from '../../storage/types.js';
 import type { Params } from '../checks/duplicate-params.js';
 import { CLIENT_AUTH_CHALLENGE, ClientAuthError } from './client-auth-error.js';

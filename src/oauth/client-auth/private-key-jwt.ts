@@ -3,7 +3,7 @@
 // that is accepted once (RFC 7523 §3: "MAY ensure that JWTs are not replayed" — we do).
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { invalidClient } from '../../errors/oauth-error.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { ClientRecord } from '../../storage/types.js';
 
 export const ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'RS256', 'RS384', 'PS256', 'PS384', 'EdDSA'];

@@ -29,7 +29,7 @@
 // a guesser who shares the owner's address (one NAT, or a reverse proxy missing from
 // listen.trusted_proxies, src/http/request-info.ts) can still lock the owner out from that address.
 import { OAuthError, invalidClient } from '../../errors/oauth-error.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { Params } from '../checks/duplicate-params.js';
 import { CLIENT_AUTH_CHALLENGE, ClientAuthError } from './client-auth-error.js';
 import { presentedCredentials } from './presented.js';

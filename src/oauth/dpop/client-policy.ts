@@ -4,7 +4,7 @@
 // globally (`par.require_pushed_authorization_requests`), on a static client in the configuration
 // file, or on a CLI-managed client (stored with the client row, migration 004). Any one of them on
 // makes the requirement apply.
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { ClientRecord } from '../../storage/types.js';
 
 export interface ClientSecurityPolicy {

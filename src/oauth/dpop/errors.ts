@@ -1,5 +1,5 @@
 // The DPoP error codes: RFC 9449 §5 and §7.1 `invalid_dpop_proof`, §8 and §9 `use_dpop_nonce`.
-// They are OAuth errors, so the one serializer in src/http/app.ts sends them like every other
+// They are OAuth errors, so the one serializer in src/server/app.ts sends them like every other
 // protocol error ({error, error_description}); `nonce` is the fresh value for the DPoP-Nonce header.
 import { OAuthError, type OAuthErrorCode } from '../../errors/oauth-error.js';
 

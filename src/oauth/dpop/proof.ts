@@ -16,7 +16,7 @@ import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, 
 import { constantTimeEqual } from '../../crypto/digest.js';
 import type { ReplayStore } from '../../storage/types.js';
 import { DpopError, invalidDpopProof } from './errors.js';
-import type { DpopNoncePolicy } from './nonce.js';
+import type { DpopNoncePolicy } from '../../crypto/dpop-nonce.js';
 
 /**
  * Asymmetric algorithms only (RFC 9449 §4.3 step 5: not `none`, not a MAC). PS256, ES256 and

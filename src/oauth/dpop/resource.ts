@@ -12,7 +12,7 @@
 // WWW-Authenticate challenge and, for use_dpop_nonce, the DPoP-Nonce value.
 import type { ReplayStore } from '../../storage/types.js';
 import { DpopError } from './errors.js';
-import type { DpopNoncePolicy } from './nonce.js';
+import type { DpopNoncePolicy } from '../../crypto/dpop-nonce.js';
 import { DPOP_ALGORITHMS, verifyDpopProof } from './proof.js';
 
 export interface DpopResourceRequest {

@@ -9,26 +9,28 @@
 // another key is refused.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { keyedDigest } from '../../crypto/digest.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import { DpopError } from './errors.js';
-import { derivedKey } from './keys.js';
-import { createDpopNonces, type DpopNoncePolicy } from './nonce.js';
+import type { DerivedKeys } from '../../crypto/derived-keys.js';
+import { createDpopNonces, type DpopNoncePolicy } from '../../crypto/dpop-nonce.js';
+import type { CaduceusConfig } from '../../config/schema.js';
 import { verifyDpopProof, type VerifiedDpopProof } from './proof.js';
 
 /** A code binding outlives every code it can apply to: PAR (≤ 10 min) + interaction (10 min) + code (≤ 60 s). */
 const CODE_BINDING_TTL_MS = 30 * 60 * 1000;
 
-const noncePolicies = new WeakMap<AppContext, DpopNoncePolicy>();
-
-/** The server nonce policy, or undefined when `dpop.require_nonce` is off (no nonce is ever handed out then). */
+/**
+ * The server nonce policy, or undefined when `dpop.require_nonce` is off (no nonce is ever handed
+ * out then). Built once per server by the composition root (createDpopServerNonces).
+ */
 export function serverNoncePolicy(ctx: AppContext): DpopNoncePolicy | undefined {
-  if (!ctx.config.dpop.require_nonce) return undefined;
-  let policy = noncePolicies.get(ctx);
-  if (!policy) {
-    policy = createDpopNonces(derivedKey(ctx, 'dpop-nonce'), { required: true, lifetimeSeconds: ctx.config.dpop.nonce_lifetime });
-    noncePolicies.set(ctx, policy);
-  }
-  return policy;
+  return ctx.dpopNonces;
+}
+
+/** The nonce policy of a server with this configuration and derived keys (src/server/start.ts createContext). */
+export function createDpopServerNonces(dpop: CaduceusConfig['dpop'], keys: DerivedKeys): DpopNoncePolicy | undefined {
+  if (!dpop.require_nonce) return undefined;
+  return createDpopNonces(keys.get('dpop-nonce'), { required: true, lifetimeSeconds: dpop.nonce_lifetime });
 }
 
 /**
@@ -53,7 +55,7 @@ export function sendErrorNonce(reply: FastifyReply, err: unknown): void {
 }
 
 function codeBindingKey(ctx: AppContext, clientId: string, codeChallenge: string): string {
-  return keyedDigest(derivedKey(ctx, 'dpop-code-binding'), `${clientId}\n${codeChallenge}`);
+  return keyedDigest(ctx.derivedKeys.get('dpop-code-binding'), `${clientId}\n${codeChallenge}`);
 }
 
 /**

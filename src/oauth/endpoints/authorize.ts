@@ -3,15 +3,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError, invalidRequest } from '../../errors/oauth-error.js';
 import { formParams, queryParams } from '../../http/request-info.js';
-import { errorPage } from '../../interaction/pages.js';
-import { startInteraction } from '../../interaction/interaction-state.js';
+import { errorPage } from '../../http/html.js';
+import { startInteraction } from '../interaction-state.js';
 import {
   RedirectableError, UntrustedRedirectError, attachLaunchContext, checkAuthorizationParams, checkClientAndRedirect, clientRedirect, type AuthorizationRequest,
 } from '../authorization-request.js';
 import { clientSecurityPolicy } from '../dpop/client-policy.js';
 import { bindRequestToDpopKey, redeemPushedRequest } from './par.js';
 import type { Params } from '../checks/duplicate-params.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 
 export function registerAuthorizationEndpoint(app: FastifyInstance, ctx: AppContext): void {
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {

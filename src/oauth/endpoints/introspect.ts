@@ -6,9 +6,10 @@ import { invalidClient } from '../../errors/oauth-error.js';
 import { formParams, requestMeta } from '../../http/request-info.js';
 import { enforceTokenEndpointRateLimit } from '../../http/request-rate-limits.js';
 import { authenticateClient } from '../client-auth/index.js';
+import { presentedClientId } from '../client-auth/throttle.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import { findToken } from '../tokens/lookup.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { LaunchContext } from '../../storage/types.js';
 import { launchResponseFields } from '../../smart/launch-context.js';
 import { fhirUserUrl } from '../grants/issue.js';
@@ -29,7 +30,7 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, ctx: AppCont
   const endpoint = `${ctx.config.issuer}/introspect`;
   app.post('/introspect', async (req, reply) => {
     const params = formParams(req);
-    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'introspect');
+    await enforceTokenEndpointRateLimit(ctx, req, reply, presentedClientId(req.headers.authorization, params), 'introspect');
     const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...requestMeta(req) });
     // RFC 7662 §2.1: the endpoint requires authentication; public clients cannot introspect.
     if (client.tokenEndpointAuthMethod === 'none') throw invalidClient('introspection requires client authentication');

@@ -1,12 +1,13 @@
 // Authorization server metadata (RFC 8414) and OpenID Connect Discovery 1.0. Only what is really
 // allowed is advertised: code flow only, S256 only (RFC 9700 §2.1.1), the RFC 9207 iss parameter.
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import { SUPPORTED_GRANT_TYPES } from './token.js';
 import { ASSERTION_ALGORITHMS } from '../client-auth/private-key-jwt.js';
 import { DPOP_ALGORITHMS } from '../dpop/proof.js';
 
-export function authorizationServerMetadata(ctx: AppContext): Record<string, unknown> {
+/** RFC 8414 metadata: read from the configuration only (the compliance check calls it without a server). */
+export function authorizationServerMetadata(ctx: Pick<AppContext, 'config'>): Record<string, unknown> {
   const iss = ctx.config.issuer;
   const scopes = new Set<string>(['openid', 'offline_access']);
   for (const r of ctx.config.resources) for (const s of r.scopes) scopes.add(s);

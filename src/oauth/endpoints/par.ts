@@ -13,14 +13,14 @@ import { openJson, sealJson } from '../../crypto/envelope.js';
 import { keyedDigest } from '../../crypto/digest.js';
 import { randomToken } from '../../crypto/random.js';
 import { authenticateClient } from '../client-auth/index.js';
+import { presentedClientId } from '../client-auth/throttle.js';
 import {
   RedirectableError, UntrustedRedirectError, attachLaunchContext, checkAuthorizationParams, checkClientAndRedirect, type AuthorizationRequest,
 } from '../authorization-request.js';
 import { DpopError } from '../dpop/errors.js';
-import { derivedKey } from '../dpop/keys.js';
 import { bindCodeToDpopKey, dpopProofAt, sendErrorNonce, sendFreshNonce } from '../dpop/server.js';
 import type { Params } from '../checks/duplicate-params.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { ClientRecord } from '../../storage/types.js';
 
 /** RFC 9126 §2.2: "urn:ietf:params:oauth:request_uri:" followed by a value the client cannot guess. */
@@ -31,7 +31,7 @@ const CLIENT_AUTH_PARAMS = ['client_secret', 'client_assertion', 'client_asserti
 
 /** Stored by keyed digest of the client id and the request_uri: the value is never stored, and it only exists for its client. */
 export function requestUriDigest(ctx: AppContext, clientId: string, requestUri: string): string {
-  return keyedDigest(derivedKey(ctx, 'par-request-uri'), `${clientId}\n${requestUri}`);
+  return keyedDigest(ctx.derivedKeys.get('par-request-uri'), `${clientId}\n${requestUri}`);
 }
 
 /**
@@ -50,7 +50,7 @@ export function registerParEndpoint(app: FastifyInstance, ctx: AppContext): void
   app.post('/par', async (req, reply) => {
     const meta = requestMeta(req);
     const params = formParams(req);
-    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'par');
+    await enforceTokenEndpointRateLimit(ctx, req, reply, presentedClientId(req.headers.authorization, params), 'par');
     // §2.1: "the request also includes … client authentication"; a confidential client must authenticate.
     const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...meta });
     try {

@@ -5,16 +5,17 @@ import type { FastifyInstance } from 'fastify';
 import { formParams, requestMeta } from '../../http/request-info.js';
 import { enforceTokenEndpointRateLimit } from '../../http/request-rate-limits.js';
 import { authenticateClient } from '../client-auth/index.js';
+import { presentedClientId } from '../client-auth/throttle.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import { findToken } from '../tokens/lookup.js';
 import { isInternalError } from '../../errors/internal-error.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 
 export function registerRevocationEndpoint(app: FastifyInstance, ctx: AppContext): void {
   const endpoint = `${ctx.config.issuer}/revoke`;
   app.post('/revoke', async (req, reply) => {
     const params = formParams(req);
-    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'revoke');
+    await enforceTokenEndpointRateLimit(ctx, req, reply, presentedClientId(req.headers.authorization, params), 'revoke');
     const meta = requestMeta(req);
     const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...meta });
     requireParams(params, 'token');

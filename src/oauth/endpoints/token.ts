@@ -5,6 +5,7 @@ import { OAuthError, unauthorizedClient } from '../../errors/oauth-error.js';
 import { formParams, requestMeta } from '../../http/request-info.js';
 import { enforceTokenEndpointRateLimit } from '../../http/request-rate-limits.js';
 import { authenticateClient } from '../client-auth/index.js';
+import { presentedClientId } from '../client-auth/throttle.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import * as authorizationCode from '../grants/authorization-code.js';
 import * as refreshToken from '../grants/refresh-token.js';
@@ -13,7 +14,7 @@ import type { GrantRequest, TokenResponse } from '../grants/types.js';
 import { clientSecurityPolicy } from '../dpop/client-policy.js';
 import { DpopError, invalidDpopProof } from '../dpop/errors.js';
 import { dpopProofAt, sendErrorNonce, sendFreshNonce } from '../dpop/server.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { GrantType } from '../../storage/types.js';
 
 const GRANTS: Record<GrantType, { handle(req: GrantRequest): Promise<TokenResponse> }> = {
@@ -29,7 +30,7 @@ export function registerTokenEndpoint(app: FastifyInstance, ctx: AppContext): vo
   app.post('/token', async (req, reply) => {
     const meta = requestMeta(req);
     const params = formParams(req);
-    await enforceTokenEndpointRateLimit(ctx, req, reply, params, 'token');
+    await enforceTokenEndpointRateLimit(ctx, req, reply, presentedClientId(req.headers.authorization, params), 'token');
     try {
       requireParams(params, 'grant_type');
       const grantType = params.grant_type!;

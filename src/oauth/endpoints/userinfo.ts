@@ -3,7 +3,7 @@
 // proof for this URL (RFC 9449 §7): a bound token is never accepted as a bearer token.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findToken } from '../tokens/lookup.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import { DpopResourceError, verifyDpopForResource } from '../dpop/resource.js';
 import { serverNoncePolicy } from '../dpop/server.js';
 

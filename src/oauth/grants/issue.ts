@@ -3,10 +3,11 @@ import { issueAccessToken } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken, type RefreshGrantData } from '../tokens/refresh-token.js';
 import { formatScope } from '../checks/scope.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { ClientRecord, LaunchContext, UserRecord } from '../../storage/types.js';
 import { launchResponseFields } from '../../smart/launch-context.js';
-import { ownPatientId } from '../../interaction/patient-context.js';
+import { ownPatientId } from '../../identity/patients.js';
+import { FHIR_ID_SOURCE } from '../../util/fhir-id.js';
 import type { TokenResponse } from './types.js';
 
 export interface UserTokenInput {
@@ -44,12 +45,14 @@ function legacyPatientContext(user: UserRecord | undefined, scopes: readonly str
   return ownPatientId(user);
 }
 
+const FHIR_USER = new RegExp(`^(Patient|Practitioner|RelatedPerson|Person)/${FHIR_ID_SOURCE}$`);
+
 /**
  * SMART App Launch 2.2 (scopes-and-launch-context, fhirUser): the ID token's fhirUser claim is the
  * absolute URL of the user's FHIR resource on the resource server, e.g. https://ehr/fhir/Patient/123.
  */
 export function fhirUserUrl(user: UserRecord | undefined, fhirBase: string): string | undefined {
-  if (!user?.fhirUser || !/^(Patient|Practitioner|RelatedPerson|Person)\/[A-Za-z0-9.-]{1,64}$/.test(user.fhirUser)) return undefined;
+  if (!user?.fhirUser || !FHIR_USER.test(user.fhirUser)) return undefined;
   return `${fhirBase.replace(/\/$/, '')}/${user.fhirUser}`;
 }
 

@@ -1,17 +1,17 @@
 // The race between the one redemption that consumed a code or refresh token and the replays that
-// arrive while it runs (RFC 9700 §4.2.4 and §4.14.2; issue 7: "100 concurrent redemptions ... give
-// exactly one success, and the reuse is detected"). A replay revokes the grant at once. The
-// redemption that won the consumption may find its grant revoked by such a replay before it issues;
-// it still answers, so that exactly one request succeeds, and what it issues is revoked as soon as
-// it is stored (the caller revokes the grant again, which revokes its new tokens), because the
-// whole family is revoked.
+// arrive while it runs (RFC 9700 §4.2.4 and §4.14.2; docs/deployment.md "The shape": of 100
+// concurrent redemptions over several instances exactly one wins, and the others are treated as
+// replays). A replay revokes the grant at once. The redemption that won the consumption may find
+// its grant revoked by such a replay before it issues; it still answers, so that exactly one
+// request succeeds, and what it issues is revoked as soon as it is stored (the caller revokes the
+// grant again, which revokes its new tokens), because the whole family is revoked.
 //
 // Only a revocation for replay of this grant, made at or after this redemption consumed its
 // credential, is treated so. Replays revoke with the time of the revocation itself (not of their
 // request's start), which on one clock is after the winner's consumption; any other revocation,
 // or one from before, refuses the redemption as before.
 import { invalidGrant } from '../../errors/oauth-error.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { GrantRecord } from '../../storage/types.js';
 
 export type ReplayReason = 'code_replay' | 'refresh_reuse';

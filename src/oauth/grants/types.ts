@@ -1,5 +1,5 @@
 // What every grant handler receives and returns (RFC 6749 §5.1 token response).
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { ClientRecord } from '../../storage/types.js';
 import type { Params } from '../checks/duplicate-params.js';
 

@@ -1,8 +1,9 @@
 // JWT access tokens per RFC 9068: header typ "at+jwt", ES256; claims from an allow-list only.
 // No PHI in tokens: `sub` is an opaque identifier, never an e-mail, name or medical record number.
 import { randomToken } from '../../crypto/random.js';
+import { FHIR_ID } from '../../util/fhir-id.js';
 import { signJwt } from './jwt.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 
 /**
  * RFC 9068 §2.2 claims, plus `patient`: the FHIR id (identifier only, never demographics) of the
@@ -18,9 +19,6 @@ export type AccessTokenClaims = { [K in Exclude<AccessTokenClaimName, 'patient' 
   purpose_of_use?: string;
   cnf?: { jkt: string };
 };
-
-/** A FHIR id: [A-Za-z0-9\-\.]{1,64} (FHIR R4 §2.24.0.1). */
-const FHIR_ID = /^[A-Za-z0-9.-]{1,64}$/;
 
 /** Refuses any claim outside the allow-list, so no PHI-bearing claim can be added by mistake. */
 export function assertAllowedClaims(claims: Record<string, unknown>): void {

@@ -1,7 +1,7 @@
 // OpenID Connect Core §2 ID tokens, with minimal claims: no name, e-mail or other PHI.
 import { createHash } from 'node:crypto';
 import { signJwt } from './jwt.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 
 /** OIDC Core §3.1.3.6: at_hash is the left half of SHA-256 of the access token, base64url. */
 export function atHash(accessToken: string): string {

@@ -1,8 +1,8 @@
 // Finds what a presented token is and whether it is active, for introspection (RFC 7662) and
 // revocation (RFC 7009). JWT access tokens are checked like a resource server would (signature,
 // issuer, expiry) and then against their jti record, so a revoked JWT reads inactive.
-import { createLocalJWKSet, jwtVerify } from 'jose';
-import type { AppContext } from '../../server/context.js';
+import { jwtVerify } from 'jose';
+import type { AppContext } from '../../context/app-context.js';
 import type { AccessTokenRecord, GrantRecord, RefreshTokenRecord } from '../../storage/types.js';
 import { openRefreshGrant, refreshTokenDigest, type RefreshGrantData } from './refresh-token.js';
 import { grantIdOfJti, type AccessTokenClaims } from './access-token.js';
@@ -14,25 +14,11 @@ export type FoundToken =
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-// jose's local key set imports each key once and keeps it: rebuilding it per call re-imports
-// every key (bench/tokens.ts measured 586 µs against 335 µs per introspection). Rebuilt when the
-// published kids change (rotation, expiry).
-const keySets = new WeakMap<AppContext, { kids: string; set: ReturnType<typeof createLocalJWKSet> }>();
-
-async function localKeySet(ctx: AppContext): Promise<ReturnType<typeof createLocalJWKSet>> {
-  const jwks = await ctx.keys.jwks(ctx.now());
-  const kids = jwks.keys.map((k) => k.kid).join(' ');
-  const cached = keySets.get(ctx);
-  if (cached && cached.kids === kids) return cached.set;
-  const set = createLocalJWKSet(jwks);
-  keySets.set(ctx, { kids, set });
-  return set;
-}
-
 async function findAccessToken(ctx: AppContext, token: string): Promise<FoundToken> {
   let claims: AccessTokenClaims;
-  // Outside the try: keys that cannot be read are an outage (503), not an unknown token.
-  const keySet = await localKeySet(ctx);
+  // Outside the try: keys that cannot be read are an outage (503), not an unknown token. The key
+  // set is imported once per set of published kids (src/crypto/published-key-set.ts).
+  const keySet = await ctx.publishedKeys.at(ctx.now());
   try {
     const { payload } = await jwtVerify(token, keySet, {
       issuer: ctx.config.issuer, typ: 'at+jwt', algorithms: ['ES256'], currentDate: new Date(ctx.now()),

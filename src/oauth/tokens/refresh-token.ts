@@ -4,7 +4,7 @@
 import { keyedDigest } from '../../crypto/digest.js';
 import { openJson, sealJson } from '../../crypto/envelope.js';
 import { randomToken } from '../../crypto/random.js';
-import type { AppContext } from '../../server/context.js';
+import type { AppContext } from '../../context/app-context.js';
 import type { RefreshTokenRecord } from '../../storage/types.js';
 
 export interface RefreshGrantData {

@@ -1,14 +1,14 @@
 // The gateway's configuration (`gateway:` in the YAML): routes that put a PHI API behind token
 // verification, SMART scope / patient-compartment policy, header allow-listing and the audit
-// ledger. Same conventions as src/config/schema.ts: strict objects (unknown keys refused),
+// ledger. Same conventions as schema.ts: strict objects (unknown keys refused),
 // defaults next to their validation, messages that name the fix.
 import { z } from 'zod';
-// Type-only import: src/config/schema.ts will import this module to add the `gateway` key, and a
-// runtime import back would be a cycle.
-import type { CaduceusConfig } from '../config/schema.js';
+// Type-only import: schema.ts imports this module to add the `gateway` key, and a runtime import
+// back would be a cycle.
+import type { CaduceusConfig } from './schema.js';
 import { tryParseSmartScope } from '../smart/scopes.js';
 
-/** RFC 9700 §4.13 / requirements R-5: only these request headers reach an upstream unless configured. */
+/** RFC 9700 §4.13: only these request headers reach an upstream unless configured. */
 export const DEFAULT_FORWARD_HEADERS = ['accept', 'content-type', 'if-match', 'if-none-match', 'prefer'] as const;
 
 /**
@@ -121,7 +121,7 @@ export const routeSchema = z.strictObject({
 export const gatewayConfigSchema = z.strictObject({
   /**
    * How long a token's revocation status is cached. A revoked token stops working within this
-   * bound (requirements R-6); no entry outlives its token either.
+   * bound (FAPI 2.0 resource servers: "revocation status"); no entry outlives its token either.
    */
   introspection_cache_seconds: z.number().int().min(0).max(300, { message: 'must be at most 300 seconds' }).default(30),
   /** Most token statuses cached at once (oldest evicted first). */

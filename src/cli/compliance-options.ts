@@ -2,11 +2,11 @@
 // usage errors that name the flag and the accepted values.
 import { relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { UsageError } from '../cli/command.js';
-import { configLocatorForFile } from './config-locator.js';
-import { formatJson, formatText } from './format.js';
-import { formatSarif, type SarifArtifact } from './sarif.js';
-import type { Report, Severity } from './types.js';
+import { UsageError } from './command.js';
+import { configLocatorForFile } from '../compliance/config-locator.js';
+import { formatJson, formatText } from '../compliance/format.js';
+import { formatSarif, type SarifArtifact } from '../compliance/sarif.js';
+import type { Report, Severity } from '../compliance/types.js';
 
 export function parseChoice<T extends string>(value: string | undefined, flag: string, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;

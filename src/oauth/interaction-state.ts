@@ -5,9 +5,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { keyedDigest } from '../crypto/digest.js';
 import { openJson, sealJson } from '../crypto/envelope.js';
 import { randomToken } from '../crypto/random.js';
-import type { AuthorizationRequest } from '../oauth/authorization-request.js';
-import type { AppContext } from '../server/context.js';
-import { BROWSER_COOKIE, readCookie, setCookie } from './cookies.js';
+import type { AuthorizationRequest } from './authorization-request.js';
+import type { AppContext } from '../context/app-context.js';
+import { BROWSER_COOKIE, readCookie, setCookie } from '../http/cookies.js';
 
 const INTERACTION_TTL_MS = 10 * 60 * 1000;
 

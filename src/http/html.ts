@@ -1,6 +1,7 @@
-// Server-rendered pages: escaped text only, one same-origin stylesheet, no inline script
-// (the CSP forbids it), labelled controls. The passkey pages load one same-origin script file,
-// /static/webauthn.js, and only they are served with `script-src 'self'` (src/interaction/mfa/routes.ts).
+// Server-rendered pages: the page frame and the error page, which the interaction and demo pages
+// build on. Escaped text only, one same-origin stylesheet, no inline script (the CSP forbids it),
+// labelled controls. The passkey pages load one same-origin script file, /static/webauthn.js, and
+// only they are served with `script-src 'self'` (src/interaction/mfa/routes.ts).
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -106,3 +107,9 @@ li.app ul.scopes li{font-size:.95rem;margin:.5rem 0;padding:.1rem 0 .1rem .75rem
 li.app .actions{margin-top:.75rem}
 ul.revoked li{padding:.5rem 0;border-bottom:1px solid #dde3ea;overflow-wrap:anywhere}
 `;
+
+/** The error page of browser flows: the authorization endpoint, the interaction pages, the error handler. */
+export function errorPage(title: string, message: string): string {
+  return page(title, html`<h1>${title}</h1><p class="error" role="alert">${message}</p>
+<p class="muted">Close this window and start again from the application.</p>`);
+}

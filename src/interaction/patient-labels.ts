@@ -6,7 +6,7 @@
 // picker never waits more than LOOKUP_TIMEOUT_MS and never shows a name it could not audit.
 // Names are shown on the page only: never logged, stored or put in a token.
 import { gatewayIdentityKey, identityHeaders } from '../gateway/identity.js';
-import type { AppContext } from '../server/context.js';
+import type { AppContext } from '../context/app-context.js';
 
 export const LOOKUP_TIMEOUT_MS = 2000;
 const MAX_LABEL = 120;

@@ -29,13 +29,13 @@ import { grantIdOfJti, type AccessTokenClaims } from '../oauth/tokens/access-tok
 import { findToken } from '../oauth/tokens/lookup.js';
 import { DpopResourceError, verifyDpopForResource } from '../oauth/dpop/resource.js';
 import { serverNoncePolicy } from '../oauth/dpop/server.js';
-import type { AppContext } from '../server/context.js';
-import type { AuditEventInput } from './events.js';
-import { NoteSigner } from './note.js';
-import { consistencyProof, inclusionProof, latestCheckpoint } from './proofs.js';
-import { FilterError, filterNames, isArgumentError, parseCount, parseFilters, type FilterText } from './report.js';
-import { searchEvents } from './search.js';
-import { checkpointSeed, ledgerOrigin } from './sink.js';
+import type { AppContext } from '../context/app-context.js';
+import type { AuditEventInput } from '../audit/events.js';
+import { NoteSigner } from '../audit/note.js';
+import { consistencyProof, inclusionProof, latestCheckpoint } from '../audit/proofs.js';
+import { FilterError, filterNames, isArgumentError, parseCount, parseFilters, type FilterText } from '../audit/report.js';
+import { searchEvents } from '../audit/search.js';
+import { checkpointSeed, ledgerOrigin } from '../audit/sink.js';
 
 export const AUDIT_READ_SCOPE = 'audit.read';
 

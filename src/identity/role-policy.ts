@@ -3,7 +3,8 @@
 // Separation of administrator and clinical identities (the 2025 NPRM to 45 CFR 164.312(a)(2)(ii)):
 // an administrator account cannot hold clinical scopes. Clinical scopes are the SMART resource
 // scopes (patient/…, user/…, system/…) and the launch context scopes (launch, launch/…).
-// Pure functions: the consent step (routes.ts) calls them and turns a refusal into access_denied.
+// Pure functions, shared by the consent step (src/interaction/routes.ts turns a refusal into
+// access_denied), the MFA flow, break-glass, the gateway's user reach and user administration.
 import type { UserRecord, UserRole } from '../storage/types.js';
 
 export const USER_ROLES: readonly UserRole[] = ['patient', 'practitioner', 'administrator'];
@@ -37,7 +38,9 @@ export function checkRoleScopes(role: UserRole, scopes: readonly string[]): Role
 
 /**
  * Effective access is the requested scopes intersected with what the role may hold (SMART App
- * Launch 2.2 S-7; 45 CFR 164.308(a)(4) access authorization, 164.502(b) minimum necessary):
+ * Launch 2.2 scopes-and-launch-context: "If the underlying user has limited permissions, the client
+ * will face these same limitations"; 45 CFR 164.308(a)(4) access authorization, 164.502(b) minimum
+ * necessary):
  * - system/ scopes are for backend services (client_credentials) only, never for a person;
  * - a patient acts for their own record only: no user/ scopes (every patient the server holds);
  * - a practitioner may hold patient/ and user/ scopes.

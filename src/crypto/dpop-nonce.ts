@@ -6,6 +6,8 @@
 // proofs (§11.2). Replay of a whole proof is stopped by the jti cache, not by the nonce.
 //
 // Deliberately not done: one-time nonces (they would need storage and a round trip per request).
+// Here in crypto/ rather than beside the rest of DPoP (src/oauth/dpop/) because a server holds
+// its policy (AppContext.dpopNonces), and the application context sits below oauth/.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export interface DpopNoncePolicy {

@@ -1,11 +1,12 @@
-// Builds the Fastify application: body parsing with limits, security headers on every response,
-// the one error serializer, and every route. Listening (TLS) is done by src/server/start.ts.
+// Builds the Fastify application, part of the composition root: body parsing with limits,
+// security headers on every response, the one error serializer, and every route. Listening (TLS)
+// is done by src/server/start.ts.
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { OAuthError, temporarilyUnavailable } from '../errors/oauth-error.js';
 import { isUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../errors/internal-error.js';
 import { ClientAuthError } from '../oauth/client-auth/index.js';
-import { securityHeaders } from './security-headers.js';
-import { createClientErrorHandler } from './client-errors.js';
+import { securityHeaders } from '../http/security-headers.js';
+import { createClientErrorHandler } from '../http/client-errors.js';
 import { registerAuthorizationEndpoint } from '../oauth/endpoints/authorize.js';
 import { registerTokenEndpoint } from '../oauth/endpoints/token.js';
 import { registerIntrospectionEndpoint } from '../oauth/endpoints/introspect.js';
@@ -15,27 +16,36 @@ import { registerUserinfoEndpoint } from '../oauth/endpoints/userinfo.js';
 import { registerParEndpoint } from '../oauth/endpoints/par.js';
 import { registerInteractionRoutes } from '../interaction/routes.js';
 import { registerAccountRoutes } from '../interaction/account.js';
-import { registerAuditRoutes } from '../audit/http.js';
-import { STYLESHEET } from '../interaction/html.js';
+import { registerAuditRoutes } from '../audit-api/routes.js';
+import { STYLESHEET } from '../http/html.js';
 import { registerGateway } from '../gateway/index.js';
 import { registerSmartConfiguration } from '../smart/configuration.js';
 import { registerLaunchEndpoint } from '../smart/launch-endpoint.js';
-import { errorPage } from '../interaction/pages.js';
-import type { AppContext } from '../server/context.js';
+import { errorPage } from '../http/html.js';
+import type { AppContext } from '../context/app-context.js';
 import { registerOps } from '../ops/http.js';
-import { opsOf } from '../ops/state.js';
+import { registerDemoRoutes } from '../demo/routes.js';
+import { createDemoSessionStore } from '../demo/session.js';
+import type { WalkthroughClient } from '../demo/registry.js';
 
 /** Form bodies larger than this are refused (413): no OAuth request needs more. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
-export async function buildApp(ctx: AppContext, options: FastifyServerOptions & { https?: object | null } = {}): Promise<FastifyInstance> {
+export interface AppOptions {
+  https?: object | null;
+  /** The /demo walkthrough's client: only the development stack has one (src/server/dev-stack.ts). */
+  demo?: WalkthroughClient;
+}
+
+export async function buildApp(ctx: AppContext, appOptions: FastifyServerOptions & AppOptions = {}): Promise<FastifyInstance> {
+  const { demo, ...options } = appOptions;
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT_BYTES,
     // Headers, query strings and bodies are never logged; request ids correlate with the audit ledger.
     genReqId: () => crypto.randomUUID(),
-    // Requests the HTTP parser refuses (oversized headers, malformed lines, timeouts): see client-errors.ts.
-    clientErrorHandler: createClientErrorHandler({ hstsMaxAge: ctx.config.tls?.hsts_max_age ?? 63_072_000, logger: opsOf(ctx).logger }),
+    // Requests the HTTP parser refuses (oversized headers, malformed lines, timeouts): see src/http/client-errors.ts.
+    clientErrorHandler: createClientErrorHandler({ hstsMaxAge: ctx.config.tls?.hsts_max_age ?? 63_072_000, logger: ctx.ops.logger }),
     ...options,
   } as FastifyServerOptions) as unknown as FastifyInstance;
   const hsts = ctx.config.tls?.hsts_max_age ?? 63_072_000;
@@ -47,7 +57,7 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined));
 
   // Interaction pages POST to us and we answer 303 to the client's redirect URI: form-action is
-  // left out there (see security-headers.ts); CSP still forbids scripts and framing.
+  // left out there (see src/http/security-headers.ts); CSP still forbids scripts and framing.
   const pageHeaders = Object.entries(securityHeaders('page', hsts, { formAction: null }));
   const apiHeaders = Object.entries(securityHeaders('api', hsts));
   app.addHook('onSend', async (req, reply, payload) => {
@@ -115,7 +125,8 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
   registerInteractionRoutes(app, ctx);
   registerAccountRoutes(app, ctx);
   registerAuditRoutes(app, ctx);
-  (await import('../demo/routes.js')).registerDemoRoutes(app, ctx); // /demo walkthrough: dev stack only (src/demo/registry.ts)
+  // The /demo walkthrough: dev stack only; its sessions are held by this application.
+  if (demo) registerDemoRoutes(app, ctx, { client: demo, sessions: createDemoSessionStore() });
   // PHI gateway routes (deny by default; each route is its own encapsulated plugin).
   registerSmartConfiguration(app, ctx);
   if (ctx.config.gateway.routes.length) await registerGateway(app, ctx, ctx.config.gateway);
@@ -126,5 +137,5 @@ export async function buildApp(ctx: AppContext, options: FastifyServerOptions & 
 function logUnavailable(ctx: AppContext, req: FastifyRequest, err: unknown): void {
   let code: string | undefined;
   for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) code = (e as { code?: string }).code ?? code;
-  opsOf(ctx).logger.log('warn', 'unavailable', { requestId: String(req.id), route: req.routeOptions?.url ?? null, error: (err as Error).name, code });
+  ctx.ops.logger.log('warn', 'unavailable', { requestId: String(req.id), route: req.routeOptions?.url ?? null, error: (err as Error).name, code });
 }
