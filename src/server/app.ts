@@ -20,6 +20,7 @@ import { registerAuditRoutes } from '../audit-api/routes.js';
 import { STYLESHEET } from '../http/html.js';
 import { registerGateway } from '../gateway/index.js';
 import { registerSmartConfiguration } from '../smart/configuration.js';
+import { registerProtectedResourceMetadata } from '../oauth/endpoints/protected-resource-metadata.js';
 import { registerLaunchEndpoint } from '../smart/launch-endpoint.js';
 import { errorPage } from '../http/html.js';
 import type { AppContext } from '../context/app-context.js';
@@ -129,6 +130,8 @@ export async function buildApp(ctx: AppContext, appOptions: FastifyServerOptions
   if (demo) registerDemoRoutes(app, ctx, { client: demo, sessions: createDemoSessionStore() });
   // PHI gateway routes (deny by default; each route is its own encapsulated plugin).
   registerSmartConfiguration(app, ctx);
+  // RFC 9728: how a client that met a 401 finds the authorization server of each protected resource.
+  registerProtectedResourceMetadata(app, ctx.config);
   if (ctx.config.gateway.routes.length) await registerGateway(app, ctx, ctx.config.gateway);
   return app;
 }
