@@ -130,6 +130,8 @@ export type ConsumeResult<T> =
 
 export interface AuthorizationCodeStore {
   save(code: AuthorizationCodeRecord): Promise<void>;
+  /** Looks a code up without consuming it (whose client it was issued to is checked first). */
+  get(digest: string): Promise<AuthorizationCodeRecord | undefined>;
   /** Atomically marks the code consumed (at `now`). Expired codes are reported as they are; the caller checks expiresAt. */
   consume(digest: string, now: number): Promise<ConsumeResult<AuthorizationCodeRecord>>;
 }

@@ -400,7 +400,10 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
     it('consumes a saved code once and marks it consumed at now', async () => {
       const code = makeCode();
       await storage.codes.save(code);
+      expect(await storage.codes.get(code.digest)).toEqual(code);
+      expect(await storage.codes.get(uid('missing'))).toBeUndefined();
       expect(await storage.codes.consume(code.digest, T0 + 5)).toEqual({ status: 'ok', record: { ...code, consumedAt: T0 + 5 } });
+      expect(await storage.codes.get(code.digest)).toEqual({ ...code, consumedAt: T0 + 5 });
     });
 
     it('reports a second consumption as replayed with the record of the first', async () => {

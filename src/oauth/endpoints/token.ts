@@ -51,7 +51,8 @@ export function registerTokenEndpoint(app: FastifyInstance, ctx: AppContext): vo
       if (err instanceof DpopError && err.dpopError === 'use_dpop_nonce') throw err;
       if (err instanceof OAuthError && err.expose && err.error !== 'temporarily_unavailable') {
         await ctx.audit.record({
-          type: 'token.failed', actor: { clientId: params.client_id?.slice(0, 128) }, outcome: 'denied', reason: err.error,
+          // The client as presented (Basic user name, client_id or assertion issuer), authenticated or not.
+          type: 'token.failed', actor: { clientId: presentedClientId(req.headers.authorization, params) }, outcome: 'denied', reason: err.error,
           action: params.grant_type?.slice(0, 40), requestId: meta.requestId, sourceAddress: meta.sourceAddress,
         });
       }

@@ -15,7 +15,13 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   const { ctx, client, params } = req;
   requireParams(params, 'code', 'redirect_uri');
   const now = ctx.now();
-  const consumed = await ctx.storage.codes.consume(codeDigest(ctx, params.code!), now);
+  const digest = codeDigest(ctx, params.code!);
+  // RFC 6749 §4.1.3 "ensure that the authorization code was issued to the authenticated
+  // confidential client": checked before the code is consumed, so another client that presents
+  // it neither uses it up nor makes its own client's redemption look like a replay.
+  const issued = await ctx.storage.codes.get(digest);
+  if (issued && issued.clientId !== client.clientId) throw invalidGrant('the authorization code was issued to another client');
+  const consumed = await ctx.storage.codes.consume(digest, now);
   if (consumed.status === 'unknown') throw invalidGrant('the authorization code is invalid');
   if (consumed.status === 'replayed') {
     const { record } = consumed;

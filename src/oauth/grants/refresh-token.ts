@@ -18,7 +18,10 @@ export async function handle(req: GrantRequest): Promise<TokenResponse> {
   // RFC 9449 §5: a public client's refresh token bound to a DPoP key is used only with a proof by
   // that key. Checked before consumption, so a thief with another key cannot burn the token.
   const before = await ctx.storage.refreshTokens.get(digest);
-  if (before && before.clientId === client.clientId) {
+  // RFC 6749 §6 "the refresh token was issued to the authenticated client": refused before the
+  // token is consumed, without touching the family (another client's attempt is no reuse).
+  if (before && before.clientId !== client.clientId) throw invalidGrant('the refresh token was issued to another client');
+  if (before) {
     const beforeData = openRefreshGrant(ctx, before) as BoundRefreshGrantData;
     const boundJkt = beforeData.dpopJkt;
     if (boundJkt !== undefined && req.dpop?.jkt !== boundJkt) {

@@ -39,6 +39,10 @@ export function createAuthorizationCodeStore(sql: SqlExecutor): AuthorizationCod
         consumed_at: code.consumedAt,
       });
     },
+    async get(digest) {
+      const row = await sql.get<CodeRow>(`SELECT ${COLUMNS} FROM authorization_codes WHERE digest = $1`, [digest]);
+      return row ? toRecord(row) : undefined;
+    },
     consume(digest, now) {
       return consumeOnce(sql, 'authorization_codes', COLUMNS, digest, now, toRecord);
     },
