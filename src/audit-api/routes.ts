@@ -8,9 +8,9 @@
 //   GET /audit/proof?seq=N[&size=M]           RFC 9162 §2.1.3 inclusion proof (hex hashes)
 //   GET /audit/consistency?from=A&to=B        RFC 9162 §2.1.4 consistency proof (hex hashes)
 //
-// An audit reader presents a Bearer access token (RFC 6750 §2.1) that
-//   - verifies like every token of ours (src/oauth/tokens/lookup.ts: signature, `iss`, `typ`, expiry,
-//     not revoked);
+// An audit reader presents an access token (RFC 6750 §2.1, or RFC 9449 DPoP) that
+//   - passes the one protected-resource authenticator (src/oauth/resource-server/: signature,
+//     `iss`, `typ`, expiry, not revoked, the DPoP binding);
 //   - was issued by the client_credentials grant (sub = client_id, no grant): a service or an
 //     auditor's tool, not a user's app;
 //   - is for this API: RFC 9068 §4 "The resource server MUST validate that the aud claim contains a
@@ -25,10 +25,9 @@
 // record it, the read fails with 503 (ctx.audit fails closed) and nothing is disclosed.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors/oauth-error.js';
-import { grantIdOfJti, type AccessTokenClaims } from '../oauth/tokens/access-token.js';
-import { findToken } from '../oauth/tokens/lookup.js';
-import { DpopResourceError, verifyDpopForResource } from '../oauth/dpop/resource.js';
-import { serverNoncePolicy } from '../oauth/dpop/server.js';
+import { ResourceAuthenticator } from '../oauth/resource-server/authenticator.js';
+import { challengeFor } from '../oauth/resource-server/challenge.js';
+import { NO_CREDENTIALS, ResourceAccessError } from '../oauth/resource-server/errors.js';
 import type { AppContext } from '../context/app-context.js';
 import type { AuditEventInput } from '../audit/events.js';
 import { NoteSigner } from '../audit/note.js';
@@ -51,70 +50,53 @@ interface AuditReader {
 
 const readers = new WeakMap<FastifyRequest, AuditReader>();
 
-/** RFC 6750 §2.1 credentials: "Bearer" 1*SP b64token (or "DPoP", RFC 9449 §7.1). */
-const BEARER = /^(Bearer|DPoP) +([A-Za-z0-9\-._~+/]+=*)$/i;
-
-function challenge(realm: string, fields: Record<string, string>): string {
-  return `Bearer ${Object.entries({ realm, ...fields }).map(([k, v]) => `${k}="${v}"`).join(', ')}`;
-}
-
 function badRequest(description: string): OAuthError {
   return new OAuthError('invalid_request', description, undefined, 400);
 }
 
 /** The preHandler of the admin routes: admits audit readers only. */
 function requireAuditReader(ctx: AppContext) {
-  const realm = auditAudience(ctx.config.issuer);
-  const audience = realm;
-  const deny = (reply: FastifyReply, status: 401 | 403, error: 'invalid_token' | 'insufficient_scope' | undefined, description: string) => {
-    // RFC 6750 §3.1: a request without credentials gets no error code in the challenge.
-    const fields: Record<string, string> = error ? { error, error_description: description } : {};
-    if (error !== 'invalid_token') fields.scope = AUDIT_READ_SCOPE;
+  const audience = auditAudience(ctx.config.issuer);
+  const authenticator = new ResourceAuthenticator(ctx, { audience: { audience } });
+  const deny = (reply: FastifyReply, err: ResourceAccessError) => {
+    const challenge = challengeFor(err, { realm: audience, scope: AUDIT_READ_SCOPE });
+    if (challenge !== undefined) reply.header('www-authenticate', challenge);
+    if (err.nonce !== undefined) reply.header('dpop-nonce', err.nonce);
     // Sent before the hook resolves, which stops the route (Fastify hooks: reply from an async hook).
-    void reply.code(status).header('www-authenticate', challenge(realm, fields)).header('cache-control', 'no-store')
-      .send({ error: error ?? 'invalid_token', error_description: description });
+    void reply.code(err.status).header('cache-control', 'no-store').send({ error: err.error, error_description: err.description });
+  };
+  /** This API's words for a refused token: whether it is inactive or not for this API, nothing more. */
+  const describe = (err: ResourceAccessError): ResourceAccessError => {
+    if (NO_CREDENTIALS.includes(err.reason)) {
+      return new ResourceAccessError('invalid_token', 'a bearer access token with the audit.read scope is required', err.reason);
+    }
+    if (err.scheme === 'DPoP' || err.error !== 'invalid_token') return err;
+    return new ResourceAccessError('invalid_token', err.reason === 'ERR_TOKEN_AUDIENCE'
+      ? `the access token is not for the audit API (its audience must be ${audience})`
+      : 'the access token is not active', err.reason);
   };
 
   return async function auditReader(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const header = req.headers.authorization;
-    const match = typeof header === 'string' ? BEARER.exec(header) : null;
-    if (!match) {
-      deny(reply, 401, undefined, 'a bearer access token with the audit.read scope is required');
-      return;
-    }
-    const token = match[2]!;
-    const found = await findToken(ctx, token, 'access_token');
-    if (found.kind !== 'access_token' || !found.active) {
-      deny(reply, 401, 'invalid_token', 'the access token is not active');
-      return;
-    }
-    // RFC 9449 §7: a DPoP-bound token needs a proof of possession for this request.
+    let claims;
     try {
-      const nonce = serverNoncePolicy(ctx);
-      await verifyDpopForResource({
-        method: req.method, url: `${ctx.config.issuer}${req.url.split('?')[0]}`, scheme: match[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer',
-        accessToken: token, dpop: req.raw.headersDistinct?.dpop,
-      }, found.claims, { now: ctx.now(), replay: ctx.storage.replay, ...(nonce ? { nonce } : {}) });
+      ({ token: claims } = await authenticator.authenticate({
+        method: req.method, headers: req.headers, ...(req.raw.headersDistinct ? { headersDistinct: req.raw.headersDistinct } : {}),
+        publicUrl: () => `${ctx.config.issuer}${req.url.split('?')[0]}`,
+      }));
     } catch (err) {
-      if (!(err instanceof DpopResourceError)) throw err;
-      if (err.nonce !== undefined) reply.header('dpop-nonce', err.nonce);
-      void reply.code(err.status).header('www-authenticate', err.challenge).header('cache-control', 'no-store')
-        .send({ error: err.error, error_description: err.description });
+      // A status that cannot be read (503) goes to the application's error handler, with Retry-After.
+      if (err instanceof ResourceAccessError && err.status < 500) {
+        deny(reply, describe(err));
+        return;
+      }
+      throw err;
+    }
+    if (!(await ctx.storage.clients.get(claims.clientId))) {
+      deny(reply, new ResourceAccessError('invalid_token', 'the client of this access token is no longer registered', 'ERR_CLIENT_UNREGISTERED'));
       return;
     }
-    const claims: AccessTokenClaims = found.claims;
-    const aud = (claims as { aud: string | string[] }).aud;
-    if (!(Array.isArray(aud) ? aud : [aud]).includes(audience)) {
-      deny(reply, 401, 'invalid_token', `the access token is not for the audit API (its audience must be ${audience})`);
-      return;
-    }
-    if (!(await ctx.storage.clients.get(claims.client_id))) {
-      deny(reply, 401, 'invalid_token', 'the client of this access token is no longer registered');
-      return;
-    }
-    const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
-    const clientCredentials = grantIdOfJti(claims.jti) === null && claims.sub === claims.client_id;
-    if (!clientCredentials || !scopes.includes(AUDIT_READ_SCOPE)) {
+    const clientCredentials = claims.grantId === null && claims.subject === claims.clientId;
+    if (!clientCredentials || !claims.scopes.includes(AUDIT_READ_SCOPE)) {
       const description = clientCredentials
         ? 'the access token lacks the audit.read scope'
         : 'the audit API accepts only client_credentials access tokens';
@@ -122,14 +104,14 @@ function requireAuditReader(ctx: AppContext) {
       // the refusal stands even if the ledger cannot record it.
       await ctx.audit
         .record({
-          type: 'audit.read', actor: { clientId: claims.client_id }, outcome: 'denied', reason: 'insufficient_scope',
+          type: 'audit.read', actor: { clientId: claims.clientId }, outcome: 'denied', reason: 'insufficient_scope',
           action: 'read', resource: req.routeOptions.url ?? '/audit', jti: claims.jti, requestId: String(req.id), sourceAddress: req.ip,
         })
         .catch(() => undefined);
-      deny(reply, 403, 'insufficient_scope', description);
+      deny(reply, new ResourceAccessError('insufficient_scope', description, 'ERR_INSUFFICIENT_SCOPE', { requiredScope: AUDIT_READ_SCOPE }));
       return;
     }
-    readers.set(req, { clientId: claims.client_id, jti: claims.jti });
+    readers.set(req, { clientId: claims.clientId, jti: claims.jti });
   };
 }
 

@@ -24,13 +24,19 @@ export interface AppContext {
   resources: ReadonlyMap<string, ResourceConfig>;
   /** Warnings printed at startup (unsafe.* switches). */
   warnings: string[];
+  /**
+   * RFC 7591 §3: keyed digest of the initial access token POST /register requires, read from the
+   * variable agents.dynamic_registration.initial_access_token_env names (src/oauth/registration/credentials.ts).
+   * Absent when none is configured; when one is configured and this is absent, every registration is refused.
+   */
+  initialAccessTokenDigest?: string;
 
   // What this server process holds in memory, each built once by createContext.
   /** Logger, ledger and cache probes, the last readiness answer (src/ops/). */
   ops: OpsState;
   /** Request counters of `rate_limits.*`, shared with other instances every second (src/http/request-rate-limits.ts). */
   rateLimits: RequestLimiters;
-  /** The published signing keys as a key set, for verifying this server's own tokens (src/oauth/tokens/lookup.ts). */
+  /** The published signing keys, each imported once, for verifying this server's own tokens (src/oauth/resource-server/verify-access-token.ts). */
   publishedKeys: PublishedKeySet;
   /** HMAC keys derived from the master key: DPoP nonces and code bindings, PAR request_uri digests. */
   derivedKeys: DerivedKeys;

@@ -3,7 +3,7 @@
 // and resource ids, the interaction, scopes, client, user, jti, grant, request id, statuses. Never
 // search parameter values, bodies, tokens or header values.
 import type { AuditEventInput, AuditOutcome } from '../audit/events.js';
-import type { VerifiedAccessToken } from './verify-token.js';
+import type { VerifiedAccessToken } from '../oauth/resource-server/verify-access-token.js';
 
 export interface GatewayEventDraft {
   route: string;

@@ -1,6 +1,7 @@
 // Why the gateway refused a request: an RFC 6750 §3.1 error (or a FHIR-facing one) for the
 // client, and a stable ERR_* reason for the audit ledger. Descriptions are client-safe: no token,
 // no PHI, no upstream detail.
+import type { ResourceAccessError, ResourceAccessReason } from '../oauth/resource-server/errors.js';
 
 export type GatewayErrorCode =
   | 'invalid_request'
@@ -13,25 +14,9 @@ export type GatewayErrorCode =
   | 'temporarily_unavailable'
   | 'server_error';
 
+/** The authenticator's reasons (ERR_TOKEN_*, ERR_DPOP_*, ERR_STATUS_UNAVAILABLE), then the gateway's own. */
 export type GatewayReason =
-  | 'ERR_TOKEN_MISSING'
-  | 'ERR_TOKEN_IN_QUERY'
-  | 'ERR_TOKEN_SCHEME'
-  | 'ERR_TOKEN_MALFORMED'
-  | 'ERR_TOKEN_ALG'
-  | 'ERR_TOKEN_TYP'
-  | 'ERR_TOKEN_UNKNOWN_KEY'
-  | 'ERR_TOKEN_SIGNATURE'
-  | 'ERR_TOKEN_EXPIRED'
-  | 'ERR_TOKEN_NOT_YET_VALID'
-  | 'ERR_TOKEN_ISSUER'
-  | 'ERR_TOKEN_AUDIENCE'
-  | 'ERR_TOKEN_CLAIMS'
-  | 'ERR_TOKEN_REVOKED'
-  | 'ERR_DPOP_BINDING'
-  | 'ERR_DPOP_PROOF'
-  | 'ERR_DPOP_NONCE'
-  | 'ERR_INSUFFICIENT_SCOPE'
+  | ResourceAccessReason
   | 'ERR_NO_PATIENT_CONTEXT'
   | 'ERR_PATIENT_COMPARTMENT'
   | 'ERR_NOT_ON_PANEL'
@@ -49,7 +34,6 @@ export type GatewayReason =
   | 'ERR_UPSTREAM_FORMAT'
   | 'ERR_UPSTREAM_MISMATCH'
   | 'ERR_AUDIT_UNAVAILABLE'
-  | 'ERR_STATUS_UNAVAILABLE'
   | 'ERR_GATEWAY_INTERNAL';
 
 const STATUS: Record<GatewayErrorCode, number> = {
@@ -71,18 +55,18 @@ export class GatewayDenial extends Error {
     readonly error: GatewayErrorCode,
     readonly description: string,
     readonly reason: GatewayReason,
-    options: { status?: number; requiredScope?: string; details?: Record<string, string | number | boolean>; challenge?: string; dpopNonce?: string } = {},
+    options: { status?: number; requiredScope?: string; details?: Record<string, string | number | boolean>; scheme?: 'Bearer' | 'DPoP'; dpopNonce?: string } = {},
   ) {
     super(`${error}: ${description}`);
     this.status = options.status ?? STATUS[error];
     this.requiredScope = options.requiredScope;
     this.details = options.details;
-    this.challenge = options.challenge;
+    this.scheme = options.scheme;
     this.dpopNonce = options.dpopNonce;
   }
 
-  /** A ready WWW-Authenticate value replacing the Bearer challenge (DPoP refusals, RFC 9449 §7.1). */
-  readonly challenge: string | undefined;
+  /** A refusal of the authenticator: the scheme of its WWW-Authenticate challenge (DPoP refusals, RFC 9449 §7.1). */
+  readonly scheme: 'Bearer' | 'DPoP' | undefined;
   /** RFC 9449 §9: the DPoP-Nonce header value for a use_dpop_nonce refusal. */
   readonly dpopNonce: string | undefined;
 
@@ -91,7 +75,10 @@ export class GatewayDenial extends Error {
   readonly details: Record<string, string | number | boolean> | undefined;
 }
 
-export const invalidToken = (description: string, reason: GatewayReason) => new GatewayDenial('invalid_token', description, reason);
+/** A refusal of the protected-resource authenticator (src/oauth/resource-server/authenticator.ts), as a gateway denial. */
+export const fromResourceAccess = (err: ResourceAccessError) => new GatewayDenial(err.error, err.description, err.reason, {
+  status: err.status, scheme: err.scheme, ...(err.nonce !== undefined ? { dpopNonce: err.nonce } : {}), ...(err.requiredScope !== undefined ? { requiredScope: err.requiredScope } : {}),
+});
 export const accessDenied = (description: string, reason: GatewayReason, details?: Record<string, string | number | boolean>) =>
   new GatewayDenial('access_denied', description, reason, details ? { details } : {});
 export const insufficientScope = (requiredScope: string) =>

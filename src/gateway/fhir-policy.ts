@@ -23,7 +23,7 @@ import { findAuthorisingScope, INTERACTION_PERMISSION, tryParseSmartScope, type 
 import { constrainSearchToPatient, inCompartmentTypes, inPatientCompartment, PATIENT_COMPARTMENT, singlePatientOf, withinPatients } from './compartment.js';
 import { accessDenied, GatewayDenial, insufficientScope, notOnPanel } from './errors.js';
 import { actionName, classifyFhirRequest, fhirPath, type FhirRequest } from './fhir-request.js';
-import type { VerifiedAccessToken } from './verify-token.js';
+import type { VerifiedAccessToken } from '../oauth/resource-server/verify-access-token.js';
 
 /** How the upstream's answer must be checked before it is released (src/gateway/fhir-release.ts). */
 export type ReleaseCheck =

@@ -10,7 +10,7 @@
 import { scopeCovers, tryParseSmartScope } from '../smart/scopes.js';
 import type { GatewayRule } from '../config/gateway.js';
 import { accessDenied, GatewayDenial, notOnPanel } from './errors.js';
-import type { VerifiedAccessToken } from './verify-token.js';
+import type { VerifiedAccessToken } from '../oauth/resource-server/verify-access-token.js';
 
 export interface HttpMatch {
   rule: GatewayRule;

@@ -5,5 +5,5 @@ export {
   type GatewayConfig, type GatewayConfigInput, type GatewayRoute, type GatewayRule, type MaskRule,
 } from '../config/gateway.js';
 export { gatewayIdentityKey, verifyIdentityHeaders, identityHeaderNames, type CallerIdentity } from './identity.js';
-export { TokenVerifier, type VerifiedAccessToken } from './verify-token.js';
+export type { VerifiedAccessToken } from '../oauth/resource-server/verify-access-token.js';
 export { PATIENT_COMPARTMENT } from './compartment.js';

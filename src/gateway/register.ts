@@ -5,29 +5,32 @@
 // ("no audit, no access": a ledger failure answers 503 and releases nothing). Deny by default:
 // whatever no policy step allows is refused with 403 and audited.
 //
-// Requests flow through named steps: readTarget → readBody → presentedToken → verify → plan →
-// preRead → forward → release (compartment, masking, link rewriting) → audit → send.
+// Requests flow through named steps: readTarget → readBody → authenticate (the one
+// protected-resource authenticator, src/oauth/resource-server/authenticator.ts) → plan → preRead →
+// forward → release (compartment, masking, link rewriting) → audit → send.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { AppContext } from '../context/app-context.js';
 import { requestMeta } from '../http/request-info.js';
 import { isUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../errors/internal-error.js';
 import { parseGatewayConfig, gatewayConfigProblems, GatewayConfigError, type GatewayConfig, type GatewayConfigInput, type GatewayRoute } from '../config/gateway.js';
-import { bearerChallenge, presentedToken } from './bearer.js';
-import { TokenVerifier, type VerifiedAccessToken } from './verify-token.js';
+import { ResourceAuthenticator } from '../oauth/resource-server/authenticator.js';
+import { challengeFor } from '../oauth/resource-server/challenge.js';
+import { ResourceAccessError } from '../oauth/resource-server/errors.js';
+import { presentedToken } from '../oauth/resource-server/presentation.js';
+import type { VerifiedAccessToken } from '../oauth/resource-server/verify-access-token.js';
 import { classifyFhirRequest, describeFhirRequest } from './fhir-request.js';
 import { planFhirRequest, type FhirPlan, type ForwardBody } from './fhir-policy.js';
 import { releaseFhirBody } from './fhir-release.js';
 import { inPatientCompartment, singlePatientOf, withinPatients } from './compartment.js';
 import { userReach } from './user-reach.js';
+import { withSmartSecurity } from '../smart/configuration.js';
 import { applyMasks, forEachResource } from './mask.js';
 import { matchRule, pathSegments, planHttpRequest } from './http-policy.js';
 import { allowListedHeaders, Upstream, type UpstreamResponse } from './forward.js';
 import { gatewayIdentityKey, identityHeaders } from './identity.js';
 import { gatewayEvent, type GatewayEventDraft } from './audit-event.js';
-import { accessDenied, badGateway, GatewayDenial, notOnPanel } from './errors.js';
-import { DpopResourceError, verifyDpopForResource } from '../oauth/dpop/resource.js';
-import { serverNoncePolicy } from '../oauth/dpop/server.js';
+import { accessDenied, badGateway, fromResourceAccess, GatewayDenial, notOnPanel } from './errors.js';
 import { recordGatewayDecision, type GatewayOutcome } from '../ops/metrics.js';
 
 export interface GatewayDeps {
@@ -62,16 +65,20 @@ export async function registerGateway(app: FastifyInstance, ctx: AppContext, raw
   const config = parseGatewayConfig(rawConfig);
   const problems = gatewayConfigProblems(config, ctx.config);
   if (problems.length) throw new GatewayConfigError(problems);
-  const verifier = new TokenVerifier(ctx, { cacheSeconds: config.introspection_cache_seconds, cacheEntries: config.introspection_cache_entries });
   const signingKey = config.routes.some((r) => r.identity.sign) ? gatewayIdentityKey(ctx.masterKey) : undefined;
   const upstreams: Upstream[] = [];
+  const authenticators: ResourceAuthenticator[] = [];
 
   for (const route of config.routes) {
     const upstream = new Upstream(route.upstream, { timeoutMs: route.timeout_ms, maxResponseBytes: route.response_limit_bytes, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
     upstreams.push(upstream);
     const publicBase = (route.public_base_url ?? route.audience).replace(/\/$/, '');
     const bases = [upstream.base, publicBase];
-    const env: RouteEnv = { ctx, route, upstream, verifier, signingKey, publicBase, bases, issuerOrigin: new URL(ctx.config.issuer).origin };
+    const authenticator = new ResourceAuthenticator(ctx, {
+      audience: { audience: route.audience }, cacheSeconds: config.introspection_cache_seconds, cacheEntries: config.introspection_cache_entries,
+    });
+    authenticators.push(authenticator);
+    const env: RouteEnv = { ctx, route, upstream, authenticator, signingKey, publicBase, bases, issuerOrigin: new URL(ctx.config.issuer).origin };
 
     await app.register(async (scope) => {
       // Encapsulated: these parsers and this error handler apply to this route only.
@@ -97,14 +104,14 @@ export async function registerGateway(app: FastifyInstance, ctx: AppContext, raw
   app.addHook('onClose', async () => {
     await Promise.all(upstreams.map((u) => u.close()));
   });
-  return { config, clearTokenCache: () => verifier.clearCache() };
+  return { config, clearTokenCache: () => authenticators.forEach((a) => a.clearCache()) };
 }
 
 interface RouteEnv {
   ctx: AppContext;
   route: GatewayRoute;
   upstream: Upstream;
-  verifier: TokenVerifier;
+  authenticator: ResourceAuthenticator;
   signingKey: Buffer | undefined;
   publicBase: string;
   bases: string[];
@@ -162,36 +169,16 @@ function readBody(req: FastifyRequest, jsonOnly: boolean): unknown {
 }
 
 async function authenticate(env: RouteEnv, ex: Exchange, req: FastifyRequest, target: Target, form: URLSearchParams | undefined): Promise<VerifiedAccessToken> {
-  const presented = presentedToken(req.headers, target.query, form);
-  if (presented.kind === 'none') {
-    throw new GatewayDenial('invalid_token', 'an access token is required', presented.reason);
-  }
-  const token = await env.verifier.verify(presented.token, env.route.audience);
-  // RFC 9449 §7: the presentation must match the token's binding (a cnf.jkt token needs the DPoP
-  // scheme and a valid proof for this method and public URL; an unbound one stays a Bearer token).
-  // An unbound token presented as Bearer is the one case verifyDpopForResource accepts without
-  // reading the request, so it skips building the proof inputs; every other case goes through it.
-  if (token.cnf === undefined && presented.scheme === 'Bearer') {
+  try {
+    const { token } = await env.authenticator.authenticate({
+      method: req.method, headers: req.headers, ...(req.raw.headersDistinct ? { headersDistinct: req.raw.headersDistinct } : {}),
+      publicUrl: () => publicRequestUrl(env, target), query: target.query, ...(form ? { form } : {}),
+    });
     ex.token = token;
     return token;
-  }
-  const { ctx } = env;
-  const nonce = serverNoncePolicy(ctx);
-  try {
-    await verifyDpopForResource({
-      method: req.method,
-      url: publicRequestUrl(env, target),
-      scheme: presented.scheme,
-      accessToken: presented.token,
-      dpop: req.raw.headersDistinct?.dpop ?? (req.headers.dpop !== undefined ? [String(req.headers.dpop)] : undefined),
-    }, token, { now: ctx.now(), replay: ctx.storage.replay, ...(nonce ? { nonce } : {}) });
   } catch (err) {
-    if (!(err instanceof DpopResourceError)) throw err;
-    const reason = err.error === 'use_dpop_nonce' ? 'ERR_DPOP_NONCE' : err.error === 'invalid_dpop_proof' ? 'ERR_DPOP_PROOF' : 'ERR_DPOP_BINDING';
-    throw new GatewayDenial(err.error, err.description, reason, { status: 401, challenge: err.challenge, ...(err.nonce !== undefined ? { dpopNonce: err.nonce } : {}) });
+    throw err instanceof ResourceAccessError ? fromResourceAccess(err) : err;
   }
-  ex.token = token;
-  return token;
 }
 
 /** The URL the client addressed (the DPoP proof's htu): the route's public base, or the issuer's origin, plus the path. */
@@ -275,7 +262,11 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
     // docs/configuration.md `gateway.routes[].public_metadata`: the CapabilityStatement may be
     // public. A token, if sent, is ignored,
     // but one in the query string is still refused.
-    presentedToken(req.headers, target.query, form);
+    try {
+      presentedToken(req.headers, target.query, form);
+    } catch (err) {
+      throw err instanceof ResourceAccessError ? fromResourceAccess(err) : err;
+    }
     plan = { action: 'capabilities', resource: 'CapabilityStatement', forward: { method: 'GET', path: '/metadata', query: new URLSearchParams() }, release: { kind: 'capabilities' } };
   } else {
     token = await authenticate(env, ex, req, target, form);
@@ -323,6 +314,7 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   ex.draft.filtered = released.filtered;
   ex.draft.masked = token ? applyMasks(parsed, route.mask, token.scopes) : applyMasks(parsed, route.mask, []);
   rewriteBundleUrls(parsed, env);
+  if (plan.release.kind === 'capabilities' && isObject(parsed)) withSmartSecurity(parsed, env.ctx.config.issuer);
 
   await record(env, ex, { accessed: true, outcome: res.status < 400 ? 'success' : 'error', ...(res.status >= 400 ? { reason: `upstream_${res.status}` } : {}), status: res.status });
   recordGatewayDecision('allowed');
@@ -399,16 +391,9 @@ async function deny(ex: Exchange, env: RouteEnv, reply: FastifyReply, d: Gateway
   }
   recordGatewayDecision(denialOutcome(d));
   if (d.status === 503) reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-  const realm = env.route.audience;
-  if (d.challenge) {
-    reply.header('www-authenticate', d.challenge);
-    if (d.dpopNonce !== undefined) reply.header('dpop-nonce', d.dpopNonce);
-  } else if (d.status === 401) {
-    const missing = d.reason === 'ERR_TOKEN_MISSING' || d.reason === 'ERR_TOKEN_SCHEME';
-    reply.header('www-authenticate', bearerChallenge(realm, missing ? undefined : { error: d.error, description: d.description }));
-  } else if (d.error === 'insufficient_scope') {
-    reply.header('www-authenticate', bearerChallenge(realm, { error: 'insufficient_scope', description: d.description, ...(d.requiredScope ? { scope: d.requiredScope } : {}) }));
-  }
+  const challenge = challengeFor(d, { realm: env.route.audience });
+  if (challenge !== undefined) reply.header('www-authenticate', challenge);
+  if (d.dpopNonce !== undefined) reply.header('dpop-nonce', d.dpopNonce);
   const { type, body } = errorBody(env.route, d.error, d.description);
   return reply.code(d.status).header('cache-control', 'no-store').type(type).send(body);
 }

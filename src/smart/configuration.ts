@@ -20,6 +20,7 @@ export const SMART_CAPABILITIES = [
   'context-style',
   'permission-offline',
   'permission-patient',
+  'permission-user',
   'permission-v1',
   'permission-v2',
   'sso-openid-connect',
@@ -36,15 +37,42 @@ export function smartConfiguration(ctx: AppContext): Record<string, unknown> {
     introspection_endpoint: pick('introspection_endpoint'),
     revocation_endpoint: pick('revocation_endpoint'),
     management_endpoint: `${ctx.config.issuer}/account`,
-    grant_types_supported: ['authorization_code', 'client_credentials'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     token_endpoint_auth_methods_supported: pick('token_endpoint_auth_methods_supported'),
     token_endpoint_auth_signing_alg_values_supported: pick('token_endpoint_auth_signing_alg_values_supported'),
-    scopes_supported: pick('scopes_supported'),
+    scopes_supported: smartScopesSupported(as.scopes_supported as string[]),
     response_types_supported: ['code'],
     code_challenge_methods_supported: ['S256'],
     capabilities: [...SMART_CAPABILITIES],
     ...(as.pushed_authorization_request_endpoint ? { pushed_authorization_request_endpoint: as.pushed_authorization_request_endpoint } : {}),
   };
+}
+
+/**
+ * The authorization server's scopes plus the SMART context scopes this server honours
+ * (scopes-and-launch-context.md): `launch` (EHR launch), `launch/patient` (the standalone patient
+ * picker), `fhirUser` (the user's FHIR resource in the ID token and introspection).
+ */
+export function smartScopesSupported(asScopes: readonly string[]): string[] {
+  return [...new Set(['openid', 'fhirUser', 'launch', 'launch/patient', ...asScopes])];
+}
+
+/**
+ * SMART App Launch 2.2 conformance.md (FHIR R4 servers): the CapabilityStatement served through the
+ * gateway declares SMART-on-FHIR security and the authorization server's endpoints in the oauth-uris
+ * extension, whatever the upstream wrote there (the upstream does not know this server).
+ */
+export function withSmartSecurity(capability: Record<string, unknown>, issuer: string): void {
+  const rest = Array.isArray(capability.rest) ? capability.rest : [];
+  const uri = (url: string, path: string) => ({ url, valueUri: `${issuer}${path}` });
+  const security = {
+    service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }], text: 'OAuth2 using SMART-on-FHIR profile' }],
+    extension: [{
+      url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+      extension: [uri('authorize', '/authorize'), uri('token', '/token'), uri('revoke', '/revoke'), uri('introspect', '/introspect'), uri('manage', '/account')],
+    }],
+  };
+  for (const r of rest) if (r !== null && typeof r === 'object') (r as Record<string, unknown>).security = security;
 }
 
 export function registerSmartConfiguration(app: FastifyInstance, ctx: AppContext): void {

@@ -1,9 +1,8 @@
-// The gateway's pure parts: FHIR request classification, compartment helpers, the token status
-// cache's time bound, and the configuration schema.
+// The gateway's pure parts: FHIR request classification, compartment helpers, and the
+// configuration schema. (The token status cache is the authenticator's: test/oauth/resource-server.test.ts.)
 import { describe, expect, test } from 'vitest';
 import { classifyFhirRequest, fhirPath } from '../../src/gateway/fhir-request.js';
 import { constrainSearchToPatient, inPatientCompartment, patientIdOfReference } from '../../src/gateway/compartment.js';
-import { TokenStatusCache } from '../../src/gateway/token-status-cache.js';
 import { GatewayConfigError, gatewayConfigProblems, parseGatewayConfig } from '../../src/config/gateway.js';
 import { applyMasks } from '../../src/gateway/mask.js';
 import { GatewayDenial } from '../../src/gateway/errors.js';
@@ -110,46 +109,6 @@ describe('patient compartment helpers', () => {
     expect(removed).toBe(3);
     expect(bundle.entry[0]!.resource).toEqual({ resourceType: 'Patient', id: 'a', telecom: [2], contact: [{ name: 'x' }] });
     expect(bundle.entry[1]!.resource.contained).toEqual([{ resourceType: 'Patient' }]);
-  });
-});
-
-describe('TokenStatusCache', () => {
-  test('an entry is served for at most maxAgeMs, and never beyond the token\'s expiry', async () => {
-    let now = 1_000_000;
-    const cache = new TokenStatusCache(30_000, 10, () => now);
-    let loads = 0;
-    const load = async () => ({ active: ++loads === 1 });
-    expect(await cache.get('j1', now + 300_000, load)).toEqual({ active: true });
-    now += 29_999;
-    expect(await cache.get('j1', now + 300_000, load)).toEqual({ active: true });
-    expect(loads).toBe(1);
-    now += 1;
-    expect(await cache.get('j1', now + 300_000, load)).toEqual({ active: false });
-    expect(loads).toBe(2);
-    // A token expiring in 5 s is not cached for 30 s.
-    await cache.get('j2', now + 5_000, load);
-    now += 5_000;
-    await cache.get('j2', now + 5_000, load);
-    expect(loads).toBe(4);
-  });
-
-  test('concurrent look-ups share one query; the oldest entry is evicted when full; 0 disables caching', async () => {
-    const now = 0;
-    const cache = new TokenStatusCache(30_000, 2, () => now);
-    let loads = 0;
-    const slow = () => new Promise<{ active: boolean }>((resolve) => setTimeout(() => resolve({ active: !!++loads }), 5));
-    await Promise.all([cache.get('a', 1e9, slow), cache.get('a', 1e9, slow), cache.get('a', 1e9, slow)]);
-    expect(loads).toBe(1);
-    await cache.get('b', 1e9, slow);
-    await cache.get('c', 1e9, slow);
-    expect(cache.size).toBe(2);
-    await cache.get('a', 1e9, slow);
-    expect(loads).toBe(4);
-    const off = new TokenStatusCache(0, 2, () => now);
-    await off.get('a', 1e9, slow);
-    await off.get('a', 1e9, slow);
-    expect(loads).toBe(6);
-    expect(() => new TokenStatusCache(-1, 2, () => 0)).toThrowError(/maxAgeMs/);
   });
 });
 

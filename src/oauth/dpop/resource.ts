@@ -1,4 +1,4 @@
-// DPoP at a protected resource (RFC 9449 §7), for the gateway: after the access token itself is
+// DPoP at a protected resource (RFC 9449 §7): after the access token itself is
 // verified (signature, issuer, audience, expiry, revocation), this decides whether the way it was
 // presented matches its binding.
 //
@@ -7,13 +7,17 @@
 //   token without cnf    + `Authorization: DPoP …`                                      → refused (§7.1)
 //   token without cnf    + `Authorization: Bearer …`                                    → ok, unbound
 //
-// Deliberately not done here: parsing the Authorization header (the caller knows the scheme),
-// verifying the token, and sending the response. The error carries the status, the
-// WWW-Authenticate challenge and, for use_dpop_nonce, the DPoP-Nonce value.
+// This is the last step of the protected-resource authenticator
+// (src/oauth/resource-server/authenticator.ts). Deliberately not done here: parsing the
+// Authorization header (the caller knows the scheme), verifying the token, and sending the
+// response. The error is a ResourceAccessError with the DPoP scheme and, for use_dpop_nonce, the
+// DPoP-Nonce value.
 import type { ReplayStore } from '../../storage/types.js';
 import { DpopError } from './errors.js';
 import type { DpopNoncePolicy } from '../../crypto/dpop-nonce.js';
 import { DPOP_ALGORITHMS, verifyDpopProof } from './proof.js';
+import { challengeFor } from '../../errors/challenge.js';
+import { ResourceAccessError } from '../resource-server/errors.js';
 
 export interface DpopResourceRequest {
   method: string;
@@ -40,17 +44,19 @@ export type DpopResourceResult = { bound: false } | { bound: true; jkt: string }
 
 export type DpopResourceErrorCode = 'invalid_token' | 'invalid_dpop_proof' | 'use_dpop_nonce';
 
-/** A refusal, ready to send: 401 with `WWW-Authenticate: <challenge>` (and DPoP-Nonce when nonce is set). */
-export class DpopResourceError extends Error {
+const REASON = { invalid_token: 'ERR_DPOP_BINDING', invalid_dpop_proof: 'ERR_DPOP_PROOF', use_dpop_nonce: 'ERR_DPOP_NONCE' } as const;
+
+/** A refusal: 401 with a DPoP challenge (and DPoP-Nonce when nonce is set). */
+export class DpopResourceError extends ResourceAccessError {
   override name = 'DpopResourceError';
-  readonly status = 401;
-  constructor(readonly error: DpopResourceErrorCode, readonly description: string, readonly nonce?: string, readonly detail?: string) {
-    super(`${error}: ${description}`);
+  declare readonly error: DpopResourceErrorCode;
+  constructor(error: DpopResourceErrorCode, description: string, nonce?: string, detail?: string) {
+    super(error, description, REASON[error], { status: 401, scheme: 'DPoP', algs: DPOP_ALGORITHMS, ...(nonce !== undefined ? { nonce } : {}), ...(detail !== undefined ? { detail } : {}) });
   }
 
   /** RFC 9449 §7.1: the DPoP scheme, the error and the accepted algorithms. */
   get challenge(): string {
-    return `DPoP error="${this.error}", error_description="${this.description.replace(/["\\]/g, '')}", algs="${DPOP_ALGORITHMS.join(' ')}"`;
+    return challengeFor(this, {})!;
   }
 }
 

@@ -1,47 +1,44 @@
-// OpenID Connect UserInfo (Core §5.3), with minimal claims: the opaque subject only. The access
-// token comes as `Authorization: Bearer` or, for a DPoP-bound token, `Authorization: DPoP` with a
-// proof for this URL (RFC 9449 §7): a bound token is never accepted as a bearer token.
+// OpenID Connect UserInfo (Core §5.3), with minimal claims: the opaque subject only. A protected
+// resource of this server like any other: the one authenticator (src/oauth/resource-server/)
+// takes the access token from `Authorization: Bearer` or, for a DPoP-bound token,
+// `Authorization: DPoP` with a proof for this URL (RFC 9449 §7): a bound token is never accepted
+// as a bearer token. The endpoint belongs to the authorization server, so a token of any audience
+// it issued is honoured (AudienceCheck.acceptAnyAudience); the openid scope is required.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { findToken } from '../tokens/lookup.js';
 import type { AppContext } from '../../context/app-context.js';
-import { DpopResourceError, verifyDpopForResource } from '../dpop/resource.js';
-import { serverNoncePolicy } from '../dpop/server.js';
-
-function deny(reply: FastifyReply, error: string, description: string) {
-  // RFC 6750 §3: bearer errors in WWW-Authenticate.
-  reply.code(401).header('www-authenticate', `Bearer error="${error}", error_description="${description}"`).header('cache-control', 'no-store');
-  return { error, error_description: description };
-}
-
-const AUTHORIZATION = /^(Bearer|DPoP) +(\S+) *$/i;
+import { ResourceAuthenticator } from '../resource-server/authenticator.js';
+import { challengeFor } from '../resource-server/challenge.js';
+import { ResourceAccessError } from '../resource-server/errors.js';
 
 export function registerUserinfoEndpoint(app: FastifyInstance, ctx: AppContext): void {
   const endpoint = `${ctx.config.issuer}/userinfo`;
+  const authenticator = new ResourceAuthenticator(ctx, { audience: { acceptAnyAudience: true } });
+
+  const refuse = (reply: FastifyReply, err: ResourceAccessError) => {
+    // RFC 6750 §3: the error in WWW-Authenticate, and in the body as JSON.
+    const challenge = challengeFor(err, {});
+    if (challenge !== undefined) reply.header('www-authenticate', challenge);
+    if (err.nonce !== undefined) reply.header('dpop-nonce', err.nonce);
+    reply.code(err.status).header('cache-control', 'no-store');
+    return { error: err.error, error_description: err.description };
+  };
+
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const m = AUTHORIZATION.exec(req.headers.authorization ?? '');
-    if (!m) return deny(reply, 'invalid_token', 'a bearer access token is required');
-    const scheme = m[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
-    const token = m[2]!;
-    const found = await findToken(ctx, token, 'access_token');
-    if (found.kind !== 'access_token' || !found.active) return deny(reply, 'invalid_token', 'the access token is not active');
+    let token;
     try {
-      const nonce = serverNoncePolicy(ctx);
-      await verifyDpopForResource({
-        method: req.method, url: endpoint, scheme, accessToken: token,
-        dpop: req.raw.headersDistinct?.dpop ?? (req.headers.dpop !== undefined ? [String(req.headers.dpop)] : undefined),
-      }, found.claims, { now: ctx.now(), replay: ctx.storage.replay, ...(nonce ? { nonce } : {}) });
+      ({ token } = await authenticator.authenticate({
+        method: req.method, headers: req.headers, ...(req.raw.headersDistinct ? { headersDistinct: req.raw.headersDistinct } : {}), publicUrl: () => endpoint,
+      }));
     } catch (err) {
-      if (!(err instanceof DpopResourceError)) throw err;
-      reply.code(err.status).header('www-authenticate', err.challenge).header('cache-control', 'no-store');
-      if (err.nonce !== undefined) reply.header('dpop-nonce', err.nonce);
-      return { error: err.error, error_description: err.description };
+      // A status that cannot be read (503) goes to the application's error handler, with Retry-After.
+      if (err instanceof ResourceAccessError && err.status < 500) return refuse(reply, err);
+      throw err;
     }
-    if (!found.claims.scope.split(' ').includes('openid')) {
-      reply.code(403).header('www-authenticate', 'Bearer error="insufficient_scope", scope="openid"');
-      return { error: 'insufficient_scope', error_description: 'the openid scope is required' };
+    if (!token.scopes.includes('openid')) {
+      return refuse(reply, new ResourceAccessError('insufficient_scope', 'the openid scope is required', 'ERR_INSUFFICIENT_SCOPE', { requiredScope: 'openid' }));
     }
     reply.header('cache-control', 'no-store');
-    return { sub: found.claims.sub };
+    return { sub: token.subject };
   };
   app.get('/userinfo', handler);
   app.post('/userinfo', handler);

@@ -1,9 +1,12 @@
 // Finds what a presented token is and whether it is active, for introspection (RFC 7662) and
-// revocation (RFC 7009). JWT access tokens are checked like a resource server would (signature,
-// issuer, expiry) and then against their jti record, so a revoked JWT reads inactive.
-import { jwtVerify } from 'jose';
+// revocation (RFC 7009). A JWT access token is verified like at a resource server, by the one
+// RFC 9068 verifier (src/oauth/resource-server/verify-access-token.ts, any audience of this
+// issuer), and then its revocation status is read by jti (accessTokenStatus), so a revoked JWT
+// reads inactive.
 import type { AppContext } from '../../context/app-context.js';
 import type { AccessTokenRecord, GrantRecord, RefreshTokenRecord } from '../../storage/types.js';
+import { ResourceAccessError } from '../resource-server/errors.js';
+import { verifyAccessToken } from '../resource-server/verify-access-token.js';
 import { openRefreshGrant, refreshTokenDigest, type RefreshGrantData } from './refresh-token.js';
 import { grantIdOfJti, type AccessTokenClaims } from './access-token.js';
 
@@ -14,31 +17,44 @@ export type FoundToken =
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-async function findAccessToken(ctx: AppContext, token: string): Promise<FoundToken> {
-  let claims: AccessTokenClaims;
-  // Outside the try: keys that cannot be read are an outage (503), not an unknown token. The key
-  // set is imported once per set of published kids (src/crypto/published-key-set.ts).
-  const keySet = await ctx.publishedKeys.at(ctx.now());
-  try {
-    const { payload } = await jwtVerify(token, keySet, {
-      issuer: ctx.config.issuer, typ: 'at+jwt', algorithms: ['ES256'], currentDate: new Date(ctx.now()),
-    });
-    claims = payload as unknown as AccessTokenClaims;
-  } catch {
-    return { kind: 'unknown' };
-  }
-  if (typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') return { kind: 'unknown' };
-  // Only revoked access tokens have a record (RFC 7009); the grant comes from the jti.
+export interface AccessTokenStatus {
+  active: boolean;
+  record: AccessTokenRecord;
+  /** The grant named by the jti, when the token was not already inactive. */
+  grant?: GrantRecord;
+}
+
+/**
+ * The revocation status of an access token whose JWT the caller has already verified: its jti
+ * record (only revoked access tokens have one, RFC 7009), its expiry, and the grant its jti names
+ * (an unknown grant reads like a revoked one). Verifies nothing about the JWT itself: pass only
+ * claims that came out of verifyAccessToken.
+ */
+export async function accessTokenStatus(ctx: AppContext, claims: { jti: string; clientId: string; expiresAt: number }): Promise<AccessTokenStatus> {
   const revoked = await ctx.storage.accessTokens.get(claims.jti);
   const grantId = grantIdOfJti(claims.jti);
-  let active = revoked?.revokedAt == null && claims.exp * 1000 > ctx.now();
+  let active = revoked?.revokedAt == null && claims.expiresAt * 1000 > ctx.now();
   let grant: GrantRecord | undefined;
   if (active && grantId) {
     grant = await ctx.storage.grants.get(grantId);
     active = grant !== undefined && grant.revokedAt === null;
   }
-  const record: AccessTokenRecord = { jti: claims.jti, grantId: grantId ?? '', clientId: claims.client_id, expiresAt: claims.exp * 1000, revokedAt: revoked?.revokedAt ?? null };
-  return { kind: 'access_token', record, claims, active, ...(grant ? { grant } : {}) };
+  const record: AccessTokenRecord = { jti: claims.jti, grantId: grantId ?? '', clientId: claims.clientId, expiresAt: claims.expiresAt * 1000, revokedAt: revoked?.revokedAt ?? null };
+  return { active, record, ...(grant ? { grant } : {}) };
+}
+
+async function findAccessToken(ctx: AppContext, token: string): Promise<FoundToken> {
+  let verified: Awaited<ReturnType<typeof verifyAccessToken>>;
+  // Keys that cannot be read are an outage (503), not an unknown token: only a refusal of the
+  // token itself reads as unknown.
+  try {
+    verified = await verifyAccessToken(ctx, token, { acceptAnyAudience: true }, { now: ctx.now() });
+  } catch (err) {
+    if (err instanceof ResourceAccessError) return { kind: 'unknown' };
+    throw err;
+  }
+  const { active, record, grant } = await accessTokenStatus(ctx, verified.claims);
+  return { kind: 'access_token', record, claims: verified.payload, active, ...(grant ? { grant } : {}) };
 }
 
 async function findRefreshToken(ctx: AppContext, token: string): Promise<FoundToken> {

@@ -2,13 +2,13 @@
 // token's signature has been verified, so a jti cannot be forged into a cache hit).
 //
 // Contract: an entry is served until min(stored + maxAgeMs, token exp) and never after, so a
-// revocation takes effect at the gateway within maxAgeMs (SMART App Launch 2.2 app-launch.md: the
+// revocation takes effect at a resource (the gateway) within maxAgeMs (SMART App Launch 2.2 app-launch.md: the
 // resource server "SHALL validate the access token"; FAPI 2.0 resource servers: "revocation
 // status"). At most maxEntries entries; the oldest is evicted first. Concurrent look-ups of one jti
 // share a single status query. Each look-up counts as a hit or a miss in
 // caduceus_cache_requests_total{cache="token_status"} (a shared pending query counts as a hit).
-import { recordCacheLookup } from '../ops/metrics.js';
-import { BoundedCache } from '../util/bounded-cache.js';
+import { recordCacheLookup } from '../../ops/metrics.js';
+import { BoundedCache } from '../../util/bounded-cache.js';
 
 export interface TokenStatus {
   active: boolean;
