@@ -26,7 +26,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors/oauth-error.js';
 import { ResourceAuthenticator } from '../oauth/resource-server/authenticator.js';
-import { challengeFor } from '../oauth/resource-server/challenge.js';
+import { sendError } from '../http/error-reply.js';
 import { NO_CREDENTIALS, ResourceAccessError } from '../oauth/resource-server/errors.js';
 import type { AppContext } from '../context/app-context.js';
 import type { AuditEventInput } from '../audit/events.js';
@@ -59,11 +59,10 @@ function requireAuditReader(ctx: AppContext) {
   const audience = auditAudience(ctx.config.issuer);
   const authenticator = new ResourceAuthenticator(ctx, { audience: { audience } });
   const deny = (reply: FastifyReply, err: ResourceAccessError) => {
-    const challenge = challengeFor(err, { realm: audience, scope: AUDIT_READ_SCOPE });
-    if (challenge !== undefined) reply.header('www-authenticate', challenge);
-    if (err.nonce !== undefined) reply.header('dpop-nonce', err.nonce);
-    // Sent before the hook resolves, which stops the route (Fastify hooks: reply from an async hook).
-    void reply.code(err.status).header('cache-control', 'no-store').send({ error: err.error, error_description: err.description });
+    // The one serializer: the JSON error and its challenge (RFC 6750 §3, this API's realm and
+    // scope). Sent before the hook resolves, which stops the route (Fastify hooks: reply from an
+    // async hook).
+    void sendError(reply, err, { format: 'json', resource: { realm: audience, scope: AUDIT_READ_SCOPE } });
   };
   /** This API's words for a refused token: whether it is inactive or not for this API, nothing more. */
   const describe = (err: ResourceAccessError): ResourceAccessError => {
@@ -151,10 +150,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: AppContext): void
 
   app.get('/audit/checkpoint', async (_req, reply) => {
     const latest = await latestCheckpoint(sql);
-    if (!latest) {
-      reply.code(404).header('cache-control', 'no-store');
-      return { error: 'not_found', error_description: 'no checkpoint has been signed yet' };
-    }
+    if (!latest) return sendError(reply, new OAuthError('not_found', 'no checkpoint has been signed yet'), { format: 'json' });
     // Public and signed: anyone may fetch, cache and compare it (split-view detection).
     reply.header('cache-control', 'no-cache').type('text/plain; charset=utf-8');
     return latest.note;

@@ -166,6 +166,9 @@ function otherAction(event: AuditEvent, category: Category): Action {
   if (event.type === 'consent.revoked') return 'D';
   if (event.type === 'key.rotated') return 'U';
   if (category === 'audit-read') return 'R';
+  // An agent's own registration (src/oauth/endpoints/register.ts): register creates the client, read reads it.
+  if (event.type === 'client.changed' && event.action === 'register') return 'C';
+  if (event.type === 'client.changed' && event.action === 'read') return 'R';
   if (category === 'config' || category === 'user-config') {
     const a = restAction(event.action);
     return a === 'E' || a === 'R' ? 'U' : a;

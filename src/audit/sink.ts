@@ -5,6 +5,7 @@
 import type { CaduceusConfig } from '../config/schema.js';
 import type { MasterKey } from '../crypto/master-key.js';
 import type { SqlDriver } from '../storage/sql.js';
+import type { ErrorLogger } from '../errors/serializer.js';
 import { Ledger } from './ledger.js';
 
 /** The checkpoint origin: the issuer's host plus "/audit", unless configured. */
@@ -16,13 +17,23 @@ export function checkpointSeed(masterKey: MasterKey): Buffer {
   return masterKey.digestKey('audit-checkpoint');
 }
 
-export async function openAuditSink(sql: SqlDriver, config: CaduceusConfig, masterKey: MasterKey, now: () => number): Promise<Ledger> {
+/**
+ * The ledger of this server. Its background failures (timed checkpoints, witness file writes) go
+ * to `logger` (ctx.ops.logger, src/ops/logging.ts) as one `error` line each: the component, the
+ * error's class, code and message (a ledger message names what failed, never an event's data).
+ * Without a logger they are kept in Ledger.stats only.
+ */
+export async function openAuditSink(sql: SqlDriver, config: CaduceusConfig, masterKey: MasterKey, now: () => number, logger?: ErrorLogger): Promise<Ledger> {
   return new Ledger(sql, {
     origin: ledgerOrigin(config),
     signingKey: checkpointSeed(masterKey),
     checkpointIntervalMs: config.audit.checkpoint_interval_ms,
     witnessFile: config.audit.witness_file,
     clock: now,
-    onError: (err) => process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), component: 'audit-ledger', error: err.name, message: err.message })}\n`),
+    ...(logger ? {
+      onError: (err: Error) => logger.log('error', 'audit ledger background failure', {
+        component: 'audit-ledger', error: err.name, code: (err as { code?: unknown }).code === undefined ? undefined : String((err as { code?: unknown }).code), message: err.message,
+      }),
+    } : {}),
   });
 }

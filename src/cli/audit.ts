@@ -46,6 +46,7 @@ import {
 import { checkpointSeed, ledgerOrigin, openAuditSink } from '../audit/sink.js';
 import type { CaduceusConfig } from '../config/schema.js';
 import { loadMasterKey } from '../crypto/master-key.js';
+import { createLogger } from '../ops/logging.js';
 import { openStorage } from '../storage/index.js';
 import { OPERATOR_DRIVER_OPTIONS } from '../storage/sql.js';
 import type { Storage } from '../storage/types.js';
@@ -303,7 +304,8 @@ async function openTarget(flags: { config?: string; data?: string }, io: CliIo):
     origin,
     verifierKey,
     async ledger() {
-      ledger ??= await openAuditSink(storage.sql, config, masterKey, Date.now);
+      // Background failures of the ledger (timed checkpoints) as structured lines on stderr.
+      ledger ??= await openAuditSink(storage.sql, config, masterKey, Date.now, createLogger());
       return ledger;
     },
     async close() {

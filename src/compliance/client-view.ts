@@ -1,5 +1,9 @@
 // One view of every client a rule must look at: the clients in storage, plus configuration
 // clients that were not synced to storage yet (a `caduceus check` run before the first start).
+// Clients AI agents registered themselves (source 'dynamic', RFC 7591) are not among them: their
+// metadata is the agent's request, what they may be granted is decided by the agent policy
+// (src/oauth/agent-policy.ts), and no finding about one could be fixed in this server's settings.
+// Dynamic registration itself is judged by its settings (open registration is an unsafe.* switch).
 import type { ClientRecord } from '../storage/types.js';
 import type { CheckInput, Finding, Severity } from './types.js';
 
@@ -27,7 +31,12 @@ export function clientLocation(clientId: string): string {
   return `client:${clientId}`;
 }
 
-function fromRecord(c: ClientRecord): ClientView {
+type ManagedClient = ClientRecord & { source: 'config' | 'admin' };
+
+/** A client of the configuration file or the admin CLI, not one an agent registered. */
+const isManaged = (c: ClientRecord): c is ManagedClient => c.source !== 'dynamic';
+
+function fromRecord(c: ManagedClient): ClientView {
   return {
     clientId: c.clientId,
     name: c.name,
@@ -46,7 +55,7 @@ function fromRecord(c: ClientRecord): ClientView {
 /** Every client, sorted by client_id; configuration values win over a stale stored copy. */
 export function clientViews(input: Pick<CheckInput, 'clients' | 'config'>): ClientView[] {
   const byId = new Map<string, ClientView>();
-  for (const c of input.clients) byId.set(c.clientId, fromRecord(c));
+  for (const c of input.clients.filter(isManaged)) byId.set(c.clientId, fromRecord(c));
   input.config.clients.forEach((c, i) => {
     const stored = byId.get(c.client_id);
     byId.set(c.client_id, {

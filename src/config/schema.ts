@@ -2,6 +2,7 @@
 // refused; every error names its path and the fix. Every weakening lives under `unsafe.*`.
 import { z } from 'zod';
 import { redirectUriProblem } from '../oauth/checks/redirect-uri.js';
+import { ScopeSyntaxError, parseSmartScope } from '../smart/scopes.js';
 import { gatewayConfigIssues, gatewayConfigSchema } from './gateway.js';
 
 /** RFC 9068 / RFC 9700 §2.3: short-lived access tokens; hard cap of 15 minutes. */
@@ -20,7 +21,8 @@ const perMinute = (def: number) => z.number().int().min(0, { message: 'must be a
 
 const absoluteUrl = z.string().refine((v) => URL.canParse(v), { message: 'must be an absolute URL' });
 
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+/** RFC 7518 §6.2.2, §6.3.2 (private EC/OKP/RSA parts) and §6.4.1 (`k`, a symmetric key): never registered. */
+export const PRIVATE_JWK_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
@@ -92,6 +94,34 @@ export const resourceSchema = z.strictObject({
   name: z.string().min(1).default('Resource server'),
   /** Scopes this resource server accepts; tokens for it carry only these. */
   scopes: z.array(z.string().min(1)).default([]),
+});
+
+/**
+ * An administrator's approval of one self-registered AI agent (src/oauth/agent-policy.ts): by the
+ * client_id its dynamic registration got, or by its client ID metadata document URL. `scope` widens
+ * what the agent may be granted beyond the default (read-only patient/ scopes); without it the
+ * approval only lets the agent in when agents.require_approval is on.
+ */
+export const agentApprovalSchema = z.strictObject({
+  client_id: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, { message: 'use the client_id the dynamic registration returned (e.g. agent_…)' }).optional(),
+  metadata_url: z.string().refine((v) => URL.canParse(v) && new URL(v).protocol === 'https:', { message: 'must be the agent\'s https client_id (its client ID metadata document URL)' }).optional(),
+  scope: z.string().optional(),
+}).superRefine((a, ctx) => {
+  if ((a.client_id === undefined) === (a.metadata_url === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [], message: 'needs exactly one of client_id (a dynamic registration) or metadata_url (a client ID metadata document)' });
+  }
+  for (const s of (a.scope ?? '').split(' ').filter(Boolean)) {
+    try {
+      const parsed = parseSmartScope(s);
+      // SMART backend services only: an agent acts for a person through the authorization code flow.
+      if (parsed.kind === 'resource' && parsed.level === 'system') {
+        ctx.addIssue({ code: 'custom', path: ['scope'], message: `"${s}": system/ scopes are for backend services; an agent acts for a signed-in person (use patient/ or user/)` });
+      }
+    } catch (err) {
+      if (!(err instanceof ScopeSyntaxError)) throw err;
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: `"${s.slice(0, 60)}" is not a valid scope: ${err.message}` });
+    }
+  }
 });
 
 export const configSchema = z.strictObject({
@@ -191,9 +221,13 @@ export const configSchema = z.strictObject({
       per_account: perMinute(30),
       per_address: perMinute(600),
     }).default({ per_account: 30, per_address: 600 }),
+    /** Dynamic client registration (POST, GET and DELETE /register), when agents.dynamic_registration is on. */
+    registration: z.strictObject({
+      per_address: perMinute(20),
+    }).default({ per_address: 20 }),
     /** The most keys (clients, addresses, accounts) each limit holds in memory. */
     max_keys: z.number().int().min(100).max(1_000_000).default(10_000),
-  }).default({ token_endpoints: { per_client: 600_000, per_address: 600_000 }, login: { per_account: 30, per_address: 600 }, max_keys: 10_000 }),
+  }).default({ token_endpoints: { per_client: 600_000, per_address: 600_000 }, login: { per_account: 30, per_address: 600 }, registration: { per_address: 20 }, max_keys: 10_000 }),
   mfa: z.strictObject({
     /** Roles that must use a second factor (the 2025 NPRM to 45 CFR 164.312(d)); other roles may. */
     required_roles: z.array(z.enum(['patient', 'practitioner', 'administrator'])).default(['practitioner', 'administrator']),
@@ -250,11 +284,23 @@ export const configSchema = z.strictObject({
     metadata_cache_max_seconds: seconds(86_400, 604_800),
     /** One deadline for DNS, connect, TLS, headers and body. */
     metadata_fetch_timeout_ms: z.number().int().min(100).max(10_000).default(3000),
+    /** RFC 7591 / RFC 7592 at /register (src/oauth/endpoints/register.ts): off unless enabled. */
+    dynamic_registration: z.strictObject({
+      enabled: z.boolean().default(false),
+      /** RFC 7591 §3: the environment variable holding the initial access token POST /register requires. */
+      initial_access_token_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, { message: 'must be an environment variable name (A-Z, 0-9, _)' }).optional(),
+    }).default({ enabled: false }),
+    /** Access token lifetime of a self-registered agent (src/oauth/agent-policy.ts), capped by tokens.access_token_ttl. */
+    access_token_ttl: seconds(300, ACCESS_TOKEN_TTL_CAP),
+    /** A self-registered agent that no entry of `approved` names is refused at /authorize. */
+    require_approval: z.boolean().default(false),
+    /** Agents an administrator approved, by client_id (dynamic registration) or metadata_url. */
+    approved: z.array(agentApprovalSchema).default([]),
   }).refine((a) => a.metadata_cache_min_seconds <= a.metadata_cache_max_seconds, {
     path: ['metadata_cache_min_seconds'], message: 'must not exceed agents.metadata_cache_max_seconds',
   }).default({
     client_id_metadata_documents: true, metadata_cache_entries: 1000, metadata_cache_min_seconds: 60, metadata_cache_max_seconds: 86_400,
-    metadata_fetch_timeout_ms: 3000,
+    metadata_fetch_timeout_ms: 3000, dynamic_registration: { enabled: false }, access_token_ttl: 300, require_approval: false, approved: [],
   }),
   unsafe: z.strictObject({
     /** Serve plain HTTP (loopback only). */
@@ -267,9 +313,11 @@ export const configSchema = z.strictObject({
     breakglass_write: z.boolean().default(false),
     /** Client ID Metadata Documents may be fetched from loopback addresses (development; loopback issuer only). */
     allow_loopback_client_metadata: z.boolean().default(false),
+    /** RFC 7591 §3 open registration: POST /register without an initial access token (anyone may register an agent). */
+    allow_open_client_registration: z.boolean().default(false),
   }).default({
     allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false, breakglass_write: false,
-    allow_loopback_client_metadata: false,
+    allow_loopback_client_metadata: false, allow_open_client_registration: false,
   }),
 }).superRefine((c, ctx) => {
   const issuer = URL.canParse(c.issuer) ? new URL(c.issuer) : undefined;
@@ -285,6 +333,23 @@ export const configSchema = z.strictObject({
   if (c.unsafe.allow_loopback_client_metadata && issuer && !['127.0.0.1', 'localhost', '[::1]'].includes(issuer.hostname)) {
     ctx.addIssue({ code: 'custom', path: ['unsafe', 'allow_loopback_client_metadata'], message: 'is only allowed with a loopback issuer (127.0.0.1, localhost or [::1])' });
   }
+  // RFC 7591 §3: without an initial access token anyone may register a client; that is a weakening.
+  const registration = c.agents.dynamic_registration;
+  if (registration.enabled && registration.initial_access_token_env === undefined && !c.unsafe.allow_open_client_registration) {
+    ctx.addIssue({
+      code: 'custom', path: ['agents', 'dynamic_registration', 'initial_access_token_env'],
+      message: 'is required while dynamic registration is enabled: name the environment variable holding the initial access token (open registration needs unsafe.allow_open_client_registration)',
+    });
+  }
+  if (c.unsafe.allow_open_client_registration && registration.initial_access_token_env !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['unsafe', 'allow_open_client_registration'], message: 'has no effect while agents.dynamic_registration.initial_access_token_env is set; remove one of them' });
+  }
+  const approvedAgents = new Set<string>();
+  c.agents.approved.forEach((a, i) => {
+    const key = a.client_id ?? a.metadata_url ?? '';
+    if (approvedAgents.has(key)) ctx.addIssue({ code: 'custom', path: ['agents', 'approved', i], message: 'names an agent that an earlier entry already approves; merge the two entries' });
+    approvedAgents.add(key);
+  });
   if (!c.tls && !c.unsafe.allow_plain_http && !c.unsafe.tls_terminated_by_proxy) {
     ctx.addIssue({ code: 'custom', path: ['tls'], message: 'is required: set tls.cert and tls.key (or unsafe.tls_terminated_by_proxy behind a TLS proxy)' });
   }
@@ -313,6 +378,7 @@ export const configSchema = z.strictObject({
 export type CaduceusConfig = z.infer<typeof configSchema>;
 export type ClientConfig = z.infer<typeof clientSchema>;
 export type ResourceConfig = z.infer<typeof resourceSchema>;
+export type AgentApprovalConfig = z.infer<typeof agentApprovalSchema>;
 
 /** Formats a path like clients[2].redirect_uris[0]. */
 export function formatPath(path: readonly PropertyKey[]): string {

@@ -12,6 +12,7 @@ import type { PublishedKeySet } from '../crypto/published-key-set.js';
 import type { OpsState } from '../ops/state.js';
 import type { RequestLimiters } from '../http/request-rate-limits.js';
 import type { BoundedCache } from '../util/bounded-cache.js';
+import type { ClientMetadataResolver } from '../oauth/client-metadata/resolver.js';
 
 export interface AppContext {
   config: CaduceusConfig;
@@ -42,6 +43,8 @@ export interface AppContext {
   derivedKeys: DerivedKeys;
   /** RFC 9449 §8 server nonces; undefined when `dpop.require_nonce` is off (src/oauth/dpop/server.ts). */
   dpopNonces: DpopNoncePolicy | undefined;
+  /** Client ID Metadata Documents of AI agents: fetched, validated and cached (src/oauth/client-metadata/). */
+  clientMetadata: ClientMetadataResolver;
   /** The patients a user/ token's subject reaches at the gateway, by subject (src/gateway/user-reach.ts). */
   userReach: BoundedCache<string, { reach: ReadonlySet<string>; until: number }>;
 }

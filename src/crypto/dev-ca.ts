@@ -16,6 +16,7 @@ import { X509Certificate as NodeX509Certificate, createPrivateKey, randomBytes }
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type * as X509 from '@peculiar/x509';
+import { InternalError } from '../errors/internal-error.js';
 
 export const DEV_CA_COMMON_NAME = 'Caduceus Development CA';
 export const DEV_SERVER_DNS_NAMES = ['localhost'] as const;
@@ -146,7 +147,7 @@ async function ensurePrivateDirectory(dir: string): Promise<void> {
   const existed = await stat(dir).then(
     (s) => {
       if (!s.isDirectory()) {
-        throw Object.assign(new Error(`${dir} exists and is not a directory`), { code: 'ERR_DEV_CERT_DIR' });
+        throw new InternalError('ERR_DEV_CERT_DIR', `${dir} exists and is not a directory`);
       }
       return true;
     },

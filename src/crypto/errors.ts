@@ -1,21 +1,11 @@
-// Stable error codes of the crypto module. Messages name the fix but never contain key material,
-// tokens, secrets or plaintext.
-//
-// Kept local to src/crypto until src/errors/ provides the shared ERR_* catalogue; the codes are the
-// same strings, so moving this class there changes no caller that checks `code`.
+// The coded errors of the crypto module: an InternalError whose code is ERR_CONFIG or ERR_CRYPTO
+// of the one catalogue (src/errors/catalogue.ts). Messages name the fix but never contain key
+// material, tokens, secrets or plaintext.
+import type { ConfigReason } from '../errors/catalogue.js';
+import { InternalError } from '../errors/internal-error.js';
 
-export type CryptoErrorCode =
-  /** A deployment problem an operator must fix (missing, malformed or exposed master key). */
-  | 'ERR_CONFIG'
-  /** A sealed value or key that failed authentication or parsing, or no usable signing key. */
-  | 'ERR_CRYPTO';
+export type CryptoErrorCode = Extract<ConfigReason, 'ERR_CONFIG' | 'ERR_CRYPTO'>;
 
-export class CryptoError extends Error {
-  override name = 'CryptoError';
-  readonly code: CryptoErrorCode;
-
-  constructor(code: CryptoErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
+export class CryptoError extends InternalError<CryptoErrorCode> {
+  override readonly name: string = 'CryptoError';
 }

@@ -30,7 +30,9 @@ export type DigestPurpose =
   /** HMAC key that signs break-glass webhook bodies (src/breakglass/notify.ts); shared with the receiver. */
   | 'breakglass-webhook'
   /** Keys of the shared request rate-limit counts (src/http/request-rate-limits.ts): addresses and client ids. */
-  | 'rate-limit';
+  | 'rate-limit'
+  /** RFC 7592 registration access tokens of self-registered agents (src/oauth/registration/). */
+  | 'registration-token';
 
 const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'refresh-token',
@@ -44,6 +46,7 @@ const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'smart-launch',
   'breakglass-webhook',
   'rate-limit',
+  'registration-token',
 ]);
 
 // RFC 5869 §3.1: the salt is optional; the input key is already uniformly random, so a fixed,

@@ -1,21 +1,18 @@
-// Internal (non-protocol) failures with stable ERR_* codes (STYLE.md habit 3). Messages name what
-// failed, never a value: no PHI, token, secret or username goes into them. They are logged, and the
-// one error serializer turns them into a generic server_error for clients.
+// Internal (non-protocol) failures with a stable ERR_* code of the catalogue (catalogue.ts,
+// STYLE.md habit 3). Messages name what failed, never a value: no PHI, token, secret or username
+// goes into them. They are logged, and the one error serializer (serializer.ts) turns them into a
+// generic server_error for clients, or 503 temporarily_unavailable when storage, the cache or the
+// ledger cannot be reached. The coded errors of the layers above (CryptoError, AuditError,
+// ProofError, ScopeSyntaxError, …) are subclasses, each with its part of the catalogue.
+import type { ErrorReason, InternalReason } from './catalogue.js';
 
-export type InternalErrorCode =
-  | 'ERR_CONFLICT'
-  | 'ERR_NOT_FOUND'
-  | 'ERR_STORAGE'
-  | 'ERR_STORAGE_UNAVAILABLE'
-  | 'ERR_AUDIT_UNAVAILABLE'
-  | 'ERR_CONFIG'
-  | 'ERR_CRYPTO';
+export type InternalErrorCode = InternalReason;
 
-export class InternalError extends Error {
-  override readonly name = 'InternalError';
+export class InternalError<Code extends ErrorReason = InternalReason> extends Error {
+  override readonly name: string = 'InternalError';
 
   constructor(
-    readonly code: InternalErrorCode,
+    readonly code: Code,
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -23,8 +20,8 @@ export class InternalError extends Error {
   }
 }
 
-/** True when err is an InternalError, optionally with this code. */
-export function isInternalError(err: unknown, code?: InternalErrorCode): err is InternalError {
+/** True when err is an InternalError (or a subclass), optionally with this code. */
+export function isInternalError(err: unknown, code?: ErrorReason): err is InternalError<ErrorReason> {
   return err instanceof InternalError && (code === undefined || err.code === code);
 }
 

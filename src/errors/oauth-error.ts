@@ -1,62 +1,38 @@
-// OAuth 2.0 protocol errors: RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1,
-// RFC 8707 §2 (invalid_target), OpenID Connect Core §3.1.2.6.
-// `error_description` is client-safe; `detail` is logged but never sent.
+// The errors a client is told about: an `error` code of the catalogue (catalogue.ts: the OAuth
+// codes of RFC 6749, 6750, 7009, 7591, 8707, 9449 and OpenID Connect, and not_found, bad_gateway),
+// a client-safe `error_description`, the HTTP status, and a `detail` that is logged but never
+// sent. The one serializer (serializer.ts) writes them. Subclasses carry behaviour only:
+// response headers (`headers()`: ClientAuthError's Basic challenge, DpopError's DPoP-Nonce, a
+// protected resource's WWW-Authenticate) or what their layer needs to know.
+import { ERROR_STATUS, type ErrorCode } from './catalogue.js';
+import type { ResourceChallengeParams } from './challenge.js';
 
-export type OAuthErrorCode =
-  | 'invalid_request'
-  | 'invalid_client'
-  | 'invalid_grant'
-  | 'unauthorized_client'
-  | 'unsupported_grant_type'
-  | 'unsupported_response_type'
-  | 'invalid_scope'
-  | 'invalid_target'
-  | 'access_denied'
-  | 'server_error'
-  | 'temporarily_unavailable'
-  | 'unsupported_token_type'
-  | 'invalid_token'
-  | 'insufficient_scope'
-  | 'login_required'
-  | 'consent_required'
-  | 'interaction_required';
-
-const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
-  invalid_request: 400,
-  invalid_client: 401,
-  invalid_grant: 400,
-  unauthorized_client: 400,
-  unsupported_grant_type: 400,
-  unsupported_response_type: 400,
-  invalid_scope: 400,
-  invalid_target: 400,
-  access_denied: 403,
-  server_error: 500,
-  temporarily_unavailable: 503,
-  unsupported_token_type: 400,
-  invalid_token: 401,
-  insufficient_scope: 403,
-  login_required: 400,
-  consent_required: 400,
-  interaction_required: 400,
-};
+export type { ErrorCode, OAuthErrorCode } from './catalogue.js';
 
 export class OAuthError extends Error {
   override name = 'OAuthError';
   readonly status: number;
   constructor(
-    readonly error: OAuthErrorCode,
+    readonly error: ErrorCode,
     readonly description: string,
     readonly detail?: string,
     status?: number,
   ) {
     super(`${error}: ${description}`);
-    this.status = status ?? DEFAULT_STATUS[error];
+    this.status = status ?? ERROR_STATUS[error];
   }
 
-  /** Only 4xx errors are shown as they are; anything else becomes a generic server_error. */
+  /** Only 4xx errors (and 503 temporarily_unavailable) are shown as they are; anything else becomes a generic server_error. */
   get expose(): boolean {
     return this.status < 500 || this.error === 'temporarily_unavailable';
+  }
+
+  /**
+   * Response headers this error adds besides the body (WWW-Authenticate, DPoP-Nonce), given what
+   * the protected resource answering it adds to its challenges. None by default.
+   */
+  headers(_resource: ResourceChallengeParams): Record<string, string> {
+    return {};
   }
 
   toJSON(): { error: string; error_description: string } {

@@ -8,6 +8,7 @@
 // update (also as create, If-Match honoured), delete, Patient/{id}/$everything, and batch/transaction Bundles
 // (entries processed one by one; transactions are not atomic here).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { InternalError } from '../errors/internal-error.js';
 import { FHIR_ID } from '../util/fhir-id.js';
 import { generateDemoData, DEMO_SEED, type FhirResource } from './data.js';
 
@@ -281,7 +282,7 @@ export async function buildDemoFhirApp(options: DemoFhirServerOptions = {}): Pro
 /** Starts the demo FHIR server on loopback (plain HTTP). */
 export async function startDemoFhirServer(options: DemoFhirServerOptions = {}): Promise<DemoFhirServer> {
   const host = options.host ?? '127.0.0.1';
-  if (!LOOPBACK.has(host)) throw new Error(`ERR_CONFIG: the demo FHIR server listens on loopback only, not ${host}`);
+  if (!LOOPBACK.has(host)) throw new InternalError('ERR_CONFIG', `the demo FHIR server listens on loopback only, not ${host}`);
   const { app, store, setBase } = await buildDemoFhirApp(options);
   await app.listen({ host, port: options.port ?? 0 });
   const address = app.server.address();

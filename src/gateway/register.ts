@@ -12,10 +12,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { AppContext } from '../context/app-context.js';
 import { requestMeta } from '../http/request-info.js';
-import { isUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../errors/internal-error.js';
+import { isUnavailable } from '../errors/internal-error.js';
 import { parseGatewayConfig, gatewayConfigProblems, GatewayConfigError, type GatewayConfig, type GatewayConfigInput, type GatewayRoute } from '../config/gateway.js';
 import { ResourceAuthenticator } from '../oauth/resource-server/authenticator.js';
-import { challengeFor } from '../oauth/resource-server/challenge.js';
 import { ResourceAccessError } from '../oauth/resource-server/errors.js';
 import { presentedToken } from '../oauth/resource-server/presentation.js';
 import type { VerifiedAccessToken } from '../oauth/resource-server/verify-access-token.js';
@@ -30,7 +29,8 @@ import { matchRule, pathSegments, planHttpRequest } from './http-policy.js';
 import { allowListedHeaders, Upstream, type UpstreamResponse } from './forward.js';
 import { gatewayIdentityKey, identityHeaders } from './identity.js';
 import { gatewayEvent, type GatewayEventDraft } from './audit-event.js';
-import { accessDenied, badGateway, fromResourceAccess, GatewayDenial, notOnPanel } from './errors.js';
+import { accessDenied, badGateway, GatewayDenial, notOnPanel } from './errors.js';
+import { sendError } from '../http/error-reply.js';
 import { recordGatewayDecision, type GatewayOutcome } from '../ops/metrics.js';
 
 export interface GatewayDeps {
@@ -91,7 +91,7 @@ export async function registerGateway(app: FastifyInstance, ctx: AppContext, raw
           ? new GatewayDenial('invalid_request', 'the request body is too large', 'ERR_BODY_TOO_LARGE', { status: 413 })
           : status !== undefined && status < 500
             ? new GatewayDenial('invalid_request', 'the request could not be read', 'ERR_BODY_INVALID')
-            : new GatewayDenial('server_error', 'the gateway could not complete the request', 'ERR_GATEWAY_INTERNAL');
+            : new GatewayDenial('server_error', 'the gateway could not complete the request', 'ERR_GATEWAY_INTERNAL', { cause: err });
         const meta = requestMeta(req);
         return deny({ route, draft: { route: route.prefix, action: 'unknown', resource: route.prefix, requestId: meta.requestId, sourceAddress: meta.sourceAddress } }, env, reply, denial);
       });
@@ -127,11 +127,12 @@ async function handle(env: RouteEnv, req: FastifyRequest, reply: FastifyReply): 
     const target = readTarget(req.url, route.prefix);
     return route.type === 'fhir' ? await handleFhir(env, ex, req, reply, target) : await handleHttp(env, ex, req, reply, target);
   } catch (err) {
-    if (err instanceof GatewayDenial) return deny(ex, env, reply, err);
-    if (isUnavailable(err)) return unavailable(env, reply);
-    process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), component: 'gateway', requestId: meta.requestId, error: (err as Error).name, code: (err as { code?: string }).code })}\n`);
-    if (process.env.CADUCEUS_DEBUG_ERRORS) console.error(err);
-    return deny(ex, env, reply, new GatewayDenial('server_error', 'the gateway could not complete the request', 'ERR_GATEWAY_INTERNAL'));
+    // A refusal (the authenticator's or the gateway's own) is recorded and answered as it is.
+    if (err instanceof ResourceAccessError) return deny(ex, env, reply, err);
+    if (isUnavailable(err)) return unavailable(env, reply, err);
+    // Anything else is recorded as ERR_GATEWAY_INTERNAL; the serializer logs the failure (its
+    // class and code, through ctx.ops.logger) and answers a generic server_error.
+    return deny(ex, env, reply, new GatewayDenial('server_error', 'the gateway could not complete the request', 'ERR_GATEWAY_INTERNAL', { cause: err }));
   }
 }
 
@@ -169,16 +170,12 @@ function readBody(req: FastifyRequest, jsonOnly: boolean): unknown {
 }
 
 async function authenticate(env: RouteEnv, ex: Exchange, req: FastifyRequest, target: Target, form: URLSearchParams | undefined): Promise<VerifiedAccessToken> {
-  try {
-    const { token } = await env.authenticator.authenticate({
-      method: req.method, headers: req.headers, ...(req.raw.headersDistinct ? { headersDistinct: req.raw.headersDistinct } : {}),
-      publicUrl: () => publicRequestUrl(env, target), query: target.query, ...(form ? { form } : {}),
-    });
-    ex.token = token;
-    return token;
-  } catch (err) {
-    throw err instanceof ResourceAccessError ? fromResourceAccess(err) : err;
-  }
+  const { token } = await env.authenticator.authenticate({
+    method: req.method, headers: req.headers, ...(req.raw.headersDistinct ? { headersDistinct: req.raw.headersDistinct } : {}),
+    publicUrl: () => publicRequestUrl(env, target), query: target.query, ...(form ? { form } : {}),
+  });
+  ex.token = token;
+  return token;
 }
 
 /** The URL the client addressed (the DPoP proof's htu): the route's public base, or the issuer's origin, plus the path. */
@@ -262,11 +259,7 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
     // docs/configuration.md `gateway.routes[].public_metadata`: the CapabilityStatement may be
     // public. A token, if sent, is ignored,
     // but one in the query string is still refused.
-    try {
-      presentedToken(req.headers, target.query, form);
-    } catch (err) {
-      throw err instanceof ResourceAccessError ? fromResourceAccess(err) : err;
-    }
+    presentedToken(req.headers, target.query, form);
     plan = { action: 'capabilities', resource: 'CapabilityStatement', forward: { method: 'GET', path: '/metadata', query: new URLSearchParams() }, release: { kind: 'capabilities' } };
   } else {
     token = await authenticate(env, ex, req, target, form);
@@ -358,53 +351,37 @@ async function record(env: RouteEnv, ex: Exchange, result: { accessed: boolean; 
 }
 
 /** caduceus_gateway_decisions_total: counted once per request, after its ledger event is written (or failed). */
-function denialOutcome(d: GatewayDenial): GatewayOutcome {
+function denialOutcome(d: ResourceAccessError<string>): GatewayOutcome {
   if (d.error === 'invalid_token' || d.error === 'invalid_dpop_proof' || d.error === 'use_dpop_nonce') return 'invalid_token';
   if (d.error === 'insufficient_scope') return 'insufficient_scope';
   if (d.error === 'bad_gateway') return 'upstream_error';
   return d.status >= 500 ? 'error' : 'denied';
 }
 
-const ISSUE_CODE: Record<string, string> = {
-  invalid_request: 'invalid', invalid_token: 'login', invalid_dpop_proof: 'login', use_dpop_nonce: 'login', insufficient_scope: 'forbidden', access_denied: 'forbidden',
-  bad_gateway: 'transient', temporarily_unavailable: 'transient', server_error: 'exception',
-};
-
-function errorBody(route: GatewayRoute, error: string, description: string): { type: string; body: string } {
-  if (route.type === 'fhir') {
-    return {
-      type: FHIR_JSON,
-      body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: ISSUE_CODE[error] ?? 'exception', details: { text: description }, diagnostics: error }] }),
-    };
-  }
-  return { type: 'application/json; charset=utf-8', body: JSON.stringify({ error, error_description: description }) };
+/** The one serializer (src/errors/serializer.ts): an OperationOutcome on fhir routes, OAuth JSON on http routes. */
+function sendDenial(env: RouteEnv, reply: FastifyReply, d: ResourceAccessError<string>): FastifyReply {
+  return sendError(reply, d, { format: env.route.type === 'fhir' ? 'fhir' : 'json', resource: { realm: env.route.audience }, logger: env.ctx.ops.logger, component: 'gateway' });
 }
 
 /** Records the denial, then answers it; a ledger failure turns any answer into 503. */
-async function deny(ex: Exchange, env: RouteEnv, reply: FastifyReply, d: GatewayDenial): Promise<FastifyReply> {
-  if (d.details?.entry !== undefined && typeof d.details.entry === 'number') ex.draft.entry = d.details.entry;
+async function deny(ex: Exchange, env: RouteEnv, reply: FastifyReply, d: ResourceAccessError<string>): Promise<FastifyReply> {
+  if (d instanceof GatewayDenial && typeof d.details?.entry === 'number') ex.draft.entry = d.details.entry;
   const upstreamFailure = d.error === 'bad_gateway';
   try {
     await record(env, ex, { accessed: false, outcome: upstreamFailure || d.status >= 500 ? 'error' : 'denied', reason: d.reason, status: d.status });
-  } catch {
-    return unavailable(env, reply);
+  } catch (err) {
+    return unavailable(env, reply, err);
   }
   recordGatewayDecision(denialOutcome(d));
-  if (d.status === 503) reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-  const challenge = challengeFor(d, { realm: env.route.audience });
-  if (challenge !== undefined) reply.header('www-authenticate', challenge);
-  if (d.dpopNonce !== undefined) reply.header('dpop-nonce', d.dpopNonce);
-  const { type, body } = errorBody(env.route, d.error, d.description);
-  return reply.code(d.status).header('cache-control', 'no-store').type(type).send(body);
+  return sendDenial(env, reply, d);
 }
 
 /** "No audit, no access" (src/audit/events.ts AuditSink contract): nothing of the upstream answer leaves. */
-function unavailable(env: RouteEnv, reply: FastifyReply): FastifyReply {
+function unavailable(env: RouteEnv, reply: FastifyReply, cause: unknown): FastifyReply {
   recordGatewayDecision('error');
   reply.removeHeader('location');
   reply.removeHeader('content-location');
   reply.removeHeader('etag');
   reply.removeHeader('last-modified');
-  const { type, body } = errorBody(env.route, 'temporarily_unavailable', 'the request cannot be recorded right now; try again later');
-  return reply.code(503).header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS)).header('cache-control', 'no-store').type(type).send(body);
+  return sendDenial(env, reply, new GatewayDenial('temporarily_unavailable', 'the request cannot be recorded right now; try again later', 'ERR_AUDIT_UNAVAILABLE', { cause }));
 }

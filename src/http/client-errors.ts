@@ -16,6 +16,8 @@
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import type { Logger } from '../ops/logging.js';
+import { OAuthError } from '../errors/oauth-error.js';
+import { serializeError } from '../errors/serializer.js';
 import { securityHeaders } from './security-headers.js';
 
 export type ClientErrorStatus = 400 | 408 | 413 | 431;
@@ -53,10 +55,11 @@ export function statusOfClientError(code: string | undefined): ClientErrorStatus
 
 /** The whole response, status line to body; its content never depends on the request. */
 export function clientErrorResponse(status: ClientErrorStatus, hstsMaxAge: number, date: Date = new Date()): string {
-  const body = JSON.stringify({ error: 'invalid_request', error_description: DESCRIPTIONS[status] });
+  // The one serializer's JSON error (src/errors/serializer.ts); its no-store and no-cache come with the API headers below.
+  const { body, contentType } = serializeError(new OAuthError('invalid_request', DESCRIPTIONS[status], undefined, status), { format: 'json' });
   const headers: Record<string, string> = {
     Date: date.toUTCString(),
-    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Type': contentType,
     'Content-Length': String(Buffer.byteLength(body)),
     Connection: 'close',
     // Cache-Control: no-store and Pragma come with the API headers (RFC 6749 §5.1).

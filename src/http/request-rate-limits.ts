@@ -25,6 +25,9 @@
 // Audit: the first refusal per key and window is recorded (`token.failed` or `login.failed`,
 // reason `rate_limited`), with the client id and user id when known and the source address, never
 // a username; later refusals in that window are not, so a flood cannot flood the ledger.
+// - dynamic client registration (POST, GET and DELETE /register): per source address only (nobody
+//   is authenticated yet when a registration arrives). Refused like the token endpoints; the first
+//   refusal per window is recorded as `client.changed` (action register, reason `rate_limited`).
 // Deliberately not done: keys other than these (e.g. the second-factor forms, whose failures are
 // throttled by src/interaction/login.ts).
 import { createHash } from 'node:crypto';
@@ -47,7 +50,7 @@ export const RATE_LIMITED_LOGIN = 'Too many sign-in attempts. Wait a minute, the
 
 export type TokenEndpointName = 'token' | 'introspect' | 'revoke' | 'par' | 'launch';
 
-type LimitName = 'token_endpoints.per_address' | 'token_endpoints.per_client' | 'login.per_address' | 'login.per_account';
+type LimitName = 'token_endpoints.per_address' | 'token_endpoints.per_client' | 'login.per_address' | 'login.per_account' | 'registration.per_address';
 
 /** How often each process exchanges its counts with the shared store. */
 export const SYNC_INTERVAL_MS = 1_000;
@@ -62,13 +65,14 @@ export type RequestLimiters = Readonly<Record<LimitName, FixedWindowLimiter>>;
 
 /** The limiters of one server, from its configuration (built by createContext: `ctx.rateLimits`). */
 export function createRequestLimiters(rateLimits: CaduceusConfig['rate_limits']): RequestLimiters {
-  const { token_endpoints: token, login, max_keys: maxKeys } = rateLimits;
+  const { token_endpoints: token, login, registration, max_keys: maxKeys } = rateLimits;
   const make = (limit: number) => new FixedWindowLimiter({ limit, windowMs: RATE_LIMIT_WINDOW_MS, maxKeys });
   return {
     'token_endpoints.per_address': make(token.per_address),
     'token_endpoints.per_client': make(token.per_client),
     'login.per_address': make(login.per_address),
     'login.per_account': make(login.per_account),
+    'registration.per_address': make(registration.per_address),
   };
 }
 
@@ -176,6 +180,23 @@ export async function enforceTokenEndpointRateLimit(
   reply.header('retry-after', String(refusal.retryAfterSeconds));
   await report(ctx, refusal, {
     type: 'token.failed', actor: { clientId }, outcome: 'denied', action: endpoint, reason: 'rate_limited',
+    requestId: String(req.id), sourceAddress, details: details(ctx, refusal),
+  });
+  throw new OAuthError('temporarily_unavailable', `too many requests; retry after ${refusal.retryAfterSeconds} seconds`, `${refusal.limit} exceeded`, 429);
+}
+
+/**
+ * At /register and /register/:client_id (RFC 7591, RFC 7592), before anything else: throws a 429
+ * temporarily_unavailable OAuthError, with Retry-After set on the reply, when the source address is
+ * over `rate_limits.registration.per_address`.
+ */
+export async function enforceRegistrationRateLimit(ctx: RateLimitContext, req: FastifyRequest, reply: FastifyReply, action: string): Promise<void> {
+  const sourceAddress = addressOf(req);
+  const refusal = take(ctx, [['registration.per_address', sourceAddress]]);
+  if (refusal === undefined) return;
+  reply.header('retry-after', String(refusal.retryAfterSeconds));
+  await report(ctx, refusal, {
+    type: 'client.changed', actor: {}, outcome: 'denied', action, reason: 'rate_limited',
     requestId: String(req.id), sourceAddress, details: details(ctx, refusal),
   });
   throw new OAuthError('temporarily_unavailable', `too many requests; retry after ${refusal.retryAfterSeconds} seconds`, `${refusal.limit} exceeded`, 429);

@@ -11,6 +11,7 @@
 import type https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
+import { InternalError } from '../errors/internal-error.js';
 
 export const MOZILLA_GUIDELINES_VERSION = '6.0';
 
@@ -161,9 +162,11 @@ function ipv6Bytes(address: string): number[] | undefined {
 }
 
 /** A listener would serve plain HTTP on a non-loopback address. Stable code for logs and tests. */
-export class PlainHttpNotAllowedError extends Error {
-  override name = 'PlainHttpNotAllowedError';
-  readonly code = 'ERR_PLAIN_HTTP_NOT_LOOPBACK';
+export class PlainHttpNotAllowedError extends InternalError<'ERR_PLAIN_HTTP_NOT_LOOPBACK'> {
+  override readonly name: string = 'PlainHttpNotAllowedError';
+  constructor(message: string) {
+    super('ERR_PLAIN_HTTP_NOT_LOOPBACK', message);
+  }
 }
 
 /**

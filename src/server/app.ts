@@ -1,10 +1,9 @@
 // Builds the Fastify application, part of the composition root: body parsing with limits,
 // security headers on every response, the one error serializer, and every route. Listening (TLS)
 // is done by src/server/start.ts.
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { OAuthError, temporarilyUnavailable } from '../errors/oauth-error.js';
-import { isUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../errors/internal-error.js';
-import { ClientAuthError } from '../oauth/client-auth/index.js';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { OAuthError } from '../errors/oauth-error.js';
+import { sendError } from '../http/error-reply.js';
 import { securityHeaders } from '../http/security-headers.js';
 import { createClientErrorHandler } from '../http/client-errors.js';
 import { registerAuthorizationEndpoint } from '../oauth/endpoints/authorize.js';
@@ -14,6 +13,7 @@ import { registerRevocationEndpoint } from '../oauth/endpoints/revoke.js';
 import { registerMetadataEndpoints } from '../oauth/endpoints/metadata.js';
 import { registerUserinfoEndpoint } from '../oauth/endpoints/userinfo.js';
 import { registerParEndpoint } from '../oauth/endpoints/par.js';
+import { registerRegistrationEndpoint } from '../oauth/endpoints/register.js';
 import { registerInteractionRoutes } from '../interaction/routes.js';
 import { registerAccountRoutes } from '../interaction/account.js';
 import { registerAuditRoutes } from '../audit-api/routes.js';
@@ -22,7 +22,6 @@ import { registerGateway } from '../gateway/index.js';
 import { registerSmartConfiguration } from '../smart/configuration.js';
 import { registerProtectedResourceMetadata } from '../oauth/endpoints/protected-resource-metadata.js';
 import { registerLaunchEndpoint } from '../smart/launch-endpoint.js';
-import { errorPage } from '../http/html.js';
 import type { AppContext } from '../context/app-context.js';
 import { registerOps } from '../ops/http.js';
 import { registerDemoRoutes } from '../demo/routes.js';
@@ -75,37 +74,13 @@ export async function buildApp(ctx: AppContext, appOptions: FastifyServerOptions
   app.setErrorHandler(async (err, req, reply) => {
     // Browser flows (GET pages and POSTed forms) get a page; API clients get the JSON of RFC 6749 §5.2.
     const wantsHtml = (req.method === 'GET' || req.method === 'POST') && String(req.headers.accept ?? '').includes('text/html');
-    let oauth: OAuthError;
-    // Fail closed, stay up: storage, cache or ledger out of reach is 503 with Retry-After, never 500.
-    if (isUnavailable(err)) {
-      oauth = err instanceof OAuthError && err.error === 'temporarily_unavailable' ? err : temporarilyUnavailable();
-      reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-      logUnavailable(ctx, req, err);
-    } else if (err instanceof OAuthError) oauth = err;
-    else if ((err as { statusCode?: number }).statusCode === 413) {
-      // The unread rest of the body makes the connection unusable for a next request.
-      oauth = new OAuthError('invalid_request', 'the request body is too large', undefined, 413);
-      reply.header('connection', 'close');
-    }
-    else if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500) {
-      oauth = new OAuthError('invalid_request', 'the request could not be read', (err as Error).message, 400);
-    } else {
-      oauth = new OAuthError('server_error', 'the server could not complete the request', (err as Error).message, 500);
-      // One structured line: the request id and the error class and code, never request data.
-      process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), requestId: req.id, route: req.routeOptions?.url, error: (err as Error).name, code: (err as { code?: string }).code })}\n`);
-      if (process.env.CADUCEUS_DEBUG_ERRORS) console.error(err);
-    }
-    if (oauth.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
-    if (!oauth.expose) oauth = new OAuthError('server_error', 'the server could not complete the request', undefined, 500);
-    if (oauth instanceof ClientAuthError || (err instanceof ClientAuthError)) {
-      reply.header('www-authenticate', (err as ClientAuthError).challenge);
-    }
-    reply.code(oauth.status).header('cache-control', 'no-store').header('pragma', 'no-cache');
-    if (wantsHtml) return reply.type('text/html; charset=utf-8').send(errorPage(oauth.status === 503 ? 'Temporarily unavailable' : 'Request failed', oauth.description));
-    return reply.type('application/json; charset=utf-8').send(oauth.toJSON());
+    // The one serializer (src/errors/serializer.ts): storage, cache or ledger out of reach is 503
+    // with Retry-After, never 500; only exposed errors are told; failures are logged through the
+    // structured logger with the request id, the route, the error's class and code.
+    return sendError(reply, err, { format: wantsHtml ? 'html' : 'json', logger: ctx.ops.logger });
   });
 
-  app.setNotFoundHandler(async (_req, reply) => reply.code(404).send({ error: 'not_found', error_description: 'no such endpoint' }));
+  app.setNotFoundHandler(async (_req, reply) => sendError(reply, new OAuthError('not_found', 'no such endpoint'), { format: 'json' }));
 
   app.get('/static/caduceus.css', async (_req, reply) => {
     reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8');
@@ -119,6 +94,7 @@ export async function buildApp(ctx: AppContext, appOptions: FastifyServerOptions
   registerAuthorizationEndpoint(app, ctx);
   registerTokenEndpoint(app, ctx);
   registerParEndpoint(app, ctx);
+  registerRegistrationEndpoint(app, ctx);
   registerLaunchEndpoint(app, ctx);
   registerIntrospectionEndpoint(app, ctx);
   registerRevocationEndpoint(app, ctx);
@@ -136,9 +112,3 @@ export async function buildApp(ctx: AppContext, appOptions: FastifyServerOptions
   return app;
 }
 
-/** One warning per refusal for unavailability: the request id and the failure's code, never request data. */
-function logUnavailable(ctx: AppContext, req: FastifyRequest, err: unknown): void {
-  let code: string | undefined;
-  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) code = (e as { code?: string }).code ?? code;
-  ctx.ops.logger.log('warn', 'unavailable', { requestId: String(req.id), route: req.routeOptions?.url ?? null, error: (err as Error).name, code });
-}

@@ -10,6 +10,7 @@ import { loadMasterKey } from '../crypto/master-key.js';
 import { temporarilyUnavailable } from '../errors/oauth-error.js';
 import { digestClientSecret } from '../crypto/client-secret.js';
 import { driverOptionsOf, openStorage } from '../storage/index.js';
+import { clientMetadataResolverOptions, createClientMetadataResolver } from '../oauth/client-metadata/resolver.js';
 import { unsafeWarnings } from '../config/load.js';
 import { ConfigError, type CaduceusConfig } from '../config/schema.js';
 import { assertPlainHttpAllowed, tlsServerOptions } from '../http/tls.js';
@@ -37,6 +38,7 @@ import type { PeriodicTask } from '../ops/periodic.js';
 import { scheduleRedelivery } from '../breakglass/notify.js';
 import { createRequestLimiters, scheduleRateLimitSync } from '../http/request-rate-limits.js';
 import { purgePolicyOf } from '../storage/purge.js';
+import { initialAccessTokenDigestOf } from '../oauth/registration/credentials.js';
 
 export interface ContextOptions {
   env?: NodeJS.ProcessEnv;
@@ -53,6 +55,11 @@ export interface ContextOptions {
    * admin commands do not).
    */
   background?: boolean;
+  /**
+   * An extra CA (PEM) trusted when fetching AI agents' Client ID Metadata Documents, besides the
+   * system roots: the dev stack passes its own CA, so agents served on loopback can be tried.
+   */
+  clientMetadataCa?: string;
 }
 
 export async function createContext(config: CaduceusConfig, options: ContextOptions = {}): Promise<AppContext & { close(): Promise<void> }> {
@@ -79,7 +86,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     await keys.ensureKey(now());
     // The ledger writes through an instrumented driver: commit timings and failures for metrics and readiness.
     const ledgerProbe = instrumentLedgerDriver(storage.sql);
-    const ledger = await openAuditSink(ledgerProbe.driver, config, masterKey, now);
+    const ledger = await openAuditSink(ledgerProbe.driver, config, masterKey, now, logger);
     ledgerProbe.attach(() => ledger.stats);
     const removeLedgerStats = addLedgerStats(() => ledger.stats);
     const audit = options.wrapAudit ? options.wrapAudit(ledger) : ledger;
@@ -99,6 +106,8 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
       now,
       resources: new Map(config.resources.map((r) => [r.uri, r])),
       warnings: unsafeWarnings(config),
+      // Servers only (admin commands skip it, like client secrets): a missing or short token stops the start.
+      ...(options.syncClients ?? true ? { initialAccessTokenDigest: initialAccessTokenDigestOf(config, masterKey, env) } : {}),
       // What this process holds in memory: every piece of per-server state is built here.
       ops: { logger, ledger: ledgerProbe, ...(cache ? { cache } : {}), readiness: createReadinessMemo() },
       rateLimits: createRequestLimiters(config.rate_limits),
@@ -106,6 +115,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
       derivedKeys,
       dpopNonces: createDpopServerNonces(config.dpop, derivedKeys),
       userReach: createUserReachCache(),
+      clientMetadata: createClientMetadataResolver(clientMetadataResolverOptions(config, { now, ...(options.clientMetadataCa ? { ca: options.clientMetadataCa } : {}) })),
       async close() {
         removeLedgerStats();
         await purge?.stop();

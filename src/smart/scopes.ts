@@ -10,6 +10,8 @@
 // user has limited permissions, the client will face these same limitations"; the role policy does
 // it) and any search parameter semantics of granular scopes beyond exact "param=value" matching
 // (see scopeAllows).
+import type { ScopeReason } from '../errors/catalogue.js';
+import { InternalError } from '../errors/internal-error.js';
 
 export type ScopeLevel = 'patient' | 'user' | 'system';
 export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
@@ -53,18 +55,11 @@ export interface OtherScope {
 
 export type SmartScope = ResourceScope | ContextScope | OtherScope;
 
-export type ScopeSyntaxProblem =
-  | 'ERR_SCOPE_CHARACTERS'
-  | 'ERR_SCOPE_RESOURCE_TYPE'
-  | 'ERR_SCOPE_PERMISSIONS'
-  | 'ERR_SCOPE_QUERY'
-  | 'ERR_SCOPE_CONTEXT';
+export type ScopeSyntaxProblem = ScopeReason;
 
-export class ScopeSyntaxError extends Error {
-  override name = 'ScopeSyntaxError';
-  constructor(readonly code: ScopeSyntaxProblem, message: string) {
-    super(message);
-  }
+/** A scope that is not SMART scope syntax: an InternalError with a ScopeReason code of the catalogue. */
+export class ScopeSyntaxError extends InternalError<ScopeReason> {
+  override readonly name: string = 'ScopeSyntaxError';
 }
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )

@@ -32,10 +32,30 @@ export interface ClientRecord {
   jwksUri: string | null;
   /** Inline JWKS (JSON text) for private_key_jwt. */
   jwks: string | null;
-  /** 'config' for clients declared in the YAML file (GitOps), 'admin' for CLI-managed ones. */
-  source: 'config' | 'admin';
+  /**
+   * 'config' for clients declared in the YAML file (GitOps), 'admin' for CLI-managed ones, 'dynamic'
+   * for AI agents that registered themselves (RFC 7591, src/oauth/endpoints/register.ts);
+   * 'metadata_document' for an agent known by its Client ID Metadata Document (src/oauth/clients.ts),
+   * which is never stored.
+   */
+  source: 'config' | 'admin' | 'dynamic' | 'metadata_document';
   createdAt: number;
   updatedAt: number;
+  /**
+   * Migration 010, dynamic clients only: keyed digest (hex) of the RFC 7592 registration access
+   * token. Absent (a NULL column) for every other client, and then no token reads or deletes it.
+   */
+  registrationTokenDigest?: string | null;
+  /** Migration 010, dynamic clients only: the RFC 7591 §2 descriptive metadata the agent registered. Absent when none. */
+  registrationMetadata?: ClientRegistrationMetadata | null;
+}
+
+/** RFC 7591 §2 metadata that describes a self-registered client; shown, never trusted for a decision. */
+export interface ClientRegistrationMetadata {
+  clientUri?: string;
+  logoUri?: string;
+  softwareId?: string;
+  softwareVersion?: string;
 }
 
 export interface ClientStore {
@@ -194,6 +214,8 @@ export interface GrantStore {
   revokeByConsent(consentId: string, now: number, reason: string): Promise<string[]>;
   /** Revokes every active grant of a user and their tokens (account disabled); resolves the revoked grant ids. */
   revokeByUser(userId: string, now: number, reason: string): Promise<string[]>;
+  /** Revokes every active grant of a client and their tokens (client deleted); resolves the revoked grant ids. */
+  revokeByClient(clientId: string, now: number, reason: string): Promise<string[]>;
   /** The user's grants, newest first (active and revoked), each with lastUsedAt. */
   listByUser(userId: string): Promise<GrantRecord[]>;
 }

@@ -185,6 +185,7 @@ const CASES: Record<string, RuleCase> = {
       ['allow_plain_http', (i) => { i.config.unsafe.allow_plain_http = true; }, { severity: 'error', location: 'unsafe.allow_plain_http' }],
       ['breakglass_write', (i) => { i.config.unsafe.breakglass_write = true; }, { severity: 'error', location: 'unsafe.breakglass_write', message: /break-glass\) tokens may create, update and delete/ }],
       ['allow_loopback_client_metadata', (i) => { i.config.unsafe.allow_loopback_client_metadata = true; }, { severity: 'error', location: 'unsafe.allow_loopback_client_metadata', message: /fetch from loopback addresses/ }],
+      ['allow_open_client_registration', (i) => { i.config.unsafe.allow_open_client_registration = true; }, { severity: 'error', location: 'unsafe.allow_open_client_registration', message: /without an initial access token/ }],
     ],
   },
   'CAD-MKY-001': {

@@ -20,7 +20,7 @@ describe('configuration', () => {
     const c = validateConfig(base);
     expect(c.tokens).toEqual({ access_token_ttl: 300, id_token_ttl: 300, authorization_code_ttl: 60, refresh_token_idle_ttl: 86400, refresh_token_absolute_ttl: 2592000 });
     expect(c.session).toEqual({ idle_timeout: 900, absolute_timeout: 43200 });
-    expect(c.unsafe).toEqual({ allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false, breakglass_write: false, allow_loopback_client_metadata: false });
+    expect(c.unsafe).toEqual({ allow_plain_http: false, tls_terminated_by_proxy: false, allow_noncompliant_start: false, breakglass_write: false, allow_loopback_client_metadata: false, allow_open_client_registration: false });
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 8443, trusted_proxies: [] });
   });
 

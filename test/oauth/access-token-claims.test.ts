@@ -1,6 +1,7 @@
 // No PHI in access tokens: claims come from an allow-list only (RFC 9068 §2.2; HIPAA 164.514(b)).
 import { describe, expect, test } from 'vitest';
 import { ACCESS_TOKEN_CLAIMS, assertAllowedClaims } from '../../src/oauth/tokens/access-token.js';
+import { InternalError } from '../../src/errors/internal-error.js';
 
 describe('access token claim allow-list', () => {
   test('holds exactly the RFC 9068 claims', () => {
@@ -10,7 +11,15 @@ describe('access token claim allow-list', () => {
   test.each(['name', 'given_name', 'family_name', 'email', 'phone_number', 'birthdate', 'address', 'mrn', 'ssn', 'gender', 'preferred_username'])(
     'refuses a "%s" claim', (claim) => {
       const claims = { iss: 'https://as', sub: 'u_1', aud: 'https://rs', exp: 2, iat: 1, jti: 'j', client_id: 'c', scope: 's', [claim]: 'x' };
-      expect(() => assertAllowedClaims(claims)).toThrow(`ERR_CLAIM_NOT_ALLOWED: access tokens may not carry "${claim}"`);
+      let thrown: unknown;
+      try {
+        assertAllowedClaims(claims);
+      } catch (err) {
+        thrown = err;
+      }
+      // The code is the error's `code` (src/errors/catalogue.ts), not part of its message.
+      expect(thrown).toBeInstanceOf(InternalError);
+      expect(thrown).toMatchObject({ code: 'ERR_CLAIM_NOT_ALLOWED', message: `access tokens may not carry "${claim}"` });
     },
   );
 

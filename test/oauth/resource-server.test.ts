@@ -17,7 +17,7 @@ import { accessTokenStatus, findToken } from '../../src/oauth/tokens/lookup.js';
 import { ResourceAuthenticator, type ResourceRequest } from '../../src/oauth/resource-server/authenticator.js';
 import { accessTokenVerifications } from '../../src/oauth/resource-server/verify-access-token.js';
 import { ResourceAccessError } from '../../src/oauth/resource-server/errors.js';
-import { buildChallenge, challengeFor, quotedString } from '../../src/oauth/resource-server/challenge.js';
+import { buildChallenge, challengeFor, quotedString } from '../../src/errors/challenge.js';
 import { presentedToken } from '../../src/oauth/resource-server/presentation.js';
 import { TokenStatusCache } from '../../src/oauth/resource-server/token-status-cache.js';
 
@@ -225,7 +225,7 @@ describe('the WWW-Authenticate challenge', () => {
   });
 
   test('a DPoP refusal gets the DPoP scheme with the accepted algorithms (RFC 9449 §7.1)', () => {
-    expect(challengeFor({ status: 401, error: 'invalid_dpop_proof', description: 'a DPoP proof is required', scheme: 'DPoP' }, { realm: RESOURCE }))
+    expect(challengeFor({ status: 401, error: 'invalid_dpop_proof', description: 'a DPoP proof is required', scheme: 'DPoP', algs: ['ES256', 'ES384', 'PS256', 'EdDSA', 'RS256'] }, { realm: RESOURCE }))
       .toBe('DPoP error="invalid_dpop_proof", error_description="a DPoP proof is required", algs="ES256 ES384 PS256 EdDSA RS256"');
   });
 

@@ -251,6 +251,41 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
       });
     });
 
+    it('keeps every client, with its flags and session limits, across migration 010', async () => {
+      await withBlankDatabase(adapter, async (blank) => {
+        const driver = await openSqlDriver(blank.url);
+        const before010 = migrations.filter((m) => m.id < 10);
+        try {
+          await runMigrations(driver, before010);
+          await driver.run(
+            `INSERT INTO clients (client_id, name, grant_types, redirect_uris, scope, resources, token_endpoint_auth_method, secret_digest,
+               jwks_uri, jwks, source, created_at, updated_at, dpop_bound_access_tokens, require_pushed_authorization_requests,
+               session_idle_timeout, session_absolute_timeout)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+            ['kept', 'Kept app', '["authorization_code"]', '["https://app.example/cb"]', 'openid', '[]', 'client_secret_basic', 'e'.repeat(64),
+              null, null, 'admin', T0, T0 + 1, 1, 1, 300, 3600],
+          );
+          expect(await runMigrations(driver)).toEqual([10]);
+        } finally {
+          await driver.close();
+        }
+        const migrated = await openStorage(blank.url, { migrate: false });
+        try {
+          expect(await migrated.clients.get('kept')).toEqual({
+            clientId: 'kept', name: 'Kept app', grantTypes: ['authorization_code'], redirectUris: ['https://app.example/cb'], scope: 'openid',
+            resources: [], tokenEndpointAuthMethod: 'client_secret_basic', secretDigest: 'e'.repeat(64), jwksUri: null, jwks: null,
+            source: 'admin', createdAt: T0, updatedAt: T0 + 1,
+          });
+          expect(await migrated.clientPolicies.get('kept')).toEqual({
+            dpopBoundAccessTokens: true, requirePushedAuthorizationRequests: true, sessionIdleTimeout: 300, sessionAbsoluteTimeout: 3600,
+          });
+          await migrated.clients.upsert(makeClient({ source: 'dynamic', secretDigest: null, registrationTokenDigest: 'f'.repeat(64) }));
+        } finally {
+          await migrated.close();
+        }
+      });
+    });
+
     it('leaves a blank database untouched when opened with migrate: false', async () => {
       await withBlankDatabase(adapter, async (blank) => {
         const unmigrated = await openStorage(blank.url, { migrate: false });
@@ -303,6 +338,31 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
       expect(await storage.clients.remove(client.clientId)).toBe(true);
       expect(await storage.clients.get(client.clientId)).toBeUndefined();
       expect(await storage.clients.remove(client.clientId)).toBe(false);
+    });
+
+    it('stores a dynamic client with its registration token digest and metadata (migration 010)', async () => {
+      const client = makeClient({
+        source: 'dynamic', tokenEndpointAuthMethod: 'none', secretDigest: null, registrationTokenDigest: 'b'.repeat(64),
+        registrationMetadata: { clientUri: 'https://agent.example', softwareId: 'agent-x', softwareVersion: '1.2.3' },
+      });
+      await storage.clients.upsert(client);
+      expect(await storage.clients.get(client.clientId)).toEqual(client);
+      expect(await storage.clients.list()).toContainEqual(client);
+    });
+
+    it('clears the registration columns when a client is upserted without them', async () => {
+      const client = makeClient({ source: 'dynamic', secretDigest: null, registrationTokenDigest: 'c'.repeat(64), registrationMetadata: { logoUri: 'https://agent.example/logo.png' } });
+      await storage.clients.upsert(client);
+      const { registrationTokenDigest: _digest, registrationMetadata: _metadata, ...bare } = client;
+      await storage.clients.upsert(bare);
+      const stored = await storage.clients.get(client.clientId);
+      expect(stored).toEqual(bare);
+      expect(stored).not.toHaveProperty('registrationTokenDigest');
+      expect(stored).not.toHaveProperty('registrationMetadata');
+    });
+
+    it('refuses a registration token digest on a client that is not dynamic', async () => {
+      await expect(storage.clients.upsert(makeClient({ source: 'admin', registrationTokenDigest: 'd'.repeat(64) }))).rejects.toThrow();
     });
   });
 
@@ -519,6 +579,35 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
       expect(await storage.grants.get(unrelated.grantId)).toEqual(unrelated);
       expect((await storage.refreshTokens.get(token.digest))?.revokedAt).toBe(T0 + 9);
       expect(await storage.grants.revokeByUser(userId, T0 + 10, 'user_disabled')).toEqual([]);
+    });
+
+    it('revokes every active grant of a client with their tokens and resolves their ids', async () => {
+      const clientId = uid('client');
+      const first = makeGrant({ clientId });
+      const second = makeGrant({ clientId, userId: null, consentId: null });
+      const earlier = makeGrant({ clientId });
+      const unrelated = makeGrant();
+      for (const g of [first, second, earlier, unrelated]) await storage.grants.create(g);
+      await storage.grants.revoke(earlier.grantId, T0 + 1, 'revoked');
+      const token = makeRefresh({ grantId: first.grantId, clientId });
+      const access = makeAccess({ grantId: second.grantId, clientId });
+      const lateAccess = makeAccess({ grantId: earlier.grantId, clientId });
+      const otherAccess = makeAccess({ grantId: unrelated.grantId });
+      for (const t of [access, lateAccess, otherAccess]) await storage.accessTokens.save(t);
+      await storage.refreshTokens.save(token);
+
+      const revoked = await storage.grants.revokeByClient(clientId, T0 + 9, 'client_deleted');
+
+      expect([...revoked].sort()).toEqual([first.grantId, second.grantId].sort());
+      expect(await storage.grants.get(second.grantId)).toMatchObject({ revokedAt: T0 + 9, revokedReason: 'client_deleted' });
+      expect(await storage.grants.get(earlier.grantId)).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'revoked' });
+      expect(await storage.grants.get(unrelated.grantId)).toEqual(unrelated);
+      expect((await storage.refreshTokens.get(token.digest))?.revokedAt).toBe(T0 + 9);
+      expect((await storage.accessTokens.get(access.jti))?.revokedAt).toBe(T0 + 9);
+      // A token saved under a grant revoked before is revoked too.
+      expect((await storage.accessTokens.get(lateAccess.jti))?.revokedAt).toBe(T0 + 9);
+      expect((await storage.accessTokens.get(otherAccess.jti))?.revokedAt).toBeNull();
+      expect(await storage.grants.revokeByClient(clientId, T0 + 10, 'client_deleted')).toEqual([]);
     });
   });
 

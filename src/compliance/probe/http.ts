@@ -4,6 +4,7 @@
 // client's redirect URI are read from the Location header, never requested.
 import http from 'node:http';
 import https from 'node:https';
+import { InternalError } from '../../errors/internal-error.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -16,9 +17,11 @@ export interface ProbeResponse {
   location?: string;
 }
 
-export class OffOriginError extends Error {
-  override name = 'OffOriginError';
-  readonly code = 'ERR_PROBE_OFF_ORIGIN';
+export class OffOriginError extends InternalError<'ERR_PROBE_OFF_ORIGIN'> {
+  override readonly name: string = 'OffOriginError';
+  constructor(message: string) {
+    super('ERR_PROBE_OFF_ORIGIN', message);
+  }
 }
 
 export interface RequestOptions {

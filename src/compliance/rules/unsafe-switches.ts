@@ -14,6 +14,7 @@ const WHY: Record<string, string> = {
   allow_noncompliant_start: 'the server starts even when this check finds errors',
   breakglass_write: 'emergency (break-glass) tokens may create, update and delete the emergency patient\'s records instead of only reading them',
   allow_loopback_client_metadata: 'an agent\'s client_id URL may make this server fetch from loopback addresses, so requests reach services on its own host (SSRF; draft-ietf-oauth-client-id-metadata-document §8.6 allows this only in development)',
+  allow_open_client_registration: 'anyone who reaches POST /register may register an AI agent as a client without an initial access token (RFC 7591 §3 open registration); what it may be granted is still limited by the agent policy',
 };
 
 export const unsafeSwitches: Rule = {

@@ -15,6 +15,10 @@ const remoteSets = new Map<string, JWTVerifyGetKey>();
 function keySetOf(client: ClientRecord): JWTVerifyGetKey {
   if (client.jwks) return createLocalJWKSet(JSON.parse(client.jwks));
   if (client.jwksUri) {
+    // A self-registered agent chose this URL: fetched here, without the SSRF rules of
+    // src/oauth/client-metadata/fetch-document.ts, it would let anyone who can register make this
+    // server send requests to its own network. Its keys come only through that hardened fetch.
+    if (client.source === 'dynamic') throw invalidClient('client authentication failed', 'the jwks_uri of a self-registered agent is not fetched without the SSRF guard');
     let set = remoteSets.get(client.jwksUri);
     if (!set) {
       set = createRemoteJWKSet(new URL(client.jwksUri), { timeoutDuration: 5000, cooldownDuration: 30_000 });

@@ -38,8 +38,12 @@ export function authorizationServerMetadata(ctx: Pick<AppContext, 'config'>): Re
     // request_uri values are accepted only as PAR handles (RFC 9126), never fetched from a URL.
     request_uri_parameter_supported: false,
     pushed_authorization_request_endpoint: `${iss}/par`,
+    // RFC 8414 §2, RFC 7591 §3: only when agents may register themselves.
+    ...(ctx.config.agents.dynamic_registration.enabled ? { registration_endpoint: `${iss}/register` } : {}),
     require_pushed_authorization_requests: ctx.config.par.require_pushed_authorization_requests,
     dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
+    // draft-ietf-oauth-client-id-metadata-document: an https client_id names its metadata document.
+    client_id_metadata_document_supported: ctx.config.agents.client_id_metadata_documents,
   };
 }
 

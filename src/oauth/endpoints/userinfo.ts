@@ -7,21 +7,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context/app-context.js';
 import { ResourceAuthenticator } from '../resource-server/authenticator.js';
-import { challengeFor } from '../resource-server/challenge.js';
+import { sendError } from '../../http/error-reply.js';
 import { ResourceAccessError } from '../resource-server/errors.js';
 
 export function registerUserinfoEndpoint(app: FastifyInstance, ctx: AppContext): void {
   const endpoint = `${ctx.config.issuer}/userinfo`;
   const authenticator = new ResourceAuthenticator(ctx, { audience: { acceptAnyAudience: true } });
 
-  const refuse = (reply: FastifyReply, err: ResourceAccessError) => {
-    // RFC 6750 §3: the error in WWW-Authenticate, and in the body as JSON.
-    const challenge = challengeFor(err, {});
-    if (challenge !== undefined) reply.header('www-authenticate', challenge);
-    if (err.nonce !== undefined) reply.header('dpop-nonce', err.nonce);
-    reply.code(err.status).header('cache-control', 'no-store');
-    return { error: err.error, error_description: err.description };
-  };
+  // RFC 6750 §3: the error in WWW-Authenticate, and in the body as JSON (the one serializer).
+  const refuse = (reply: FastifyReply, err: ResourceAccessError) => sendError(reply, err, { format: 'json' });
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     let token;

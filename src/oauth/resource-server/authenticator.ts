@@ -9,7 +9,8 @@
 //                       remembered by jti for at most cacheSeconds (token-status-cache.ts)
 //   verifyDpopForResource  RFC 9449 §7 sender constraint (src/oauth/dpop/resource.ts)
 //
-// Every refusal is a ResourceAccessError; challenge.ts turns it into the WWW-Authenticate value.
+// Every refusal is a ResourceAccessError (errors.ts); the one serializer (src/errors/serializer.ts)
+// writes it with its WWW-Authenticate challenge (src/errors/challenge.ts).
 // Deliberately not done here: scopes, patient context and the resource's other rules (each
 // resource decides after authentication), and writing the response.
 import * as nodeCrypto from 'node:crypto';

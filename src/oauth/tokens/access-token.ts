@@ -1,6 +1,7 @@
 // JWT access tokens per RFC 9068: header typ "at+jwt", ES256; claims from an allow-list only.
 // No PHI in tokens: `sub` is an opaque identifier, never an e-mail, name or medical record number.
 import { randomToken } from '../../crypto/random.js';
+import { InternalError } from '../../errors/internal-error.js';
 import { FHIR_ID } from '../../util/fhir-id.js';
 import { signJwt } from './jwt.js';
 import type { AppContext } from '../../context/app-context.js';
@@ -24,7 +25,7 @@ export type AccessTokenClaims = { [K in Exclude<AccessTokenClaimName, 'patient' 
 export function assertAllowedClaims(claims: Record<string, unknown>): void {
   const allowed = new Set<string>([...ACCESS_TOKEN_CLAIMS, ...CONFIRMATION_CLAIMS]);
   for (const name of Object.keys(claims)) {
-    if (!allowed.has(name)) throw new Error(`ERR_CLAIM_NOT_ALLOWED: access tokens may not carry "${name}"`);
+    if (!allowed.has(name)) throw new InternalError('ERR_CLAIM_NOT_ALLOWED', `access tokens may not carry "${name}"`);
   }
 }
 
@@ -84,11 +85,11 @@ export async function issueAccessToken(ctx: AppContext, input: IssueAccessTokenI
     scope: input.scope,
   };
   if (input.patient !== undefined) {
-    if (!FHIR_ID.test(input.patient)) throw new Error('ERR_CLAIM_NOT_ALLOWED: patient must be a FHIR id');
+    if (!FHIR_ID.test(input.patient)) throw new InternalError('ERR_CLAIM_NOT_ALLOWED', 'patient must be a FHIR id');
     claims.patient = input.patient;
   }
   if (input.purposeOfUse !== undefined) {
-    if (!/^[A-Z]{2,12}$/.test(input.purposeOfUse)) throw new Error('ERR_CLAIM_NOT_ALLOWED: purpose_of_use must be an HL7 v3 code');
+    if (!/^[A-Z]{2,12}$/.test(input.purposeOfUse)) throw new InternalError('ERR_CLAIM_NOT_ALLOWED', 'purpose_of_use must be an HL7 v3 code');
     claims.purpose_of_use = input.purposeOfUse;
   }
   if (input.dpopJkt !== undefined) claims.cnf = { jkt: input.dpopJkt };

@@ -11,6 +11,7 @@ import { migration006SmartLaunch } from './006-smart-launch.js';
 import { migration007GrantLastUsed } from './007-grant-last-used.js';
 import { migration008BreakGlassDelivery } from './008-break-glass-delivery.js';
 import { migration009RateLimitCounts } from './009-rate-limit-counts.js';
+import { migration010DynamicClients } from './010-dynamic-clients.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -31,6 +32,7 @@ export const migrations: readonly Migration[] = [
   migration007GrantLastUsed,
   migration008BreakGlassDelivery,
   migration009RateLimitCounts,
+  migration010DynamicClients,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -54,7 +54,7 @@ async function revokeTokensOf(tx: SqlExecutor, grantIds: string, params: (string
 
 export function createGrantStore(sql: SqlDriver): GrantStore {
   /** Revokes every active grant with column = value, and the tokens of all its grants, in one transaction. */
-  const revokeAllWhere = (column: 'consent_id' | 'user_id', value: string, now: number, reason: string): Promise<string[]> =>
+  const revokeAllWhere = (column: 'consent_id' | 'user_id' | 'client_id', value: string, now: number, reason: string): Promise<string[]> =>
     sql.transaction(async (tx) => {
       const revoked = await tx.all<{ grant_id: string }>(
         `UPDATE grants SET revoked_at = $1, revoked_reason = $2 WHERE ${column} = $3 AND revoked_at IS NULL RETURNING grant_id`,
@@ -99,6 +99,9 @@ export function createGrantStore(sql: SqlDriver): GrantStore {
     },
     revokeByUser(userId, now, reason) {
       return revokeAllWhere('user_id', userId, now, reason);
+    },
+    revokeByClient(clientId, now, reason) {
+      return revokeAllWhere('client_id', clientId, now, reason);
     },
     async listByUser(userId) {
       const rows = await sql.all<GrantRow & { code_used_at: number | null; refreshed_at: number | null; purged_used_at: number | null }>(
