@@ -26,7 +26,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['crypto', 'storage'],
   ['oauth/checks', 'smart/scopes'],
   ['config'],
-  ['audit'],
+  ['audit', 'oauth/client-metadata'],
   ['identity'],
   ['ops'],
   ['http'],

@@ -1,5 +1,5 @@
 // `caduceus dev`: the quickstart stack on https://localhost.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { devConfig, seedDemo } from '../server/dev-stack.js';
 import { startDemoFhirServer } from '../fhir-demo/index.js';
@@ -35,7 +35,8 @@ https://localhost:PORT until interrupted.
     // The demo FHIR R4 server (synthetic patients) on loopback, fronted by the gateway at /fhir.
     const fhir = await startDemoFhirServer({ port: 0 });
     const { config, caFile } = await devConfig({ dataDir, port, fhirUpstream: fhir.url });
-    const ctx = await createContext(config, { env: io.env });
+    // The dev stack trusts its own CA for agents' metadata documents served on loopback.
+    const ctx = await createContext(config, { env: io.env, clientMetadataCa: readFileSync(caFile, 'utf8') });
     const demo = await seedDemo(ctx, dataDir, caFile);
     const server = await startServer(ctx, { demo });
     writeFileSync(join(dataDir, DEV_SETTINGS_FILE), JSON.stringify({ port }), { mode: 0o600 });

@@ -89,6 +89,7 @@ label.choice:last-child{border-bottom:0}
 label.choice input{width:1.2rem;height:1.2rem;margin:0}
 textarea{width:100%;box-sizing:border-box;font:inherit;padding:.6rem;border:1px solid #9aa7b5;border-radius:8px}
 .patient-context{background:#f3f5f8;border-radius:8px;padding:.6rem .75rem}
+.agent-notice{border:2px solid #8a4b00;background:#fff8ec;border-radius:8px;padding:.6rem .75rem;margin:.75rem 0}
 details.break-glass summary{color:#a3231a}
 summary{cursor:pointer;color:#0b5cab;font-weight:600;min-height:44px;display:flex;align-items:center}
 ul.factors{list-style:none;padding:0;margin:0}

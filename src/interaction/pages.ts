@@ -35,7 +35,19 @@ export interface ConsentPageInput {
    * account has it; breakGlassWrite when emergency access keeps write permissions (unsafe.breakglass_write).
    */
   picker?: { patients: string[]; labels?: ReadonlyMap<string, string>; breakGlass: boolean; ttlMinutes: number; breakGlassWrite: boolean };
+  /** The requester is a self-registered AI agent: said plainly, with where it comes from and for how long. */
+  agent?: { registeredVia: 'metadata_document' | 'dynamic'; origin: string; approved: boolean; minutes: number; renewable: boolean };
   error?: string;
+}
+
+function agentNotice(agent: NonNullable<ConsentPageInput['agent']>): Raw {
+  const via = agent.registeredVia === 'metadata_document'
+    ? html`It identified itself with the metadata document at <span class="scope-name">${agent.origin}</span>.`
+    : html`It registered itself with this server (client <span class="scope-name">${agent.origin}</span>).`;
+  return html`
+<div class="agent-notice" role="note"><p><strong>This is an AI agent, not an app you installed.</strong> ${via}
+${agent.approved ? 'An administrator of this server has approved it.' : 'No administrator of this server has reviewed it.'}</p>
+<p>It will be able to read only what is ticked below, for ${String(agent.minutes)} minutes${agent.renewable ? ', renewable while you allow it' : ', without renewal'}; every read is recorded, and you can revoke it on your account page.</p></div>`;
 }
 
 export function consentPage(input: ConsentPageInput): string {
@@ -69,6 +81,7 @@ ${input.picker.patients.map((id, i) => html`<label for="patient-${i}" class="cho
   return page('Allow access?', html`
 <h1>Allow ${input.clientName} to access ${input.picker ? 'patient information' : 'your information'}?</h1>
 ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+${input.agent ? agentNotice(input.agent) : ''}
 ${patient}
 <p>It asks for the permissions below on <strong>${input.resourceName}</strong>. Untick any you do not want to give.</p>
 <form method="post" action="${input.action}">

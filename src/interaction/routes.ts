@@ -20,6 +20,8 @@ import { registerLogoutRoutes } from './logout.js';
 import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { consentPage, loginPage } from './pages.js';
+import { agentPolicy } from '../oauth/agent-policy.js';
+import { isClientIdUrl } from '../oauth/client-metadata/client-id-url.js';
 import { errorPage } from '../http/html.js';
 import { patientLabels } from './patient-labels.js';
 import { grantLaunchContext, patientChoice } from './patient-context.js';
@@ -123,6 +125,8 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     const labelReader = { userId: session.record.userId, clientId: request.clientId, requestId: meta.requestId, sourceAddress: meta.sourceAddress };
     const csrf = csrfToken(ctx, interaction.id, interaction.browser);
     const action = `/interaction/${interaction.id}/consent`;
+    const client = await ctx.storage.clients.get(request.clientId);
+    const agent = agentPolicy(ctx.config, client ?? { clientId: request.clientId, source: isClientIdUrl(request.clientId) ? 'metadata_document' : 'unknown' });
     return sendHtml(reply, status, consentPage({
       action,
       csrf,
@@ -134,8 +138,15 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
       ...(plan.choice.kind === 'pick' ? {
         picker: {
           patients: plan.choice.patients, labels: await patientLabels(ctx, { resource: request.resource, ids: plan.choice.patients, ...labelReader }),
-          breakGlass: plan.choice.breakGlass, ttlMinutes: Math.round(ctx.config.breakglass.token_ttl_seconds / 60),
+          // Emergency access is never offered to an AI agent.
+          breakGlass: plan.choice.breakGlass && !agent, ttlMinutes: Math.round(ctx.config.breakglass.token_ttl_seconds / 60),
           breakGlassWrite: ctx.config.unsafe.breakglass_write,
+        },
+      } : {}),
+      ...(agent ? {
+        agent: {
+          registeredVia: agent.source, origin: request.clientId, approved: agent.approved,
+          minutes: Math.max(1, Math.round(agent.accessTokenTtl / 60)), renewable: agent.refreshTokens && plan.allowed.includes('offline_access'),
         },
       } : {}),
       error,

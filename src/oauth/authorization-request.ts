@@ -11,6 +11,9 @@ import type { Params } from './checks/duplicate-params.js';
 import type { AppContext } from '../context/app-context.js';
 import type { ClientRecord, LaunchContext } from '../storage/types.js';
 import { redeemLaunch } from '../smart/launch-context.js';
+import { findClient } from './clients.js';
+import { ClientMetadataError } from './client-metadata/errors.js';
+import { agentPolicy } from './agent-policy.js';
 
 export interface AuthorizationRequest {
   clientId: string;
@@ -43,9 +46,16 @@ export class RedirectableError extends Error {
 
 export async function checkClientAndRedirect(ctx: AppContext, params: Params): Promise<{ client: ClientRecord; redirectUri: string }> {
   if (params.client_id === undefined) throw new UntrustedRedirectError('The request has no client_id.');
-  const client = await ctx.storage.clients.get(params.client_id);
-  if (!client) throw new UntrustedRedirectError('The application that sent you here is not registered.');
   if (params.redirect_uri === undefined) throw new UntrustedRedirectError('The request has no redirect_uri.');
+  let client: ClientRecord | undefined;
+  try {
+    client = await findClient(ctx, params.client_id, { redirectUri: params.redirect_uri });
+  } catch (err) {
+    // A metadata document that cannot be fetched or does not list this redirect URI: never redirect.
+    if (err instanceof ClientMetadataError) throw new UntrustedRedirectError(`The application's metadata document cannot be used: ${err.description}.`);
+    throw err;
+  }
+  if (!client) throw new UntrustedRedirectError('The application that sent you here is not registered.');
   if (!redirectUriMatches(client.redirectUris, params.redirect_uri)) {
     throw new UntrustedRedirectError('The redirect address is not registered for this application.');
   }
@@ -65,10 +75,18 @@ export function checkAuthorizationParams(ctx: AppContext, client: ClientRecord, 
     if (params.response_mode !== undefined && params.response_mode !== 'query') throw invalidRequest('only response_mode=query is supported');
     if (!client.grantTypes.includes('authorization_code')) throw unauthorizedClient('this client may not use the authorization code flow');
     const codeChallenge = checkCodeChallenge(params.code_challenge, params.code_challenge_method);
-    const requested = parseScope(params.scope);
+    let requested = parseScope(params.scope);
     if (requested.length === 0) throw new OAuthError('invalid_scope', 'scope is required');
     const resource = resolveResource(client, params.resource ?? params.aud);
-    checkRequestedScopes(requested, parseScope(client.scope), ctx.resources.get(resource)?.scopes);
+    // A self-registered AI agent gets what the agent policy allows, whatever it asks for: by
+    // default read-only patient/ scopes, no offline_access; an administrator's approval widens it.
+    const policy = agentPolicy(ctx.config, client);
+    if (policy?.refusal) throw unauthorizedClient(policy.refusal.description);
+    if (policy) {
+      requested = policy.allowedScopes(requested);
+      if (requested.length === 0) throw new OAuthError('invalid_scope', 'none of the requested scopes may be granted to this AI agent');
+    }
+    checkRequestedScopes(requested, policy ? requested : parseScope(client.scope), ctx.resources.get(resource)?.scopes);
     const prompt = (params.prompt ?? '').split(' ').filter(Boolean);
     for (const p of prompt) if (!PROMPTS.has(p)) throw invalidRequest('unsupported prompt value');
     if (prompt.includes('none') && prompt.length > 1) throw invalidRequest('prompt=none cannot be combined with other values');

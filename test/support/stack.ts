@@ -43,7 +43,7 @@ export async function startTestStack(opts: { adapter?: TestAdapter; storage?: st
   const { config, caFile } = await devConfig({ dataDir, port, host: '127.0.0.1', issuerHost: '127.0.0.1', storage: opts.storage, fhirUpstream: fhir.url });
   opts.configure?.(config);
   // Request log lines are not printed during tests (test/ops/logging.test.ts captures them itself).
-  const ctx = await createContext(config, { env: {}, log: () => undefined, ...opts.context });
+  const ctx = await createContext(config, { env: {}, log: () => undefined, clientMetadataCa: readFileSync(caFile, 'utf8'), ...opts.context });
   const demo = await seedDemo(ctx, dataDir, caFile);
   const server = await startServer(ctx, { demo });
   return {

@@ -7,6 +7,8 @@ import type { ClientRecord } from '../../storage/types.js';
 import type { Params } from '../checks/duplicate-params.js';
 import { CLIENT_AUTH_CHALLENGE, ClientAuthError } from './client-auth-error.js';
 import { presentedCredentials } from './presented.js';
+import { findClient } from '../clients.js';
+import { ClientMetadataError } from '../client-metadata/errors.js';
 import { throttleClientAuthentication } from './throttle.js';
 import { verifySecretCredentials } from './client-secret.js';
 import { assertionIssuer, verifyClientAssertion } from './private-key-jwt.js';
@@ -42,7 +44,13 @@ export async function authenticateClient(ctx: AppContext, req: ClientAuthRequest
 async function authenticate(ctx: AppContext, req: ClientAuthRequest): Promise<ClientRecord> {
   const presented = presentedCredentials(req.authorization, req.params);
   const clientId = presented.method === 'private_key_jwt' ? presented.clientId ?? assertionIssuer(presented.assertion) : presented.clientId;
-  const client = await ctx.storage.clients.get(clientId);
+  let client: ClientRecord | undefined;
+  try {
+    client = await findClient(ctx, clientId);
+  } catch (err) {
+    if (err instanceof ClientMetadataError) throw invalidClient('client authentication failed', `metadata document: ${err.detail ?? err.description}`);
+    throw err;
+  }
   if (!client) {
     if (presented.method === 'client_secret_basic' || presented.method === 'client_secret_post') {
       verifyClientSecret(ctx.masterKey, presented.secret, UNKNOWN_DIGEST);

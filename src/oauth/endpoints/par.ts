@@ -5,6 +5,8 @@
 //
 // Also here: binding the request's codes to a DPoP key (RFC 9449 §10.1), from `dpop_jkt` or from
 // a DPoP proof sent with the push.
+import { findClient } from '../clients.js';
+import { ClientMetadataError } from '../client-metadata/errors.js';
 import type { FastifyInstance } from 'fastify';
 import { OAuthError, invalidRequest } from '../../errors/oauth-error.js';
 import { formParams, requestMeta } from '../../http/request-info.js';
@@ -124,7 +126,13 @@ function authorizationParams(client: ClientRecord, params: Params): Params {
  */
 export async function redeemPushedRequest(ctx: AppContext, params: Params): Promise<{ client: ClientRecord; request: AuthorizationRequest }> {
   if (params.client_id === undefined) throw new UntrustedRedirectError('The request has no client_id.');
-  const client = await ctx.storage.clients.get(params.client_id);
+  let client: ClientRecord | undefined;
+  try {
+    client = await findClient(ctx, params.client_id);
+  } catch (err) {
+    if (err instanceof ClientMetadataError) throw new UntrustedRedirectError(`The application's metadata document cannot be used: ${err.description}.`);
+    throw err;
+  }
   if (!client) throw new UntrustedRedirectError('The application that sent you here is not registered.');
   const requestUri = params.request_uri ?? '';
   if (!REQUEST_URI.test(requestUri)) throw new UntrustedRedirectError('The request_uri was not issued by this server.');

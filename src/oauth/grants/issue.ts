@@ -3,6 +3,7 @@ import { issueAccessToken } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken, type RefreshGrantData } from '../tokens/refresh-token.js';
 import { formatScope } from '../checks/scope.js';
+import { agentPolicy } from '../agent-policy.js';
 import type { AppContext } from '../../context/app-context.js';
 import type { ClientRecord, LaunchContext, UserRecord } from '../../storage/types.js';
 import { launchResponseFields } from '../../smart/launch-context.js';
@@ -65,6 +66,8 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
   const patient = launch?.patient ?? legacyPatientContext(user, input.scopes);
   // Break-glass (45 CFR 164.312(a)(2)(ii)): short-lived, never refreshed, marked with its purpose of use.
   const emergency = launch?.purposeOfUse !== undefined;
+  // A self-registered AI agent: the shortest token lifetime, refresh tokens only when approved.
+  const policy = agentPolicy(ctx.config, input.client);
   const at = await issueAccessToken(ctx, {
     clientId: input.client.clientId,
     subject: input.data.userId,
@@ -73,6 +76,7 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
     grantId: input.grantId,
     patient,
     dpopJkt: input.dpopJkt,
+    ...(policy ? { lifetimeSeconds: policy.accessTokenTtl } : {}),
     ...(emergency ? { purposeOfUse: launch.purposeOfUse, lifetimeSeconds: ctx.config.breakglass.token_ttl_seconds } : {}),
   });
   const response: TokenResponse = {
@@ -83,7 +87,7 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
   if (patient !== undefined) response.patient = patient;
   const granted = input.data.scope.split(' ');
   // RFC 9700 §4.14.2: the AS decides per client whether refresh tokens are issued at all.
-  if (!emergency && granted.includes('offline_access') && input.client.grantTypes.includes('refresh_token')) {
+  if (!emergency && (!policy || policy.refreshTokens) && granted.includes('offline_access') && input.client.grantTypes.includes('refresh_token')) {
     // Confidential clients' refresh tokens are bound by client authentication instead (§5).
     const data: BoundRefreshGrantData = { ...input.data };
     if (input.client.tokenEndpointAuthMethod === 'none' && input.dpopJkt) data.dpopJkt = input.dpopJkt;

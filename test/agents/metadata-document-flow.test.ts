@@ -1,0 +1,88 @@
+// An AI agent known only by its Client ID Metadata Document, end to end over real TLS: the
+// authorization server fetches the document from the agent's https URL (a loopback server here,
+// allowed by the dev stack's unsafe.allow_loopback_client_metadata), the consent page says plainly
+// that an AI agent asks, and the agent policy decides what it gets whatever it asked for: read-only
+// patient/ scopes, no refresh token, the agents' token lifetime. A redirect URI missing from the
+// document is refused without a redirect.
+import { createServer, type Server } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startTestStack, type TestStack } from '../support/stack.js';
+import { frontChannel, relyingParty, type Rp } from '../support/flows.js';
+
+describe('an AI agent registered by its metadata document', () => {
+  let stack: TestStack;
+  let rp: Rp;
+  let docs: Server;
+  let docUrl: string;
+  let fetches = 0;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ configure: (c) => { c.agents.access_token_ttl = 120; } });
+    rp = await relyingParty(stack);
+    const tls = stack.ctx.config.tls!;
+    docs = createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, (_req, res) => {
+      fetches += 1;
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('cache-control', 'max-age=300');
+      res.end(JSON.stringify({
+        client_id: docUrl, client_name: 'Chart summariser', redirect_uris: [stack.demo.redirect_uri],
+        token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      }));
+    });
+    await new Promise<void>((resolve) => docs.listen(0, '127.0.0.1', resolve));
+    docUrl = `https://localhost:${(docs.address() as AddressInfo).port}/agent.json`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => docs?.close(resolve));
+    await stack?.close();
+  });
+
+  it('is advertised in the authorization server metadata', () => {
+    expect((rp.as as Record<string, unknown>).client_id_metadata_document_supported).toBe(true);
+  });
+
+  it('signs in with consent that names it an AI agent, and gets read-only patient scopes, no refresh token, the agents\' lifetime', async () => {
+    const agentRp: Rp = { ...rp, client: { client_id: docUrl } };
+    const fc = await frontChannel(agentRp, { scope: 'openid offline_access patient/*.cruds' });
+    const consent = fc.pages.find((p) => p.body.includes('name="decision"'));
+    expect(consent?.body).toContain('This is an AI agent');
+    expect(consent?.body).toContain(docUrl);
+    expect(consent?.body).toContain('No administrator of this server has reviewed it.');
+    expect(consent?.body).toContain('for 2 minutes, without renewal');
+    expect(consent?.body).not.toContain('value="offline_access"');
+    expect(consent?.body).not.toContain('Emergency access');
+    const code = new URL(fc.final.location!).searchParams.get('code');
+    expect(code).toBeTruthy();
+
+    const res = await request(`${stack.issuer}/token`, {
+      method: 'POST', dispatcher: rp.dispatcher, headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: docUrl, code: code!, code_verifier: fc.verifier, redirect_uri: stack.demo.redirect_uri }).toString(),
+    });
+    const body = await res.body.json() as Record<string, unknown>;
+    expect(res.statusCode).toBe(200);
+    expect(body.expires_in).toBe(120);
+    expect(body).not.toHaveProperty('refresh_token');
+    expect(String(body.scope).split(' ').sort()).toEqual(['openid', 'patient/*.rs']);
+    // The document was fetched once and then served from the cache (max-age=300).
+    expect(fetches).toBe(1);
+
+    const events = await stack.ctx.storage.sql.all<{ type: string }>('SELECT type FROM audit_events WHERE actor_client = $1 ORDER BY seq', [docUrl]);
+    expect(events.map((e) => e.type)).toContain('token.issued');
+  });
+
+  it('refuses a redirect URI the document does not list, with a page and no redirect', async () => {
+    const url = new URL(`${stack.issuer}/authorize`);
+    for (const [k, v] of Object.entries({
+      client_id: docUrl, response_type: 'code', redirect_uri: 'https://evil.example/cb', scope: 'openid patient/*.rs', state: 's',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', resource: stack.demo.resource,
+    })) url.searchParams.set(k, v);
+    const res = await request(url, { dispatcher: rp.dispatcher, headers: { accept: 'text/html' } });
+    const page = await res.body.text();
+    expect(res.statusCode).toBe(400);
+    expect(res.headers.location).toBeUndefined();
+    expect(page).toContain('metadata document cannot be used');
+  });
+});
