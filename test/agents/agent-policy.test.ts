@@ -1,8 +1,9 @@
 // The self-registered agent policy (src/oauth/agent-policy.ts), its settings (agents.* in
 // src/config/schema.ts) and the compliance view that leaves dynamic clients out. Pure: no server.
+import { configProblems } from '../support/config-problems.js';
 import { describe, expect, test } from 'vitest';
 import { unsafeWarnings } from '../../src/config/load.js';
-import { ConfigError, validateConfig, type CaduceusConfig } from '../../src/config/schema.js';
+import { validateConfig, type CaduceusConfig } from '../../src/config/schema.js';
 import { agentPolicy, narrowAgentScopes, UNAPPROVED_AGENT_DESCRIPTION } from '../../src/oauth/agent-policy.js';
 import { clientViews } from '../../src/compliance/client-view.js';
 import type { ClientRecord } from '../../src/storage/types.js';
@@ -10,15 +11,7 @@ import type { ClientRecord } from '../../src/storage/types.js';
 const base = { issuer: 'https://as.example', storage: 'sqlite:./data/x.db', tls: { cert: 'c.pem', key: 'k.pem' } };
 const config = (agents: Record<string, unknown> = {}, more: Record<string, unknown> = {}): CaduceusConfig => validateConfig({ ...base, agents, ...more });
 
-function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 const dynamic = { clientId: 'agent_AAAAAAAAAAAAAAAAAAAAAA', source: 'dynamic' };
 const metadataAgent = { clientId: 'https://agent.example/client.json', source: 'metadata_document' };

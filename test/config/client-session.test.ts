@@ -1,22 +1,15 @@
 // `clients[].session`: per-client automatic logoff (45 CFR 164.312(a)(2)(iii)) in the configuration
 // file; errors name the path and the fix.
+import { configProblems } from '../support/config-problems.js';
 import { describe, expect, test } from 'vitest';
-import { ConfigError, validateConfig } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/config/schema.js';
 
 const base = { issuer: 'https://as.example', storage: 'sqlite:./data/x.db', tls: { cert: 'c.pem', key: 'k.pem' } };
 const withSession = (session: unknown) => ({
   ...base, clients: [{ client_id: 'app1', name: 'App', redirect_uris: ['https://app.example/cb'], client_secret_env: 'APP1_SECRET', session }],
 });
 
-function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 const NOT_SECONDS = 'must be a whole number of seconds greater than 0';
 

@@ -1,19 +1,12 @@
 // The configuration schema: secure defaults, unknown keys refused, errors that name path and fix.
+import { configProblems } from '../support/config-problems.js';
 import { describe, expect, test } from 'vitest';
 import { unsafeWarnings } from '../../src/config/load.js';
-import { ConfigError, validateConfig } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/config/schema.js';
 
 const base = { issuer: 'https://as.example', storage: 'sqlite:./data/x.db', tls: { cert: 'c.pem', key: 'k.pem' } };
 
-function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 describe('configuration', () => {
   test('a minimal file gets the secure defaults', () => {

@@ -391,3 +391,14 @@ export function errorKinds(lines: readonly string[]): Record<string, number> {
   }
   return kinds;
 }
+
+/**
+ * A scenario that crashed the server must not take the next ones with it: the next scenario starts
+ * it again (and says so), so each fault gives its own evidence. Resolves the instance to use.
+ */
+export async function restartIfExited(cluster: { restart(i: number): Promise<Instance> }, instance: Instance, onRestart: () => number): Promise<Instance> {
+  if (instance.child.exitCode === null && instance.child.signalCode === null) return instance;
+  const count = onRestart();
+  console.log(`[resilience] the server had exited (${instance.child.exitCode ?? instance.child.signalCode}); restart ${count}`);
+  return cluster.restart(0);
+}

@@ -30,7 +30,7 @@ import { startCluster, type Cluster, type Instance } from '../scale/cluster.js';
 import { startDemoFhirServer, type DemoFhirServer } from '../../src/fhir-demo/index.js';
 import { openStorage, type Storage } from '../../src/storage/index.js';
 import {
-  DEADLINE_MS, LOOPS, RECOVERY_MS, auditVerify, basic, jtiOf, runFault, trustingAgent, unaudited, violations,
+  DEADLINE_MS, LOOPS, RECOVERY_MS, auditVerify, basic, jtiOf, restartIfExited, runFault, trustingAgent, unaudited, violations,
   type Call, type Fault, type FaultRun,
 } from './load.js';
 
@@ -167,15 +167,9 @@ describe.runIf(postgresUp)('PostgreSQL faults under load: the server stays up, f
     await db?.cleanup();
   }, 60_000);
 
-  // A scenario that crashed the server must not take the next ones with it: they start it again
-  // (and say so), so each fault gives its own evidence.
   beforeEach(async () => {
     proxy.heal();
-    if (A.child.exitCode !== null || A.child.signalCode !== null) {
-      restarts += 1;
-      console.log(`[resilience] the server had exited (${A.child.exitCode ?? A.child.signalCode}); restart ${restarts}`);
-      A = await cluster.restart(0);
-    }
+    A = await restartIfExited(cluster, A, () => (restarts += 1));
   }, 90_000);
   afterEach(() => proxy.heal());
 

@@ -31,7 +31,7 @@ import { startCluster, type Cluster, type Instance } from '../scale/cluster.js';
 import { DEMO_CC_SCOPE } from '../../src/server/dev-stack.js';
 import { openStorage, type Storage } from '../../src/storage/index.js';
 import {
-  DEADLINE_MS, LOOPS, RECOVERY_MS, auditVerify, basic, jtiOf, runFault, send, trustingAgent, unaudited, violations,
+  DEADLINE_MS, LOOPS, RECOVERY_MS, auditVerify, basic, jtiOf, restartIfExited, runFault, send, trustingAgent, unaudited, violations,
   type Call, type FaultRun, type Outcome,
 } from './load.js';
 
@@ -258,11 +258,7 @@ describe.runIf(postgresUp && redisUp)('Redis faults under load: the server stays
 
   beforeEach(async () => {
     proxy.heal();
-    if (A.child.exitCode !== null || A.child.signalCode !== null) {
-      restarts += 1;
-      console.log(`[resilience] the server had exited (${A.child.exitCode ?? A.child.signalCode}); restart ${restarts}`);
-      A = await cluster.restart(0);
-    }
+    A = await restartIfExited(cluster, A, () => (restarts += 1));
   }, 90_000);
   afterEach(() => proxy.heal());
 

@@ -26,9 +26,10 @@
 // request), the scope the client may get (the self-registered agent policy decides; `scope` is only
 // what the document asks for), what a jwks_uri serves (fetched and checked when a token request
 // needs it), and the relation of redirect URIs to the client_id's origin (§8.1: MAY; not imposed).
+import { metadataFieldReaders } from './fields.js';
 import { redirectUriMatches, redirectUriProblem } from '../checks/redirect-uri.js';
 import { ClientMetadataError } from './errors.js';
-import { MAX_URL_LENGTH, fetchableUrlProblem } from './client-id-url.js';
+import { MAX_URL_LENGTH } from './client-id-url.js';
 
 export type MetadataGrantType = 'authorization_code' | 'refresh_token';
 export type MetadataAuthMethod = 'none' | 'private_key_jwt';
@@ -154,20 +155,7 @@ export function checkMetadataRedirectUri(metadata: Pick<ClientMetadata, 'redirec
   }
 }
 
-function stringList(doc: Record<string, unknown>, name: string, fallback: string[]): string[] {
-  if (!has(doc, name)) return fallback;
-  const value = doc[name];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw invalid(`${name} must be an array of strings`);
-  if (value.length > 50) throw invalid(`${name} has too many entries`);
-  return value as string[];
-}
-
-function httpsUrl(value: unknown, name: string): string {
-  if (typeof value !== 'string') throw invalid(`${name} must be a string`);
-  const problem = fetchableUrlProblem(value);
-  if (problem !== undefined) throw invalid(`${name} ${problem}`);
-  return value;
-}
+const { stringList, httpsUrl } = metadataFieldReaders(invalid, 50);
 
 function clientName(doc: Record<string, unknown>): string | null {
   if (!has(doc, 'client_name')) return null;

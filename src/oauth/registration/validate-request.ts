@@ -21,11 +21,12 @@
 // Deliberately not checked here: what the scope may grant (src/oauth/agent-policy.ts), what a
 // jwks_uri serves (fetched, under the SSRF rules of src/oauth/client-metadata/, when a token request
 // needs it), and software statements (RFC 7591 §2.3; not supported, so ignored like any unknown member).
+import { metadataFieldReaders } from '../client-metadata/fields.js';
 import { OAuthError } from '../../errors/oauth-error.js';
 import { PRIVATE_JWK_MEMBERS } from '../../config/schema.js';
 import type { ClientRegistrationMetadata } from '../../storage/types.js';
 import { redirectUriProblem } from '../checks/redirect-uri.js';
-import { MAX_URL_LENGTH, fetchableUrlProblem } from '../client-metadata/client-id-url.js';
+import { MAX_URL_LENGTH } from '../client-metadata/client-id-url.js';
 
 export type RegistrationAuthMethod = 'none' | 'private_key_jwt';
 export type RegistrationGrantType = 'authorization_code' | 'refresh_token';
@@ -141,20 +142,7 @@ export function validateRegistrationRequest(body: unknown): RegistrationRequest 
   };
 }
 
-function stringList(doc: Record<string, unknown>, name: string, fallback: string[]): string[] {
-  if (!has(doc, name)) return fallback;
-  const value = doc[name];
-  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw invalidMetadata(`${name} must be an array of strings`);
-  if (value.length > 10) throw invalidMetadata(`${name} has too many entries`);
-  return value as string[];
-}
-
-function httpsUrl(value: unknown, name: string): string {
-  if (typeof value !== 'string') throw invalidMetadata(`${name} must be a string`);
-  const problem = fetchableUrlProblem(value);
-  if (problem !== undefined) throw invalidMetadata(`${name} ${problem}`);
-  return value;
-}
+const { stringList, httpsUrl } = metadataFieldReaders(invalidMetadata, 10);
 
 function softwareText(value: unknown, name: string): string {
   if (typeof value !== 'string' || value.length > MAX_SOFTWARE_TEXT || !SOFTWARE_TEXT.test(value)) {
