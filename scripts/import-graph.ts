@@ -33,6 +33,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['context'],
   ['oauth', 'smart'],
   ['interaction', 'gateway', 'audit-api', 'admin', 'breakglass', 'demo', 'fhir-demo'],
+  ['agents'],
   ['server'],
   ['compliance'],
   ['cli'],

@@ -54,6 +54,7 @@ https://localhost:PORT until interrupted.
   EHR client:    ${demo.ehr_client_id ?? '-'}   (POST ${config.issuer}/smart/launch)
   Account page:  ${config.issuer}/account
   FHIR (gateway): ${config.issuer}/fhir  (demo data, synthetic)
+  MCP server:    ${demo.mcp_url ?? '-'}  (MCP Streamable HTTP; tokens with resource=${demo.mcp_url ?? '-'})
 
 Stop with Ctrl+C.
 `);

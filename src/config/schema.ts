@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { redirectUriProblem } from '../oauth/checks/redirect-uri.js';
 import { ScopeSyntaxError, parseSmartScope } from '../smart/scopes.js';
-import { gatewayConfigIssues, gatewayConfigSchema } from './gateway.js';
+import { gatewayConfigIssues, gatewayConfigSchema, RESERVED_PREFIX_SEGMENTS } from './gateway.js';
 
 /** RFC 9068 / RFC 9700 §2.3: short-lived access tokens; hard cap of 15 minutes. */
 export const ACCESS_TOKEN_TTL_CAP = 900;
@@ -296,11 +296,20 @@ export const configSchema = z.strictObject({
     require_approval: z.boolean().default(false),
     /** Agents an administrator approved, by client_id (dynamic registration) or metadata_url. */
     approved: z.array(agentApprovalSchema).default([]),
+    /** The FHIR MCP server (src/agents/mcp/): MCP Streamable HTTP in front of one fhir gateway route. */
+    mcp: z.strictObject({
+      enabled: z.boolean().default(false),
+      /** Where it listens; the MCP resource (token audience, RFC 8707) is issuer + path. */
+      path: z.string().regex(/^(\/[a-z0-9_-]+)+$/, { message: 'must be an absolute path of lowercase segments without a trailing slash, e.g. /mcp' }).default('/mcp'),
+      /** The gateway route (its prefix) whose pipeline every tool call goes through. */
+      fhir_route: z.string().default('/fhir'),
+    }).default({ enabled: false, path: '/mcp', fhir_route: '/fhir' }),
   }).refine((a) => a.metadata_cache_min_seconds <= a.metadata_cache_max_seconds, {
     path: ['metadata_cache_min_seconds'], message: 'must not exceed agents.metadata_cache_max_seconds',
   }).default({
     client_id_metadata_documents: true, metadata_cache_entries: 1000, metadata_cache_min_seconds: 60, metadata_cache_max_seconds: 86_400,
     metadata_fetch_timeout_ms: 3000, dynamic_registration: { enabled: false }, access_token_ttl: 300, require_approval: false, approved: [],
+    mcp: { enabled: false, path: '/mcp', fhir_route: '/fhir' },
   }),
   unsafe: z.strictObject({
     /** Serve plain HTTP (loopback only). */
@@ -368,6 +377,24 @@ export const configSchema = z.strictObject({
     });
   });
   for (const issue of gatewayConfigIssues(c.gateway, c)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  const mcp = c.agents.mcp;
+  if (mcp.enabled) {
+    // RFC 8707: a token is issued for a resource only when it is declared; the MCP resource is issuer + path.
+    const mcpResource = `${c.issuer.replace(/\/$/, '')}${mcp.path}`;
+    if (!resourceUris.has(mcpResource)) {
+      ctx.addIssue({ code: 'custom', path: ['agents', 'mcp', 'path'], message: `the MCP resource "${mcpResource}" is not declared under resources: declare it (with the scopes agents may ask for) so tokens can be issued for it` });
+    }
+    const route = c.gateway.routes.find((r) => r.prefix === mcp.fhir_route);
+    if (!route || route.type !== 'fhir') {
+      ctx.addIssue({ code: 'custom', path: ['agents', 'mcp', 'fhir_route'], message: `must name a gateway route of type fhir ("${mcp.fhir_route}" is ${route ? `of type ${route.type}` : 'not a gateway.routes[].prefix'})` });
+    }
+    if (c.gateway.routes.some((r) => mcp.path === r.prefix || mcp.path.startsWith(`${r.prefix}/`) || r.prefix.startsWith(`${mcp.path}/`))) {
+      ctx.addIssue({ code: 'custom', path: ['agents', 'mcp', 'path'], message: 'overlaps a gateway route prefix' });
+    }
+    if (RESERVED_PREFIX_SEGMENTS.has(mcp.path.split('/')[1] ?? '')) {
+      ctx.addIssue({ code: 'custom', path: ['agents', 'mcp', 'path'], message: 'starts with a path the authorization server itself serves; choose another, e.g. /mcp' });
+    }
+  }
   const ids = new Set<string>();
   c.clients.forEach((client, i) => {
     if (ids.has(client.client_id)) ctx.addIssue({ code: 'custom', path: ['clients', i, 'client_id'], message: 'is declared twice' });

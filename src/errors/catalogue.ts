@@ -130,7 +130,9 @@ export type ResourceAccessReason =
   | 'ERR_INSUFFICIENT_SCOPE'
   | 'ERR_STATUS_UNAVAILABLE'
   /** A resource's own rule: the token's client is no longer registered (the audit API). */
-  | 'ERR_CLIENT_UNREGISTERED';
+  | 'ERR_CLIENT_UNREGISTERED'
+  /** A resource's own rule: a browser request from a foreign Origin (the MCP server; DNS rebinding). */
+  | 'ERR_ORIGIN_NOT_ALLOWED';
 
 /** Why the PHI gateway refused or failed a request, recorded in its ledger event (GatewayDenial, src/gateway/errors.ts). */
 export type GatewayReason =

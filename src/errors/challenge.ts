@@ -80,6 +80,9 @@ export function challengeFor(refusal: Refusal, resource: ResourceChallengeParams
     const scope = refusal.requiredScope ?? resource.scope;
     return buildChallenge({ scheme: 'Bearer', ...realm, error: refusal.error, errorDescription: refusal.description, ...(scope !== undefined ? { scope } : {}), ...resourceMetadata });
   }
+  // RFC 9728 §5.1: a resource with published metadata points to it from every 401 and 403; a 403
+  // other than insufficient_scope (a patient outside the token's compartment) names no error code.
+  if (refusal.status === 403 && resource.resourceMetadata !== undefined) return buildChallenge({ scheme: 'Bearer', ...realm, ...resourceMetadata });
   if (refusal.status !== 401) return undefined;
   if (refusal.reason !== undefined && NO_CREDENTIALS.includes(refusal.reason as ResourceAccessReason)) {
     return buildChallenge({ scheme: 'Bearer', ...realm, ...(resource.scope !== undefined ? { scope: resource.scope } : {}), ...resourceMetadata });

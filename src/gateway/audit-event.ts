@@ -20,6 +20,8 @@ export interface GatewayEventDraft {
   filtered?: number;
   masked?: number;
   entry?: number;
+  /** The MCP tool whose call this request is (src/agents/mcp/): details.tool. */
+  tool?: string;
 }
 
 export function gatewayEvent(draft: GatewayEventDraft, result: { accessed: boolean; outcome: AuditOutcome; reason?: string; status: number }): AuditEventInput {
@@ -29,6 +31,7 @@ export function gatewayEvent(draft: GatewayEventDraft, result: { accessed: boole
   if (draft.filtered) details.filtered_entries = draft.filtered;
   if (draft.masked) details.masked_elements = draft.masked;
   if (draft.entry !== undefined) details.entry = draft.entry;
+  if (draft.tool !== undefined) details.tool = draft.tool;
   // Break-glass (45 CFR 164.312(a)(2)(ii)): every use of an emergency token is flagged for review.
   if (t?.purposeOfUse !== undefined) {
     details.purpose_of_use = t.purposeOfUse;

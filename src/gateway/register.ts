@@ -8,6 +8,11 @@
 // Requests flow through named steps: readTarget → readBody → authenticate (the one
 // protected-resource authenticator, src/oauth/resource-server/authenticator.ts) → plan → preRead →
 // forward → release (compartment, masking, link rewriting) → audit → send.
+//
+// On fhir routes, everything after authentication is the transport-free core `runFhirRequest`,
+// which the Fastify handler and the FHIR MCP server (src/agents/mcp/, through the route's
+// FhirGatewayRoute handle) both call: one policy engine, one ledger event per request.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { AppContext } from '../context/app-context.js';
@@ -24,6 +29,7 @@ import { releaseFhirBody } from './fhir-release.js';
 import { inPatientCompartment, singlePatientOf, withinPatients } from './compartment.js';
 import { userReach } from './user-reach.js';
 import { withSmartSecurity } from '../smart/configuration.js';
+import { resourceMetadataUrl } from '../oauth/endpoints/protected-resource-metadata.js';
 import { applyMasks, forEachResource } from './mask.js';
 import { matchRule, pathSegments, planHttpRequest } from './http-policy.js';
 import { allowListedHeaders, Upstream, type UpstreamResponse } from './forward.js';
@@ -42,6 +48,60 @@ export interface Gateway {
   config: GatewayConfig;
   /** Forgets cached token statuses (e.g. after an administrative revocation in tests). */
   clearTokenCache(): void;
+  /** The handle of the fhir route with this prefix, for other transports (the MCP server). */
+  fhirRoute(prefix: string): FhirGatewayRoute | undefined;
+}
+
+/** A FHIR interaction handed to the core without HTTP: the MCP server's tool calls. */
+export interface FhirGatewayCall {
+  method: 'GET' | 'POST';
+  /** Below the route prefix: "/Patient/123", "/Observation". */
+  path: string;
+  query: URLSearchParams;
+  /** Already verified by the caller's authenticator (its own audience); never sent upstream. */
+  token: VerifiedAccessToken;
+  requestId: string;
+  sourceAddress: string;
+  /** The MCP tool that asked, recorded on the ledger event (details.tool). */
+  tool?: string;
+}
+
+/** The answer of the core, or the refusal already recorded as phi.denied. */
+export type FhirGatewayResult = { ok: true; response: FhirResponse } | { ok: false; denial: ResourceAccessError<string> };
+
+/** One fhir gateway route, callable without Fastify: the same plan, checks, masking and ledger event. */
+export interface FhirGatewayRoute {
+  prefix: string;
+  audience: string;
+  /**
+   * Runs the call through the route's pipeline. A refusal is recorded (phi.denied) and returned;
+   * a ledger or storage failure is thrown (the caller answers 503: nothing is released).
+   */
+  run(call: FhirGatewayCall): Promise<FhirGatewayResult>;
+}
+
+/** What runFhirRequest reads: the request as the gateway sees it, minus HTTP. */
+interface FhirRequestInput {
+  method: string;
+  /** Below the prefix: "" or "/…". */
+  path: string;
+  query: URLSearchParams;
+  /** Parsed body: JSON, a form (URLSearchParams) or undefined. */
+  body: unknown;
+  /** The client's headers: only the route's forward_headers allow-list of them goes upstream. */
+  forwardHeaders: IncomingHttpHeaders;
+  requestId: string;
+  /** The verified token, or how to get it (the HTTP handler authenticates only when the request needs it). */
+  token: VerifiedAccessToken | (() => Promise<VerifiedAccessToken>);
+  /** HTTP only: a public CapabilityStatement (public_metadata) is served after this check instead of authentication. */
+  publicMetadata?: () => void;
+}
+
+/** The core's answer: status, upstream headers to pass on (links rewritten), the released JSON body. */
+export interface FhirResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
 }
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -68,6 +128,7 @@ export async function registerGateway(app: FastifyInstance, ctx: AppContext, raw
   const signingKey = config.routes.some((r) => r.identity.sign) ? gatewayIdentityKey(ctx.masterKey) : undefined;
   const upstreams: Upstream[] = [];
   const authenticators: ResourceAuthenticator[] = [];
+  const fhirRoutes = new Map<string, FhirGatewayRoute>();
 
   for (const route of config.routes) {
     const upstream = new Upstream(route.upstream, { timeoutMs: route.timeout_ms, maxResponseBytes: route.response_limit_bytes, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
@@ -78,7 +139,8 @@ export async function registerGateway(app: FastifyInstance, ctx: AppContext, raw
       audience: { audience: route.audience }, cacheSeconds: config.introspection_cache_seconds, cacheEntries: config.introspection_cache_entries,
     });
     authenticators.push(authenticator);
-    const env: RouteEnv = { ctx, route, upstream, authenticator, signingKey, publicBase, bases, issuerOrigin: new URL(ctx.config.issuer).origin };
+    const env: RouteEnv = { ctx, route, upstream, authenticator, signingKey, publicBase, bases, issuerOrigin: new URL(ctx.config.issuer).origin, resourceMetadata: resourceMetadataUrl(route.audience) };
+    if (route.type === 'fhir') fhirRoutes.set(route.prefix, fhirGatewayRoute(env));
 
     await app.register(async (scope) => {
       // Encapsulated: these parsers and this error handler apply to this route only.
@@ -104,7 +166,38 @@ export async function registerGateway(app: FastifyInstance, ctx: AppContext, raw
   app.addHook('onClose', async () => {
     await Promise.all(upstreams.map((u) => u.close()));
   });
-  return { config, clearTokenCache: () => authenticators.forEach((a) => a.clearCache()) };
+  return { config, clearTokenCache: () => authenticators.forEach((a) => a.clearCache()), fhirRoute: (prefix) => fhirRoutes.get(prefix) };
+}
+
+function fhirGatewayRoute(env: RouteEnv): FhirGatewayRoute {
+  const { route } = env;
+  return {
+    prefix: route.prefix,
+    audience: route.audience,
+    async run(call) {
+      const ex: Exchange = {
+        route, token: call.token,
+        draft: { route: route.prefix, action: 'unknown', resource: route.prefix, requestId: call.requestId, sourceAddress: call.sourceAddress, ...(call.tool ? { tool: call.tool } : {}) },
+      };
+      try {
+        // No client header is forwarded: the caller is not an HTTP client of this route.
+        return { ok: true, response: await runFhirRequest(env, ex, { method: call.method, path: call.path, query: call.query, body: undefined, forwardHeaders: {}, requestId: call.requestId, token: call.token }) };
+      } catch (err) {
+        if (isUnavailable(err)) {
+          recordGatewayDecision('error');
+          throw err;
+        }
+        const denial = err instanceof ResourceAccessError ? err : new GatewayDenial('server_error', 'the gateway could not complete the request', 'ERR_GATEWAY_INTERNAL', { cause: err });
+        try {
+          await recordDenial(env, ex, denial);
+        } catch (auditErr) {
+          recordGatewayDecision('error');
+          throw auditErr;
+        }
+        return { ok: false, denial };
+      }
+    },
+  };
 }
 
 interface RouteEnv {
@@ -117,6 +210,8 @@ interface RouteEnv {
   bases: string[];
   /** The issuer's origin: the public URL of a route without public_base_url. */
   issuerOrigin: string;
+  /** RFC 9728 §3.1: where this route's protected resource metadata is, named in its challenges (§5.1). */
+  resourceMetadata: string;
 }
 
 async function handle(env: RouteEnv, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -184,15 +279,15 @@ function publicRequestUrl(env: RouteEnv, target: Target): string {
   return `${env.issuerOrigin}${env.route.prefix}${target.path}`;
 }
 
-function upstreamHeaders(env: RouteEnv, req: FastifyRequest, token: VerifiedAccessToken | undefined, method: string, pathAndQuery: string, fhir: boolean, clientHeaders = true): Record<string, string> {
-  const headers = clientHeaders ? allowListedHeaders(req.headers, env.route.forward_headers) : {};
+function upstreamHeaders(env: RouteEnv, client: { headers: IncomingHttpHeaders; requestId: string }, token: VerifiedAccessToken | undefined, method: string, pathAndQuery: string, fhir: boolean, clientHeaders = true): Record<string, string> {
+  const headers = clientHeaders ? allowListedHeaders(client.headers, env.route.forward_headers) : {};
   if (fhir) {
     headers.accept = 'application/fhir+json';
     delete headers['content-type'];
   }
   if (token) {
     Object.assign(headers, identityHeaders(env.route.identity.header_prefix, {
-      subject: token.subject, clientId: token.clientId, scopes: token.scopes, requestId: String(req.id), ...(token.patient ? { patient: token.patient } : {}),
+      subject: token.subject, clientId: token.clientId, scopes: token.scopes, requestId: client.requestId, ...(token.patient ? { patient: token.patient } : {}),
     }, { method, pathAndQuery: env.upstream.wirePath(pathAndQuery), timestamp: Math.floor(env.ctx.now() / 1000) }, env.route.identity.sign ? env.signingKey : undefined));
   }
   return headers;
@@ -244,28 +339,50 @@ function rewriteBundleUrls(body: unknown, env: RouteEnv): void {
   });
 }
 
+/** The HTTP side of a fhir route: reads the body, hands the request to the core, writes its answer. */
 async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, reply: FastifyReply, target: Target): Promise<FastifyReply> {
-  const { route, upstream } = env;
   const body = readBody(req, true);
   const form = body instanceof URLSearchParams ? body : undefined;
-  const classified = classifyFhirRequest({ method: req.method, path: target.path, query: target.query, body });
+  const res = await runFhirRequest(env, ex, {
+    method: req.method, path: target.path, query: target.query, body, forwardHeaders: req.headers, requestId: String(req.id),
+    token: () => authenticate(env, ex, req, target, form),
+    // A token, if sent, is ignored, but one in the query string is still refused.
+    publicMetadata: () => void presentedToken(req.headers, target.query, form),
+  });
+  for (const [name, value] of Object.entries(res.headers)) reply.header(name, value);
+  reply.code(res.status);
+  if (res.body === undefined) return reply.send();
+  return reply.type(FHIR_JSON).send(JSON.stringify(res.body));
+}
+
+/**
+ * The transport-free core of a fhir route: plan (SMART scopes, patient compartment, user reach),
+ * pre-read, forward with the gateway's identity headers (never the client's token), release
+ * checks, masking, link rewriting, and the phi.accessed event before anything is returned.
+ * Refusals are thrown (ResourceAccessError); the caller records them with recordDenial.
+ */
+async function runFhirRequest(env: RouteEnv, ex: Exchange, input: FhirRequestInput): Promise<FhirResponse> {
+  const { route, upstream } = env;
+  const { body } = input;
+  const client = { headers: input.forwardHeaders, requestId: input.requestId };
+  const classified = classifyFhirRequest({ method: input.method, path: input.path, query: input.query, body });
   Object.assign(ex.draft, describeFhirRequest(classified));
 
   let plan: FhirPlan;
   let token: VerifiedAccessToken | undefined;
   let reach: ReadonlySet<string> | undefined;
-  if (classified.kind === 'capabilities' && route.public_metadata) {
+  if (classified.kind === 'capabilities' && route.public_metadata && input.publicMetadata) {
     // SMART App Launch 2.2 app-launch.md (CORS: `metadata` is open to any origin) and
     // docs/configuration.md `gateway.routes[].public_metadata`: the CapabilityStatement may be
-    // public. A token, if sent, is ignored,
-    // but one in the query string is still refused.
-    presentedToken(req.headers, target.query, form);
+    // public.
+    input.publicMetadata();
     plan = { action: 'capabilities', resource: 'CapabilityStatement', forward: { method: 'GET', path: '/metadata', query: new URLSearchParams() }, release: { kind: 'capabilities' } };
   } else {
-    token = await authenticate(env, ex, req, target, form);
+    token = typeof input.token === 'function' ? await input.token() : input.token;
+    ex.token = token;
     ex.draft.patient ??= token.patient;
     reach = await userReach(env.ctx, token);
-    plan = planFhirRequest(classified, token, req.method, { bases: env.bases, ...(reach ? { userReach: reach } : {}) });
+    plan = planFhirRequest(classified, token, input.method, { bases: env.bases, ...(reach ? { userReach: reach } : {}) });
   }
   Object.assign(ex.draft, { action: plan.action, resource: plan.resource, ...(plan.scopeUsed ? { scopeUsed: plan.scopeUsed } : {}) });
   const planned = plan.patientHint ?? plan.compartment;
@@ -275,7 +392,7 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   if (plan.preRead) {
     // Writes under a patient/ scope or a panel-limited user/ scope: the current version must be theirs. The client's
     // conditional headers are not sent with this read.
-    const current = await upstream.send({ method: 'GET', pathAndQuery: plan.preRead.path, headers: upstreamHeaders(env, req, token, 'GET', plan.preRead.path, true, false) });
+    const current = await upstream.send({ method: 'GET', pathAndQuery: plan.preRead.path, headers: upstreamHeaders(env, client, token, 'GET', plan.preRead.path, true, false) });
     if (current.status !== 404 && current.status !== 410) {
       if (current.status !== 200) throw badGateway('ERR_UPSTREAM_UNAVAILABLE');
       const existing = parseUpstreamJson(current);
@@ -292,7 +409,7 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   for (const p of STRIPPED_FHIR_PARAMS) query.delete(p);
   const qs = query.toString();
   const pathAndQuery = `${plan.forward.path}${qs ? `?${qs}` : ''}`;
-  const headers = upstreamHeaders(env, req, token, plan.forward.method, pathAndQuery, true);
+  const headers = upstreamHeaders(env, client, token, plan.forward.method, pathAndQuery, true);
   if (checkedVersion) headers['if-match'] = checkedVersion;
   const payload = encodeBody(plan.forward.body, headers);
   const res = await upstream.send({ method: plan.forward.method, pathAndQuery, headers, ...(payload !== undefined ? { body: payload } : {}) });
@@ -311,13 +428,12 @@ async function handleFhir(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
 
   await record(env, ex, { accessed: true, outcome: res.status < 400 ? 'success' : 'error', ...(res.status >= 400 ? { reason: `upstream_${res.status}` } : {}), status: res.status });
   recordGatewayDecision('allowed');
+  const headersOut: Record<string, string> = {};
   for (const [name, value] of Object.entries(res.headers)) {
     if (name === 'content-type' || name === 'content-encoding') continue;
-    reply.header(name, name === 'location' || name === 'content-location' ? rewriteUrl(value, env) : value);
+    headersOut[name] = name === 'location' || name === 'content-location' ? String(rewriteUrl(value, env)) : value;
   }
-  reply.code(res.status);
-  if (parsed === undefined) return reply.send();
-  return reply.type(FHIR_JSON).send(JSON.stringify(parsed));
+  return { status: res.status, headers: headersOut, body: parsed };
 }
 
 async function handleHttp(env: RouteEnv, ex: Exchange, req: FastifyRequest, reply: FastifyReply, target: Target): Promise<FastifyReply> {
@@ -334,7 +450,7 @@ async function handleHttp(env: RouteEnv, ex: Exchange, req: FastifyRequest, repl
   Object.assign(ex.draft, { resource: plan.resource, scopeUsed: plan.scopeUsed, ...(plan.patientHint ? { patient: plan.patientHint.replace(/^Patient\//, '') } : {}) });
 
   const pathAndQuery = `${target.path === '' ? '/' : target.path}${target.rawQuery ? `?${target.rawQuery}` : ''}`;
-  const headers = upstreamHeaders(env, req, token, req.method, pathAndQuery, false);
+  const headers = upstreamHeaders(env, { headers: req.headers, requestId: String(req.id) }, token, req.method, pathAndQuery, false);
   const raw = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
   const res = await upstream.send({ method: req.method, pathAndQuery, headers, ...(raw ? { body: raw } : {}) });
   ex.draft.upstreamStatus = res.status;
@@ -360,19 +476,24 @@ function denialOutcome(d: ResourceAccessError<string>): GatewayOutcome {
 
 /** The one serializer (src/errors/serializer.ts): an OperationOutcome on fhir routes, OAuth JSON on http routes. */
 function sendDenial(env: RouteEnv, reply: FastifyReply, d: ResourceAccessError<string>): FastifyReply {
-  return sendError(reply, d, { format: env.route.type === 'fhir' ? 'fhir' : 'json', resource: { realm: env.route.audience }, logger: env.ctx.ops.logger, component: 'gateway' });
+  return sendError(reply, d, { format: env.route.type === 'fhir' ? 'fhir' : 'json', resource: { realm: env.route.audience, resourceMetadata: env.resourceMetadata }, logger: env.ctx.ops.logger, component: 'gateway' });
+}
+
+/** Records a refusal (phi.denied) and counts it; throws when the ledger cannot take it. Any transport. */
+async function recordDenial(env: RouteEnv, ex: Exchange, d: ResourceAccessError<string>): Promise<void> {
+  if (d instanceof GatewayDenial && typeof d.details?.entry === 'number') ex.draft.entry = d.details.entry;
+  const upstreamFailure = d.error === 'bad_gateway';
+  await record(env, ex, { accessed: false, outcome: upstreamFailure || d.status >= 500 ? 'error' : 'denied', reason: d.reason, status: d.status });
+  recordGatewayDecision(denialOutcome(d));
 }
 
 /** Records the denial, then answers it; a ledger failure turns any answer into 503. */
 async function deny(ex: Exchange, env: RouteEnv, reply: FastifyReply, d: ResourceAccessError<string>): Promise<FastifyReply> {
-  if (d instanceof GatewayDenial && typeof d.details?.entry === 'number') ex.draft.entry = d.details.entry;
-  const upstreamFailure = d.error === 'bad_gateway';
   try {
-    await record(env, ex, { accessed: false, outcome: upstreamFailure || d.status >= 500 ? 'error' : 'denied', reason: d.reason, status: d.status });
+    await recordDenial(env, ex, d);
   } catch (err) {
     return unavailable(env, reply, err);
   }
-  recordGatewayDecision(denialOutcome(d));
   return sendDenial(env, reply, d);
 }
 

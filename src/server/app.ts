@@ -19,6 +19,8 @@ import { registerAccountRoutes } from '../interaction/account.js';
 import { registerAuditRoutes } from '../audit-api/routes.js';
 import { STYLESHEET } from '../http/html.js';
 import { registerGateway } from '../gateway/index.js';
+import { registerMcpServer } from '../agents/mcp/index.js';
+import { InternalError } from '../errors/internal-error.js';
 import { registerSmartConfiguration } from '../smart/configuration.js';
 import { registerProtectedResourceMetadata } from '../oauth/endpoints/protected-resource-metadata.js';
 import { registerLaunchEndpoint } from '../smart/launch-endpoint.js';
@@ -108,7 +110,13 @@ export async function buildApp(ctx: AppContext, appOptions: FastifyServerOptions
   registerSmartConfiguration(app, ctx);
   // RFC 9728: how a client that met a 401 finds the authorization server of each protected resource.
   registerProtectedResourceMetadata(app, ctx.config);
-  if (ctx.config.gateway.routes.length) await registerGateway(app, ctx, ctx.config.gateway);
+  const gateway = ctx.config.gateway.routes.length ? await registerGateway(app, ctx, ctx.config.gateway) : undefined;
+  // The FHIR MCP server: every tool call goes through the pipeline of one fhir gateway route.
+  if (ctx.config.agents.mcp.enabled) {
+    const route = gateway?.fhirRoute(ctx.config.agents.mcp.fhir_route);
+    if (!route) throw new InternalError('ERR_CONFIG', 'agents.mcp.fhir_route names no fhir gateway route');
+    await registerMcpServer(app, ctx, route);
+  }
   return app;
 }
 

@@ -38,6 +38,8 @@ export interface DemoCredentials {
   username: string;
   password: string;
   resource: string;
+  /** The FHIR MCP server (MCP Streamable HTTP) and the resource its tokens are issued for; absent without the demo FHIR server. */
+  mcp_url?: string;
   cc_client_id: string;
   cc_client_secret: string;
   cc_scope: string;
@@ -57,6 +59,8 @@ export const DEMO_SCOPE = 'openid offline_access patient/Patient.rs patient/Obse
 export const DEMO_CC_SCOPE = 'system/Patient.rs system/Observation.rs';
 /** What the demo app may ask for beyond DEMO_SCOPE: SMART launch context and fhirUser. */
 const DEMO_APP_EXTRA_SCOPE = 'fhirUser launch launch/patient launch/encounter';
+/** Where the dev stack serves the FHIR MCP server. */
+export const MCP_PATH = '/mcp';
 const DEMO_RESOURCE_SCOPES = [
   'patient/Patient.rs', 'patient/Observation.rs', 'patient/Condition.rs', 'patient/*.rs',
   'system/Patient.rs', 'system/Observation.rs',
@@ -75,10 +79,16 @@ export async function devConfig(options: DevStackOptions): Promise<{ config: Cad
     tls: { cert: tls.certFile, key: tls.keyFile },
     storage: options.storage ?? `sqlite:${join(dataDir, 'caduceus.db')}`,
     master_key_file: keyFile,
-    resources: [{ uri: `${issuer}/fhir`, name: 'Demo FHIR server', scopes: DEMO_RESOURCE_SCOPES }],
+    resources: [
+      { uri: `${issuer}/fhir`, name: 'Demo FHIR server', scopes: DEMO_RESOURCE_SCOPES },
+      // The FHIR MCP server in front of the same gateway route (src/agents/mcp/): its own audience.
+      { uri: `${issuer}${MCP_PATH}`, name: 'Demo FHIR MCP server', scopes: DEMO_RESOURCE_SCOPES },
+    ],
     audit: { witness_file: join(dataDir, 'checkpoints.witness') },
     // An agent under development may serve its client ID metadata document from this machine.
     unsafe: { allow_loopback_client_metadata: true },
+    // The MCP server needs the /fhir gateway route, so it is on whenever the demo FHIR server is.
+    agents: { mcp: { enabled: options.fhirUpstream !== undefined, path: MCP_PATH, fhir_route: '/fhir' } },
     ...(options.fhirUpstream ? {
       gateway: {
         routes: [{
@@ -100,6 +110,8 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
   const file = join(resolve(dataDir), 'demo-credentials.json');
   const issuer = ctx.config.issuer;
   const resource = `${issuer}/fhir`;
+  const mcpUrl = `${issuer}${ctx.config.agents.mcp.path}`;
+  const mcp = ctx.config.agents.mcp.enabled ? { mcp_url: mcpUrl } : {};
   const deps = { storage: ctx.storage, masterKey: ctx.masterKey, audit: ctx.audit, now: ctx.now, actor: 'dev-stack' };
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as DemoCredentials;
@@ -117,15 +129,17 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
         writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
         chmodSync(file, 0o600);
       }
-      return { ...credentials, ca_file: caFile };
+      return { ...credentials, ...mcp, ca_file: caFile };
     }
   }
   const suffix = randomBytes(3).toString('hex');
+  // The demo app may also ask for a token for the MCP server (its own audience).
+  const appResources = ctx.config.resources.map((r) => r.uri).filter((uri) => uri === resource || uri === mcpUrl);
   const app = await addClient(deps, {
     client_id: `demo-app-${suffix}`, name: 'Demo Patient App', grant_types: ['authorization_code', 'refresh_token'],
-    redirect_uris: [DEMO_REDIRECT_URI, 'http://127.0.0.1:8765/callback'], scope: `${DEMO_SCOPE} ${DEMO_APP_EXTRA_SCOPE}`, resources: [resource],
+    redirect_uris: [DEMO_REDIRECT_URI, 'http://127.0.0.1:8765/callback'], scope: `${DEMO_SCOPE} ${DEMO_APP_EXTRA_SCOPE}`, resources: appResources,
     token_endpoint_auth_method: 'client_secret_basic',
-  }, [resource]);
+  }, appResources);
   const backend = await addClient(deps, {
     client_id: `demo-backend-${suffix}`, name: 'Demo Backend Service', grant_types: ['client_credentials'], redirect_uris: [],
     scope: DEMO_CC_SCOPE, resources: [resource], token_endpoint_auth_method: 'client_secret_basic',
@@ -136,7 +150,7 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
   const credentials: DemoCredentials = {
     issuer, ca_file: caFile, client_id: app.client.clientId, client_secret: app.secret!, redirect_uri: DEMO_REDIRECT_URI,
     scope: DEMO_SCOPE, username, password, resource, cc_client_id: backend.client.clientId, cc_client_secret: backend.secret!,
-    cc_scope: DEMO_CC_SCOPE, ...(await addWalkthroughClient(deps, issuer, suffix)), ...(await addLaunchDemo(deps, resource, suffix)),
+    cc_scope: DEMO_CC_SCOPE, ...mcp, ...(await addWalkthroughClient(deps, issuer, suffix)), ...(await addLaunchDemo(deps, resource, suffix)),
   };
   writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
   chmodSync(file, 0o600);

@@ -196,7 +196,8 @@ describe.each(adapters)('dynamic registration with an initial access token ($nam
     const stored = await stack.ctx.storage.clients.get(body.client_id);
     expect(stored).toMatchObject({
       clientId: body.client_id, name: 'Chart summarizer', source: 'dynamic', tokenEndpointAuthMethod: 'none', secretDigest: null,
-      scope: 'openid patient/Observation.rs patient/Patient.rs', resources: [stack.demo.resource],
+      // Every declared resource: the FHIR route and the MCP server.
+      scope: 'openid patient/Observation.rs patient/Patient.rs', resources: [stack.demo.resource, stack.demo.mcp_url],
       registrationMetadata: { clientUri: 'https://agent.example/', softwareId: 'chart-summarizer', softwareVersion: '1.4.2' },
     });
     expect(stored!.registrationTokenDigest).toMatch(/^[0-9a-f]{64}$/);

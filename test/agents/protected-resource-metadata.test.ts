@@ -37,6 +37,27 @@ describe('protected resource metadata (RFC 9728)', () => {
     expect(body).not.toHaveProperty('resource_signing_alg_values_supported');
   });
 
+  it('every 401 and 403 of the gateway points to the metadata (RFC 9728 §5.1), a 403 for scope naming the scope needed', async () => {
+    const metadata = resourceMetadataUrl(`${stack.issuer}/fhir`);
+    const bare = await request(`${stack.issuer}/fhir/Patient/demo-1`, { dispatcher });
+    await bare.body.dump();
+    expect(bare.statusCode).toBe(401);
+    expect(bare.headers['www-authenticate']).toBe(`Bearer realm="${stack.issuer}/fhir", resource_metadata="${metadata}"`);
+
+    const tokenRes = await request(`${stack.issuer}/token`, {
+      method: 'POST', dispatcher,
+      headers: { authorization: `Basic ${Buffer.from(`${stack.demo.cc_client_id}:${stack.demo.cc_client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/Patient.rs', resource: stack.demo.resource }).toString(),
+    });
+    const { access_token: token } = await tokenRes.body.json() as { access_token: string };
+    const forbidden = await request(`${stack.issuer}/fhir/Observation?patient=demo-1`, { dispatcher, headers: { authorization: `Bearer ${token}` } });
+    await forbidden.body.dump();
+    expect(forbidden.statusCode).toBe(403);
+    const challenge = String(forbidden.headers['www-authenticate']);
+    expect(challenge).toMatch(/^Bearer realm="[^"]+", error="insufficient_scope", error_description="[^"]+", scope="[^"]*Observation[^"]*"/);
+    expect(challenge).toContain(`resource_metadata="${metadata}"`);
+  });
+
   it('has no metadata for a path that is no protected resource', async () => {
     const res = await request(`${stack.issuer}/.well-known/oauth-protected-resource/nothing-here`, { dispatcher });
     expect(res.statusCode).toBe(404);

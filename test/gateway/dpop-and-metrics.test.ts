@@ -41,7 +41,7 @@ describe('DPoP-bound tokens at the gateway (RFC 9449 §7)', () => {
 
   function expectDpopRefusal(r: Awaited<ReturnType<typeof call>>, error: string, reason: string) {
     expect(r.status).toBe(401);
-    expect(r.headers.get('www-authenticate')).toMatch(new RegExp(`^DPoP error="${error}", error_description="[^"]+", algs="[^"]+"$`));
+    expect(r.headers.get('www-authenticate')).toMatch(new RegExp(`^DPoP error="${error}", error_description="[^"]+", algs="[^"]+", resource_metadata="[^"]+/\\.well-known/oauth-protected-resource/[^"]+"$`));
     expect(outcomeOf(r.json).error).toBe(error);
     expect(r.event).toMatchObject({ type: 'phi.denied', outcome: 'denied', reason });
     expect(stack.upstreamSeen.some((s) => s.headers?.dpop !== undefined)).toBe(false);

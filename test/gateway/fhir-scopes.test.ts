@@ -3,6 +3,7 @@
 // gateway derives the required SMART scope from FHIR REST semantics). user/ scopes here, so no
 // compartment is in play: only the permission letters, types, wildcards, v1 mapping and
 // deny-by-default.
+import { resourceMetadataUrl } from '../../src/oauth/endpoints/protected-resource-metadata.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { call, mintToken, outcomeOf, startGatewayStack, type GatewayStack } from './harness.js';
 import type { Permission } from '../../src/smart/scopes.js';
@@ -50,7 +51,7 @@ describe('each SMART v2 permission letter allows exactly its interactions', () =
         } else {
           expect(r.status, `${c.name} with .${granted}`).toBe(403);
           expect(r.headers.get('www-authenticate'), c.name).toBe(
-            `Bearer realm="${stack.fhirBase}", error="insufficient_scope", error_description="the access token does not carry a scope that allows this request", scope="user/Observation.${c.letter}"`,
+            `Bearer realm="${stack.fhirBase}", error="insufficient_scope", error_description="the access token does not carry a scope that allows this request", scope="user/Observation.${c.letter}", resource_metadata="${resourceMetadataUrl(stack.fhirBase)}"`,
           );
           expect(outcomeOf(r.json)).toEqual({ error: 'insufficient_scope', description: 'the access token does not carry a scope that allows this request' });
           expect(r.event, c.name).toMatchObject({ type: 'phi.denied', outcome: 'denied', reason: 'ERR_INSUFFICIENT_SCOPE' });

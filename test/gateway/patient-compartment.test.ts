@@ -41,7 +41,8 @@ function expectCompartmentDenial(r: Awaited<ReturnType<typeof call>>, reason = '
   expect(r.event).toMatchObject({ type: 'phi.denied', outcome: 'denied', reason });
   // Nothing of another patient's record leaves: no identifiers, names or values of demo-2.
   expect(r.text).not.toMatch(/demo-2|DEMO-000002|valueQuantity/);
-  expect(r.headers.get('www-authenticate')).toBeNull();
+  // RFC 9728 §5.1: the 403 points to the resource's metadata, with no error code of RFC 6750.
+  expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="[^"]+", resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/[^"]+"$/);
 }
 
 describe('reads', () => {

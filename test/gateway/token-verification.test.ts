@@ -3,6 +3,7 @@
 // challenge and one phi.denied ledger event. RFC 9700 §2.3 (audience), §4.9.3 (tokens never stored
 // in plain text), §4.3.2 (no token in the query string); SMART App Launch 2.2 app-launch.md
 // (expiry) and FAPI 2.0 (revocation status).
+import { resourceMetadataUrl } from '../../src/oauth/endpoints/protected-resource-metadata.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fetch } from 'undici';
 import { decodeJwt } from 'jose';
@@ -36,7 +37,7 @@ describe.each(adapters)('token verification on $name', (adapter) => {
 
   function expectInvalidToken(r: Awaited<ReturnType<typeof call>>, reason: string, description: RegExp) {
     expect(r.status).toBe(401);
-    expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="[^"]+\/fhir", error="invalid_token", error_description="[^"]+"$/);
+    expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="[^"]+\/fhir", error="invalid_token", error_description="[^"]+", resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/fhir"$/);
     expect(outcomeOf(r.json).error).toBe('invalid_token');
     expect(outcomeOf(r.json).description).toMatch(description);
     expect(r.event).toMatchObject({ type: 'phi.denied', outcome: 'denied', reason, action: 'read', resource: 'Patient/demo-1' });
@@ -59,14 +60,14 @@ describe.each(adapters)('token verification on $name', (adapter) => {
     test('no token at all is 401 with a realm and no error code (RFC 6750 §3.1)', async () => {
       const r = await call(stack, '/Patient/demo-1');
       expect(r.status).toBe(401);
-      expect(r.headers.get('www-authenticate')).toBe(`Bearer realm="${stack.fhirBase}"`);
+      expect(r.headers.get('www-authenticate')).toBe(`Bearer realm="${stack.fhirBase}", resource_metadata="${resourceMetadataUrl(stack.fhirBase)}"`);
       expect(r.event).toMatchObject({ type: 'phi.denied', reason: 'ERR_TOKEN_MISSING', actor: {} });
     });
 
     test('another authentication scheme is answered like a missing token', async () => {
       const r = await call(stack, '/Patient/demo-1', { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
       expect(r.status).toBe(401);
-      expect(r.headers.get('www-authenticate')).toBe(`Bearer realm="${stack.fhirBase}"`);
+      expect(r.headers.get('www-authenticate')).toBe(`Bearer realm="${stack.fhirBase}", resource_metadata="${resourceMetadataUrl(stack.fhirBase)}"`);
       expect(r.event.reason).toBe('ERR_TOKEN_SCHEME');
     });
 

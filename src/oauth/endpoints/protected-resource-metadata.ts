@@ -1,5 +1,5 @@
 // OAuth 2.0 Protected Resource Metadata (RFC 9728) for every protected resource this server serves
-// (each gateway route), so that a client that met a 401 (an AI agent, MCP authorization) finds the
+// (each gateway route and the FHIR MCP server), so that a client that met a 401 (an AI agent, MCP authorization) finds the
 // authorization server and the scopes without being configured for them.
 //
 // RFC 9728 §3.1: the metadata of resource https://host/path is at
@@ -20,8 +20,13 @@ export interface ProtectedResource {
   scopes: readonly string[];
 }
 
-/** The resources this server protects: each gateway route, by its audience. */
-export function protectedResources(config: Pick<CaduceusConfig, 'gateway' | 'resources'>): ProtectedResource[] {
+/** The MCP resource identifier (RFC 8707 audience of its tokens): the issuer plus agents.mcp.path. */
+export function mcpResource(config: Pick<CaduceusConfig, 'issuer' | 'agents'>): string {
+  return `${config.issuer.replace(/\/$/, '')}${config.agents.mcp.path}`;
+}
+
+/** The resources this server protects: each gateway route, by its audience, and the MCP server when enabled. */
+export function protectedResources(config: Pick<CaduceusConfig, 'gateway' | 'resources' | 'issuer' | 'agents'>): ProtectedResource[] {
   const declared = new Map(config.resources.map((r) => [r.uri, r]));
   const seen = new Set<string>();
   const out: ProtectedResource[] = [];
@@ -30,6 +35,11 @@ export function protectedResources(config: Pick<CaduceusConfig, 'gateway' | 'res
     seen.add(route.audience);
     const r = declared.get(route.audience);
     out.push({ resource: route.audience, name: r?.name ?? 'Resource server', scopes: r?.scopes ?? [] });
+  }
+  if (config.agents.mcp.enabled) {
+    const resource = mcpResource(config);
+    const r = declared.get(resource);
+    if (!seen.has(resource)) out.push({ resource, name: r?.name ?? 'FHIR MCP server', scopes: r?.scopes ?? [] });
   }
   return out;
 }
