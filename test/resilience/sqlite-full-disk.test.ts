@@ -1,4 +1,4 @@
-// SQLite on a full disk: the database lives on a small tmpfs of the test's own; a filler file takes
+// SQLite on a full disk (and, at the end, a read-only file): the database lives on a small tmpfs of the test's own; a filler file takes
 // the last free byte while token requests run. Proves: requests answer 200 or 503
 // temporarily_unavailable with Retry-After (never 500, never a hang); every token acknowledged with
 // 200 has its token.issued event in the ledger; the ledger verifies; and once the filler is
@@ -128,5 +128,35 @@ describe.skipIf(!mounted)('SQLite on a full disk', () => {
     expect(acknowledged.filter((jti) => !recorded.has(jti))).toEqual([]);
     const verdict = await verifyLedger(stack.ctx.storage.sql);
     expect(verdict.ok).toBe(true);
+  });
+});
+
+// A database file that has become read-only (a file system remounted read-only under a running
+// server cannot be staged here: the kernel refuses the remount while the file is open for writing),
+// injected at the driver boundary: the real error better-sqlite3 raises for a write to a read-only
+// database is what the driver reports as ERR_STORAGE_UNAVAILABLE (answered 503 like a full disk),
+// while a constraint violation keeps its own code.
+describe('SQLite on a read-only file', () => {
+  it('reports a write to a read-only database as unavailable storage, and a constraint violation as itself', async () => {
+    const { default: Database } = await import('better-sqlite3');
+    const { asStorageError } = await import('../../src/storage/sqlite/driver.js');
+    const dir = mkdtempSync(join(tmpdir(), 'caduceus-readonly-'));
+    try {
+      const path = join(dir, 'db.sqlite');
+      const rw = new Database(path);
+      rw.exec('CREATE TABLE t (id TEXT PRIMARY KEY)');
+      rw.exec("INSERT INTO t VALUES ('a')");
+      const duplicate = (() => { try { rw.exec("INSERT INTO t VALUES ('a')"); } catch (e) { return e; } return undefined; })();
+      rw.close();
+      const ro = new Database(path, { readonly: true });
+      const readOnly = (() => { try { ro.exec("INSERT INTO t VALUES ('b')"); } catch (e) { return e; } return undefined; })();
+      ro.close();
+      expect(readOnly).toMatchObject({ code: 'SQLITE_READONLY' });
+      expect(asStorageError(readOnly)).toMatchObject({ code: 'ERR_STORAGE_UNAVAILABLE' });
+      expect(duplicate).toMatchObject({ code: 'SQLITE_CONSTRAINT_PRIMARYKEY' });
+      expect(asStorageError(duplicate)).toBe(duplicate);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

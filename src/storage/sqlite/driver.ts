@@ -31,7 +31,7 @@ function isBusy(err: unknown): boolean {
  */
 const UNAVAILABLE_CODES = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|BUSY|LOCKED|NOMEM|PROTOCOL)(_|$)/;
 
-function asStorageError(err: unknown): unknown {
+export function asStorageError(err: unknown): unknown {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
     return new InternalError('ERR_STORAGE_UNAVAILABLE', `sqlite: the database file cannot be written or read right now (${code})`, { cause: err });
