@@ -123,7 +123,7 @@ describe.each(adapters)('second witnesses on $name', (adapter) => {
       const r = await fhirGet(stack, rp, 'Patient/demo-1', token);
       expect(r.status).toBe(401);
       const challenge = r.headers.get('www-authenticate')!;
-      expect(challenge).toMatch(new RegExp(`^Bearer realm="${stack.issuer.replace(/[.]/g, '\\.')}/fhir", error="invalid_token", error_description="[^"]*not issued for this resource[^"]*"$`));
+      expect(challenge).toMatch(new RegExp(`^Bearer realm="${stack.issuer.replace(/[.]/g, '\\.')}/fhir", error="invalid_token", error_description="[^"]*not issued for this resource[^"]*", resource_metadata="${stack.issuer.replace(/[.]/g, '\\.')}/\\.well-known/oauth-protected-resource/fhir"$`));
       expect(r.json?.resourceType).toBe('OperationOutcome');
       expect(r.json.issue[0].diagnostics).toBe('invalid_token');
       for (const phi of DEMO_1_PHI) expect(r.text).not.toContain(phi);
