@@ -46,9 +46,10 @@ https://localhost:PORT until interrupted.
     } else {
       io.stdout(`Caduceus development stack is running.
 
-  Issuer:        ${config.issuer}
+  Issuer:        ${config.issuer}   (links to everything below)
+  Walkthrough:   ${config.issuer}/demo   (a first authorized FHIR read in your browser)
   Trust this CA: ${caFile}   (e.g. NODE_EXTRA_CA_CERTS=${caFile})
-  Demo client:   ${demo.client_id}  (secret in ${join(dataDir, 'demo-credentials.json')})
+  Demo client:   ${demo.client_id}  (secret and every credential of this running stack: ${join(dataDir, 'demo-credentials.json')})
   Demo user:     ${demo.username}   (a patient: Patient/demo-1)
   Practitioner:  ${demo.practitioner_username ?? '-'}   (patient picker and break-glass; sets up a second step at first sign-in)
   EHR client:    ${demo.ehr_client_id ?? '-'}   (POST ${config.issuer}/smart/launch)

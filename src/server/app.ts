@@ -16,6 +16,7 @@ import { registerParEndpoint } from '../oauth/endpoints/par.js';
 import { registerRegistrationEndpoint } from '../oauth/endpoints/register.js';
 import { registerInteractionRoutes } from '../interaction/routes.js';
 import { registerAccountRoutes } from '../interaction/account.js';
+import { registerHomePage } from '../interaction/home.js';
 import { registerAuditRoutes } from '../audit-api/routes.js';
 import { STYLESHEET } from '../http/html.js';
 import { registerGateway } from '../gateway/index.js';
@@ -103,6 +104,8 @@ export async function buildApp(ctx: AppContext, appOptions: FastifyServerOptions
   registerUserinfoEndpoint(app, ctx);
   registerInteractionRoutes(app, ctx);
   registerAccountRoutes(app, ctx);
+  // The issuer's root: discovery links, the account page, and the walkthrough when there is one.
+  registerHomePage(app, ctx, { demo: demo !== undefined });
   registerAuditRoutes(app, ctx);
   // The /demo walkthrough: dev stack only; its sessions are held by this application.
   if (demo) registerDemoRoutes(app, ctx, { client: demo, sessions: createDemoSessionStore() });
