@@ -5,6 +5,7 @@
 // consent.revoked).
 // Signing in here takes the same steps as at /authorize (password, then the second step or its
 // enrolment); the sign-in security page is src/interaction/mfa/account-routes.ts.
+import { isClientIdUrl } from '../oauth/client-metadata/client-id-url.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formParams, requestMeta } from '../http/request-info.js';
 import { limitLoginRequest } from '../http/request-rate-limits.js';
@@ -44,6 +45,8 @@ export async function authorisedApps(ctx: AppContext, userId: string): Promise<A
     ctx.storage.consents.listByUser(userId), ctx.storage.grants.listByUser(userId), ctx.storage.clients.list(),
   ]);
   const names = new Map(clients.map((c) => [c.clientId, c.name]));
+  // Agents: registered themselves (RFC 7591), or known by a metadata document (never stored).
+  const isAgent = (clientId: string) => clients.find((c) => c.clientId === clientId)?.source === 'dynamic' || (!names.has(clientId) && isClientIdUrl(clientId));
   const byConsent = new Map<string, GrantRecord[]>();
   for (const g of grants) {
     if (g.consentId === null) continue;
@@ -64,6 +67,7 @@ export async function authorisedApps(ctx: AppContext, userId: string): Promise<A
       authorisedAt: c.createdAt,
       lastUsedAt: used.length ? Math.max(...used) : null,
       revokedAt: c.revokedAt,
+      ...(isAgent(c.clientId) ? { agent: true } : {}),
     };
   });
 }

@@ -110,6 +110,8 @@ export interface AuthorisedApp {
   /** Newest token issuance under any of the consent's grants; null when never. */
   lastUsedAt: number | null;
   revokedAt: number | null;
+  /** A self-registered AI agent (dynamic registration or a Client ID Metadata Document): listed apart. */
+  agent?: boolean;
 }
 
 /** "2026-11-01 09:30 UTC", with the exact instant in the datetime attribute. */
@@ -141,7 +143,8 @@ ${scopes.length ? html`<ul class="scopes">${scopes}</ul>` : html`<p class="muted
 const REVOKED_SHOWN = 10;
 
 export function accountPage(input: { csrf: string; apps: AuthorisedApp[]; notice?: string }): string {
-  const active = input.apps.filter((a) => a.revokedAt === null);
+  const active = input.apps.filter((a) => a.revokedAt === null && !a.agent);
+  const agents = input.apps.filter((a) => a.revokedAt === null && a.agent);
   const revoked = input.apps.filter((a) => a.revokedAt !== null);
   return page('Your connected apps', html`
 <h1>Your connected apps</h1>
@@ -150,6 +153,9 @@ ${active.length
     ? html`<p class="muted">These apps can use your information. Revoking an app stops it at once: the tokens it holds stop working.</p>
 <ul class="apps">${active.map((a) => appCard(a, input.csrf))}</ul>`
     : html`<p>No app has access to your information.</p>`}
+${agents.length ? html`<h2>AI agents</h2>
+<p class="muted">These AI agents registered themselves and you allowed them to read your information. Revoking one stops it at once.</p>
+<ul class="apps agents">${agents.map((a) => appCard(a, input.csrf))}</ul>` : ''}
 ${revoked.length ? html`<h2>Revoked access</h2>
 <ul class="revoked">${revoked.slice(0, REVOKED_SHOWN).map((a) => html`<li><strong>${a.appName}</strong><br><span class="muted">Authorised ${when(a.authorisedAt)}<br>Revoked ${when(a.revokedAt!)}</span></li>`)}</ul>` : ''}
 <h2>Your account</h2>

@@ -20,7 +20,8 @@ describe('an AI agent registered by its metadata document', () => {
   let fetches = 0;
 
   beforeAll(async () => {
-    stack = await startTestStack({ configure: (c) => { c.agents.access_token_ttl = 120; } });
+    // No token status cache at the gateway: a revocation shows at the next request.
+    stack = await startTestStack({ configure: (c) => { c.agents.access_token_ttl = 120; c.gateway.introspection_cache_seconds = 0; } });
     rp = await relyingParty(stack);
     const tls = stack.ctx.config.tls!;
     docs = createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, (_req, res) => {
@@ -71,6 +72,24 @@ describe('an AI agent registered by its metadata document', () => {
 
     const events = await stack.ctx.storage.sql.all<{ type: string }>('SELECT type FROM audit_events WHERE actor_client = $1 ORDER BY seq', [docUrl]);
     expect(events.map((e) => e.type)).toContain('token.issued');
+
+    // /account lists the agent apart from the apps, and revoking it there stops its token at once.
+    const fhirRead = async () => {
+      const r = await request(`${stack.issuer}/fhir/Patient/demo-1`, { dispatcher: rp.dispatcher, headers: { authorization: `Bearer ${String(body.access_token)}` } });
+      await r.body.dump();
+      return r.statusCode;
+    };
+    expect(await fhirRead()).toBe(200);
+    const origin = new URL(stack.issuer).origin;
+    const account = await fc.browser.follow(`${stack.issuer}/account`, origin);
+    const agentsSection = account.body.slice(account.body.indexOf('<h2>AI agents</h2>'));
+    expect(account.body).toContain('<h2>AI agents</h2>');
+    expect(agentsSection).toContain(docUrl);
+    const revokeAction = /action="(\/account\/consents\/[^"]+\/revoke)"/.exec(agentsSection)![1]!;
+    const csrf = /name="csrf" value="([^"]+)"/.exec(agentsSection)![1]!;
+    const revoked = await fc.browser.follow(`${stack.issuer}${revokeAction}`, origin, { form: { csrf } });
+    expect(revoked.body).toContain('Access revoked');
+    expect(await fhirRead()).toBe(401);
   });
 
   it('refuses a redirect URI the document does not list, with a page and no redirect', async () => {
