@@ -46,7 +46,8 @@ export async function authorisedApps(ctx: AppContext, userId: string): Promise<A
   ]);
   const names = new Map(clients.map((c) => [c.clientId, c.name]));
   // Agents: registered themselves (RFC 7591), or known by a metadata document (never stored).
-  const isAgent = (clientId: string) => clients.find((c) => c.clientId === clientId)?.source === 'dynamic' || (!names.has(clientId) && isClientIdUrl(clientId));
+  const dynamic = new Set(clients.filter((c) => c.source === 'dynamic').map((c) => c.clientId));
+  const isAgent = (clientId: string) => dynamic.has(clientId) || (!names.has(clientId) && isClientIdUrl(clientId));
   const byConsent = new Map<string, GrantRecord[]>();
   for (const g of grants) {
     if (g.consentId === null) continue;

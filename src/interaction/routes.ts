@@ -125,12 +125,13 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     const labelReader = { userId: session.record.userId, clientId: request.clientId, requestId: meta.requestId, sourceAddress: meta.sourceAddress };
     const csrf = csrfToken(ctx, interaction.id, interaction.browser);
     const action = `/interaction/${interaction.id}/consent`;
+    // One read of the client: its name and, for a self-registered agent, its policy.
     const client = await ctx.storage.clients.get(request.clientId);
     const agent = agentPolicy(ctx.config, client ?? { clientId: request.clientId, source: isClientIdUrl(request.clientId) ? 'metadata_document' : 'unknown' });
     return sendHtml(reply, status, consentPage({
       action,
       csrf,
-      clientName: await clientName(request.clientId),
+      clientName: client?.name ?? request.clientId,
       scopes: plan.allowed,
       removedScopes: plan.removed,
       resourceName: ctx.resources.get(request.resource)?.name ?? request.resource,

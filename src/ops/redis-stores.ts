@@ -21,6 +21,7 @@
 //
 // Deliberately not here: Redis Cluster hash tags, Sentinel discovery (ioredis supports both; a
 // URL names one endpoint), and a fallback to the database when Redis is down.
+import { atMostEvery } from '../util/at-most-every.js';
 import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import { InternalError } from '../errors/internal-error.js';
 import type { MasterKey } from '../crypto/master-key.js';
@@ -78,13 +79,7 @@ export async function openRedisStores(url: string, options: RedisStoreOptions): 
     // Reconnect with a capped back-off; commands issued meanwhile fail after one retry.
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
-  let lastReport = Number.NEGATIVE_INFINITY;
-  redis.on('error', (err: Error) => {
-    const now = Date.now();
-    if (now - lastReport < ERROR_REPORT_INTERVAL_MS) return;
-    lastReport = now;
-    options.onError?.(err);
-  });
+  redis.on('error', atMostEvery(ERROR_REPORT_INTERVAL_MS, (err: Error) => options.onError?.(err)));
   // Every failure is ERR_STORAGE_UNAVAILABLE (503 with Retry-After: the request is refused, never
   // let through unchecked). A command that timed out leaves its reply owed on the connection; a
   // late reply would be read as the answer to a later command (a SET NX answered "OK" that was

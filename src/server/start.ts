@@ -4,6 +4,7 @@
 // and everything the process holds in memory (rate-limit windows, key sets, caches). startServer
 // builds the HTTP application (src/server/app.ts) and starts the TLS listener and, when admin.port
 // is set, the admin listener.
+import { atMostEvery } from '../util/at-most-every.js';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { loadMasterKey } from '../crypto/master-key.js';
@@ -69,7 +70,7 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
   const logger = createLogger(options.log);
   // Migrates only when something is pending, so a least-privilege role (no CREATE) can run the server.
   // Bounded waits on PostgreSQL (the `database` settings); a connection lost outside any request is logged.
-  const reportDatabaseError = rateLimited(30_000, (err: Error) => logger.log('error', 'database connection failed', { component: 'database', error: err.name, code: (err as { code?: string }).code }));
+  const reportDatabaseError = atMostEvery(30_000, (err: Error) => logger.log('error', 'database connection failed', { component: 'database', error: err.name, code: (err as { code?: string }).code }));
   const opened = await openStorage(config.storage, { migrate: false, driver: { ...driverOptionsOf(config.database), onError: reportDatabaseError } });
   let cache: RedisStores | undefined;
   try {
@@ -139,17 +140,6 @@ export async function createContext(config: CaduceusConfig, options: ContextOpti
     await opened.close().catch(() => undefined);
     throw err;
   }
-}
-
-/** fn, called at most once per interval (later calls within it are dropped). */
-function rateLimited<A extends unknown[]>(intervalMs: number, fn: (...args: A) => void): (...args: A) => void {
-  let last = Number.NEGATIVE_INFINITY;
-  return (...args) => {
-    const at = Date.now();
-    if (at - last < intervalMs) return;
-    last = at;
-    fn(...args);
-  };
 }
 
 /** "No audit, no access": an event that cannot be stored fails the request with 503. */
