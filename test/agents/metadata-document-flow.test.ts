@@ -105,3 +105,52 @@ describe('an AI agent registered by its metadata document', () => {
     expect(page).toContain('metadata document cannot be used');
   });
 });
+
+// agents.require_approval: an agent no administrator approved is refused before any use, at the
+// authorization endpoint (to its verified redirect URI) and at the token endpoint.
+describe('an unapproved AI agent when approval is required', () => {
+  let stack: TestStack;
+  let rp: Rp;
+  let docs: Server;
+  let docUrl: string;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ configure: (c) => { c.agents.require_approval = true; } });
+    rp = await relyingParty(stack);
+    const tls = stack.ctx.config.tls!;
+    docs = createServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, (_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ client_id: docUrl, redirect_uris: [stack.demo.redirect_uri], token_endpoint_auth_method: 'none' }));
+    });
+    await new Promise<void>((resolve) => docs.listen(0, '127.0.0.1', resolve));
+    docUrl = `https://localhost:${(docs.address() as AddressInfo).port}/agent.json`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => docs?.close(resolve));
+    await stack?.close();
+  });
+
+  it('gets unauthorized_client at /authorize, sent to its redirect URI, and no sign-in page', async () => {
+    const url = new URL(`${stack.issuer}/authorize`);
+    for (const [k, v] of Object.entries({
+      client_id: docUrl, response_type: 'code', redirect_uri: stack.demo.redirect_uri, scope: 'openid patient/*.rs', state: 's1',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', resource: stack.demo.resource,
+    })) url.searchParams.set(k, v);
+    const res = await request(url, { dispatcher: rp.dispatcher, headers: { accept: 'text/html' } });
+    await res.body.dump();
+    expect(res.statusCode).toBe(303);
+    const location = new URL(String(res.headers.location));
+    expect(`${location.origin}${location.pathname}`).toBe(stack.demo.redirect_uri);
+    expect(location.searchParams.get('error')).toBe('unauthorized_client');
+    expect(location.searchParams.get('state')).toBe('s1');
+  });
+
+  it('gets unauthorized_client at /token too', async () => {
+    const res = await request(`${stack.issuer}/token`, {
+      method: 'POST', dispatcher: rp.dispatcher, headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: docUrl, code: 'x', code_verifier: 'v'.repeat(43), redirect_uri: stack.demo.redirect_uri }).toString(),
+    });
+    const body = await res.body.json() as Record<string, unknown>;
+    expect([res.statusCode, body.error]).toEqual([400, 'unauthorized_client']);
+  });
+});
