@@ -14,8 +14,9 @@ import { checkCommand } from './check.js';
 import { probeCommand } from './probe.js';
 import { reportCommand } from './report.js';
 import { breakglassCommand } from './breakglass.js';
+import { agentCommand } from './agent.js';
 
-export const COMMANDS: CliCommand[] = [devCommand, serveCommand, clientCommand, userCommand, keysCommand, migrateCommand, purgeCommand, auditCommand, checkCommand, probeCommand, reportCommand, breakglassCommand];
+export const COMMANDS: CliCommand[] = [devCommand, serveCommand, clientCommand, userCommand, keysCommand, migrateCommand, purgeCommand, auditCommand, checkCommand, probeCommand, reportCommand, breakglassCommand, agentCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

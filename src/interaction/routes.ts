@@ -20,7 +20,7 @@ import { registerLogoutRoutes } from './logout.js';
 import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
 import { registerMfaRoutes } from './mfa/routes.js';
 import { consentPage, loginPage } from './pages.js';
-import { agentPolicy } from '../oauth/agent-policy.js';
+import { loadAgentPolicy } from '../oauth/clients.js';
 import { isClientIdUrl } from '../oauth/client-metadata/client-id-url.js';
 import { errorPage } from '../http/html.js';
 import { patientLabels } from './patient-labels.js';
@@ -127,7 +127,7 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     const action = `/interaction/${interaction.id}/consent`;
     // One read of the client: its name and, for a self-registered agent, its policy.
     const client = await ctx.storage.clients.get(request.clientId);
-    const agent = agentPolicy(ctx.config, client ?? { clientId: request.clientId, source: isClientIdUrl(request.clientId) ? 'metadata_document' : 'unknown' });
+    const agent = await loadAgentPolicy(ctx, client ?? { clientId: request.clientId, source: isClientIdUrl(request.clientId) ? 'metadata_document' : 'unknown' });
     return sendHtml(reply, status, consentPage({
       action,
       csrf,

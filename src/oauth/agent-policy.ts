@@ -14,16 +14,18 @@
 //   no online_access, no other launch context, nothing else.
 // - the shortest access token lifetime: agents.access_token_ttl, capped by tokens.access_token_ttl.
 // - never break-glass (45 CFR 164.312(a)(2)(ii) emergency access is for a clinician in person).
-// An administrator's approval (agents.approved, by client_id or metadata_url) only widens: a
+// An administrator's approval (stored through the admin console, API or CLI, or agents.approved in
+// the configuration file, by client_id or metadata_url) only widens: a
 // requested scope that the approval's `scope` covers (SMART scopes compared by meaning, as
 // src/oauth/checks/scope.ts does) is kept as asked; the rest get the default narrowing. An approval
-// naming offline_access lets the agent have refresh tokens. With agents.require_approval, an agent
-// that no approval names is refused.
+// naming offline_access lets the agent have refresh tokens. A stored refusal stops the agent; with
+// agents.require_approval, an agent that no approval names is refused too.
 //
 // Deliberately not decided here: what the client's registration or the resource server accepts
 // (src/oauth/checks/scope.ts), what the signed-in user's role allows (src/identity/role-policy.ts),
 // and the consent the person gives; the policy narrows a request before those, never widens one.
 import type { AgentApprovalConfig, CaduceusConfig } from '../config/schema.js';
+import type { AgentDecisionRecord } from '../storage/types.js';
 import { restrictResourceScope, scopeCovers, tryParseSmartScope } from '../smart/scopes.js';
 
 export type AgentSource = 'dynamic' | 'metadata_document';
@@ -46,13 +48,13 @@ export interface AgentScopeDecision {
 
 export interface AgentPolicy {
   readonly source: AgentSource;
-  /** An entry of agents.approved names this agent. */
+  /** An administrator approved this agent (a stored approval, or an entry of agents.approved). */
   readonly approved: boolean;
   /** The scope tokens of the approval; empty when not approved or approved without `scope`. */
   readonly approvedScopes: readonly string[];
   /**
-   * Set when the agent must be refused before any authorization (agents.require_approval and no
-   * approval): the OAuth error to answer at /authorize (sent to the verified redirect URI) and /token.
+   * Set when the agent must be refused before any authorization (a stored refusal, or
+   * agents.require_approval and no approval): the OAuth error to answer at /authorize (sent to the verified redirect URI) and /token.
    */
   readonly refusal: { error: 'unauthorized_client'; description: string } | undefined;
   /** Narrows a requested scope list to what the agent may be granted. */
@@ -68,13 +70,14 @@ export interface AgentPolicy {
 }
 
 export const UNAPPROVED_AGENT_DESCRIPTION = 'this AI agent has not been approved by an administrator of this server';
+export const REFUSED_AGENT_DESCRIPTION = 'an administrator of this server has refused this AI agent';
 
 /** Whether the client is a self-registered agent (the only clients this policy applies to). */
 export function isAgentSource(source: string): source is AgentSource {
   return source === 'dynamic' || source === 'metadata_document';
 }
 
-/** The approval that names this agent, if any: dynamic clients by client_id, metadata documents by metadata_url. */
+/** The approval of the configuration file that names this agent, if any: dynamic clients by client_id, metadata documents by metadata_url. */
 export function findAgentApproval(
   config: Pick<CaduceusConfig, 'agents'>, client: { clientId: string; source: AgentSource },
 ): AgentApprovalConfig | undefined {
@@ -82,30 +85,49 @@ export function findAgentApproval(
 }
 
 /**
+ * What an administrator decided about the agent: a stored decision (the admin console, the admin
+ * API or `caduceus agent`, src/admin/agents.ts) wins over the configuration file, so a refusal
+ * stops an agent that the file approves; without a stored decision, agents.approved applies.
+ */
+export function effectiveAgentDecision(
+  config: Pick<CaduceusConfig, 'agents'>, client: { clientId: string; source: AgentSource }, stored: AgentDecisionRecord | undefined,
+): { decision: 'approved' | 'refused'; scope: string | undefined } | undefined {
+  if (stored) return { decision: stored.decision, scope: stored.scope ?? undefined };
+  const approval = findAgentApproval(config, client);
+  return approval ? { decision: 'approved', scope: approval.scope } : undefined;
+}
+
+/**
  * The policy of a self-registered agent, or undefined for any other client (source 'config' or
- * 'admin'), which keeps what its registration allows.
+ * 'admin'), which keeps what its registration allows. `stored` is the agent's stored decision
+ * (storage.agentDecisions; loadAgentPolicy in src/oauth/clients.ts reads it).
  */
 export function agentPolicy(
-  config: Pick<CaduceusConfig, 'agents' | 'tokens'>, client: { clientId: string; source: string },
+  config: Pick<CaduceusConfig, 'agents' | 'tokens'>, client: { clientId: string; source: string }, stored?: AgentDecisionRecord,
 ): AgentPolicy | undefined {
   const source = client.source;
   if (!isAgentSource(source)) return undefined;
-  const approval = findAgentApproval(config, { clientId: client.clientId, source });
-  const approvedScopes = Object.freeze(splitScope(approval?.scope));
+  const decision = effectiveAgentDecision(config, { clientId: client.clientId, source }, stored);
+  const approved = decision?.decision === 'approved';
+  const approvedScopes = Object.freeze(approved ? splitScope(decision.scope) : []);
   const scopes = (requested: readonly string[]) => narrowAgentScopes(requested, approvedScopes);
   return Object.freeze({
     source,
-    approved: approval !== undefined,
+    approved,
     approvedScopes,
-    refusal: config.agents.require_approval && approval === undefined
-      ? { error: 'unauthorized_client' as const, description: UNAPPROVED_AGENT_DESCRIPTION }
-      : undefined,
+    refusal: refusalOf(config, decision?.decision),
     scopes,
     allowedScopes: (requested: readonly string[]) => scopes(requested).allowed,
     accessTokenTtl: Math.min(config.agents.access_token_ttl, config.tokens.access_token_ttl),
     refreshTokens: approvedScopes.includes('offline_access'),
     breakGlass: false as const,
   });
+}
+
+function refusalOf(config: Pick<CaduceusConfig, 'agents'>, decision: 'approved' | 'refused' | undefined): AgentPolicy['refusal'] {
+  if (decision === 'refused') return { error: 'unauthorized_client', description: REFUSED_AGENT_DESCRIPTION };
+  if (decision === undefined && config.agents.require_approval) return { error: 'unauthorized_client', description: UNAPPROVED_AGENT_DESCRIPTION };
+  return undefined;
 }
 
 /**

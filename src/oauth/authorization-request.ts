@@ -11,9 +11,8 @@ import type { Params } from './checks/duplicate-params.js';
 import type { AppContext } from '../context/app-context.js';
 import type { ClientRecord, LaunchContext } from '../storage/types.js';
 import { redeemLaunch } from '../smart/launch-context.js';
-import { findClient } from './clients.js';
+import { findClient, loadAgentPolicy } from './clients.js';
 import { ClientMetadataError } from './client-metadata/errors.js';
-import { agentPolicy } from './agent-policy.js';
 
 export interface AuthorizationRequest {
   clientId: string;
@@ -64,7 +63,7 @@ export async function checkClientAndRedirect(ctx: AppContext, params: Params): P
 
 const PROMPTS = new Set(['none', 'login', 'consent']);
 
-export function checkAuthorizationParams(ctx: AppContext, client: ClientRecord, redirectUri: string, params: Params): AuthorizationRequest {
+export async function checkAuthorizationParams(ctx: AppContext, client: ClientRecord, redirectUri: string, params: Params): Promise<AuthorizationRequest> {
   const state = params.state ?? null;
   try {
     if (params.request !== undefined) throw new OAuthError('invalid_request', 'request objects are not supported', undefined, 400);
@@ -80,7 +79,7 @@ export function checkAuthorizationParams(ctx: AppContext, client: ClientRecord, 
     const resource = resolveResource(client, params.resource ?? params.aud);
     // A self-registered AI agent gets what the agent policy allows, whatever it asks for: by
     // default read-only patient/ scopes, no offline_access; an administrator's approval widens it.
-    const policy = agentPolicy(ctx.config, client);
+    const policy = await loadAgentPolicy(ctx, client);
     if (policy?.refusal) throw unauthorizedClient(policy.refusal.description);
     if (policy) {
       requested = policy.allowedScopes(requested);

@@ -5,7 +5,7 @@
 // the agent policy's (src/oauth/agent-policy.ts), never what its document asks for.
 import type { AppContext } from '../context/app-context.js';
 import type { ClientRecord } from '../storage/types.js';
-import { agentPolicy, DEFAULT_AGENT_SCOPE } from './agent-policy.js';
+import { agentPolicy, DEFAULT_AGENT_SCOPE, isAgentSource, type AgentPolicy } from './agent-policy.js';
 import { isClientIdUrl } from './client-metadata/client-id-url.js';
 import type { MetadataClient } from './client-metadata/resolver.js';
 
@@ -20,12 +20,20 @@ export async function findClient(ctx: AppContext, clientId: string, request: { r
   const m = await ctx.clientMetadata.resolve(clientId, request);
   // private_key_jwt with a jwks_uri: the keys come through the same hardened fetch.
   const jwks = m.tokenEndpointAuthMethod === 'private_key_jwt' && m.jwks === null ? JSON.stringify(await ctx.clientMetadata.publicKeys(m)) : m.jwks;
-  return metadataClientRecord(ctx, m, jwks);
+  return metadataClientRecord(ctx, m, jwks, (await loadAgentPolicy(ctx, { clientId: m.clientId, source: 'metadata_document' }))!);
+}
+
+/**
+ * The agent policy of a self-registered agent with its administrator's stored decision
+ * (src/oauth/agent-policy.ts); undefined, without a storage read, for every other client.
+ */
+export async function loadAgentPolicy(ctx: AppContext, client: { clientId: string; source: string }): Promise<AgentPolicy | undefined> {
+  if (!isAgentSource(client.source)) return undefined;
+  return agentPolicy(ctx.config, client, await ctx.storage.agentDecisions.get(client.clientId));
 }
 
 /** A metadata-document client as the grants see it: public or private_key_jwt, scope from the agent policy. */
-function metadataClientRecord(ctx: AppContext, m: MetadataClient, jwks: string | null): ClientRecord {
-  const policy = agentPolicy(ctx.config, { clientId: m.clientId, source: 'metadata_document' })!;
+function metadataClientRecord(ctx: AppContext, m: MetadataClient, jwks: string | null, policy: AgentPolicy): ClientRecord {
   const scope = policy.approvedScopes.length ? [...new Set([...DEFAULT_AGENT_SCOPE.split(' '), ...policy.approvedScopes])].join(' ') : DEFAULT_AGENT_SCOPE;
   return {
     clientId: m.clientId,

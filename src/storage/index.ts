@@ -22,6 +22,7 @@ import { createRateLimitCountStore } from './repositories/rate-limit-counts.js';
 import { createUserStore } from './repositories/users.js';
 import { createLaunchContextStore } from './repositories/launch-contexts.js';
 import { createBreakGlassStore } from './repositories/break-glass.js';
+import { createAgentDecisionStore } from './repositories/agent-decisions.js';
 import { openSqlDriver, type SqlDriver, type SqlDriverOptions } from './sql.js';
 import type { Storage } from './types.js';
 
@@ -73,6 +74,7 @@ export function createStorage(driver: SqlDriver): Storage {
     pendingLogins: createPendingLoginStore(driver),
     launchContexts: createLaunchContextStore(driver),
     breakGlass: createBreakGlassStore(driver),
+    agentDecisions: createAgentDecisionStore(driver),
     sql: driver,
     close: () => driver.close(),
   };

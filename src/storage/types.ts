@@ -599,6 +599,33 @@ export interface PendingLoginStore {
   remove(digest: string): Promise<void>;
 }
 
+/**
+ * An administrator's decision about a self-registered AI agent (migration 011): 'approved' widens
+ * the agent policy to `scope` (src/oauth/agent-policy.ts), 'refused' stops every use of the agent.
+ */
+export interface AgentDecisionRecord {
+  /** The agent's client_id: a dynamic registration's id or a Client ID Metadata Document URL. */
+  clientId: string;
+  decision: 'approved' | 'refused';
+  /** Space-separated scopes an approval covers; null when it names none (and always for a refusal). */
+  scope: string | null;
+  /** Why, in the administrator's words; shown to administrators, never to the agent. */
+  reason: string | null;
+  /** The administrator who decided (an actor id such as "admin:alice" or "cli:root"). */
+  decidedBy: string;
+  decidedAt: number;
+}
+
+export interface AgentDecisionStore {
+  get(clientId: string): Promise<AgentDecisionRecord | undefined>;
+  /** Every decision, newest first. */
+  list(): Promise<AgentDecisionRecord[]>;
+  /** Records the decision, replacing any earlier one for the same agent (a refusal stores no scope). */
+  put(record: AgentDecisionRecord): Promise<void>;
+  /** Withdraws the decision; resolves false when there was none. */
+  delete(clientId: string): Promise<boolean>;
+}
+
 export interface Storage {
   clients: ClientStore;
   users: UserStore;
@@ -621,6 +648,7 @@ export interface Storage {
   pendingLogins: PendingLoginStore;
   launchContexts: LaunchContextStore;
   breakGlass: BreakGlassStore;
+  agentDecisions: AgentDecisionStore;
   /** The underlying driver, for the audit ledger and health checks. */
   readonly sql: import('./sql.js').SqlDriver;
   close(): Promise<void>;

@@ -4,7 +4,7 @@ import { configProblems } from '../support/config-problems.js';
 import { describe, expect, test } from 'vitest';
 import { unsafeWarnings } from '../../src/config/load.js';
 import { validateConfig, type CaduceusConfig } from '../../src/config/schema.js';
-import { agentPolicy, narrowAgentScopes, UNAPPROVED_AGENT_DESCRIPTION } from '../../src/oauth/agent-policy.js';
+import { agentPolicy, narrowAgentScopes, REFUSED_AGENT_DESCRIPTION, UNAPPROVED_AGENT_DESCRIPTION } from '../../src/oauth/agent-policy.js';
 import { clientViews } from '../../src/compliance/client-view.js';
 import type { ClientRecord } from '../../src/storage/types.js';
 
@@ -117,6 +117,19 @@ describe('an administrator approval', () => {
     expect(agentPolicy(strict, { clientId: 'agent_CCCCCCCCCCCCCCCCCCCCCC', source: 'dynamic' })!.refusal)
       .toEqual({ error: 'unauthorized_client', description: UNAPPROVED_AGENT_DESCRIPTION });
     expect(agentPolicy(strict, metadataAgent)!.refusal?.error).toBe('unauthorized_client');
+  });
+
+  test('a stored decision wins over the configuration file: a refusal stops an agent the file approves, an approval widens as stored', () => {
+    const fileApproves = config({ approved: [{ client_id: dynamic.clientId, scope: 'offline_access' }] });
+    const stored = (decision: 'approved' | 'refused', scope: string | null = null) => ({ clientId: dynamic.clientId, decision, scope, reason: null, decidedBy: 'admin:alice', decidedAt: 1 });
+    const refused = agentPolicy(fileApproves, dynamic, stored('refused'))!;
+    expect(refused.refusal).toEqual({ error: 'unauthorized_client', description: REFUSED_AGENT_DESCRIPTION });
+    expect([refused.approved, refused.refreshTokens]).toEqual([false, false]);
+    const approved = agentPolicy(config({ require_approval: true }), dynamic, stored('approved', 'patient/Observation.cruds'))!;
+    expect(approved.refusal).toBeUndefined();
+    expect(approved.allowedScopes(['patient/Observation.cruds', 'offline_access'])).toEqual(['patient/Observation.cruds']);
+    // Without a stored decision the file's approval applies again.
+    expect(agentPolicy(fileApproves, dynamic)!.refreshTokens).toBe(true);
   });
 
   test('narrowAgentScopes never keeps a system/ scope, even one an approval would cover', () => {

@@ -11,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { frontChannel, relyingParty, type Rp } from '../support/flows.js';
+import { approveAgent, refuseAgent, withdrawAgentDecision } from '../../src/admin/agents.js';
+import { searchEvents } from '../../src/audit/search.js';
+import { REFUSED_AGENT_DESCRIPTION, UNAPPROVED_AGENT_DESCRIPTION } from '../../src/oauth/agent-policy.js';
 
 describe('an AI agent registered by its metadata document', () => {
   let stack: TestStack;
@@ -152,5 +155,52 @@ describe('an unapproved AI agent when approval is required', () => {
     });
     const body = await res.body.json() as Record<string, unknown>;
     expect([res.statusCode, body.error]).toEqual([400, 'unauthorized_client']);
+  });
+
+  // The administrator's decision (src/admin/agents.ts), as the console, the API and `caduceus agent` make it.
+  it('is let in once an administrator approves it, refused again after a refusal, and each decision is in the ledger with the administrator', async () => {
+    const deps = { storage: stack.ctx.storage, audit: stack.ctx.audit, now: stack.ctx.now, actor: 'admin:alice' };
+    const authorize = async () => {
+      const url = new URL(`${stack.issuer}/authorize`);
+      for (const [k, v] of Object.entries({
+        client_id: docUrl, response_type: 'code', redirect_uri: stack.demo.redirect_uri, scope: 'openid patient/*.rs', state: 's2',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', resource: stack.demo.resource,
+      })) url.searchParams.set(k, v);
+      const res = await request(url, { dispatcher: rp.dispatcher, headers: { accept: 'text/html' } });
+      await res.body.dump();
+      return new URL(String(res.headers.location), stack.issuer);
+    };
+    const before = (await searchEvents(stack.ctx.storage.sql, { limit: 1 }))[0]?.seq ?? 0;
+
+    await approveAgent(deps, { clientId: docUrl, reason: 'pilot' });
+    const approved = await authorize();
+    expect(approved.searchParams.get('error')).toBeNull();
+    expect(approved.pathname).toMatch(/^\/interaction\//);
+
+    await refuseAgent(deps, { clientId: docUrl, reason: 'pilot over' });
+    const refused = await authorize();
+    expect(refused.searchParams.get('error')).toBe('unauthorized_client');
+    expect(refused.searchParams.get('error_description')).toBe(REFUSED_AGENT_DESCRIPTION);
+    expect(await stack.ctx.storage.agentDecisions.get(docUrl)).toMatchObject({ decision: 'refused', decidedBy: 'admin:alice', reason: 'pilot over', scope: null });
+
+    expect(await withdrawAgentDecision(deps, docUrl)).toBe(true);
+    expect((await authorize()).searchParams.get('error_description')).toBe(UNAPPROVED_AGENT_DESCRIPTION);
+    expect(await stack.ctx.storage.agentDecisions.get(docUrl)).toBeUndefined();
+
+    const events = (await searchEvents(stack.ctx.storage.sql, { type: 'client.changed', limit: 100 })).filter((e) => e.seq > before).sort((a, b) => a.seq - b.seq);
+    expect(events.map((e) => [e.action, e.resource, e.actor.userId])).toEqual([
+      ['approve', docUrl, 'admin:alice'], ['refuse', docUrl, 'admin:alice'], ['withdraw', docUrl, 'admin:alice'],
+    ]);
+    expect(events[1]?.changes).toEqual([{ field: 'decision', before: 'approved', after: 'refused' }, { field: 'reason', before: 'pilot', after: 'pilot over' }]);
+  });
+
+  it('refuses a decision about an unknown dynamic client_id or with a system/ scope, storing and recording nothing', async () => {
+    const deps = { storage: stack.ctx.storage, audit: stack.ctx.audit, now: stack.ctx.now, actor: 'admin:alice' };
+    const head = (await searchEvents(stack.ctx.storage.sql, { limit: 1 }))[0]?.seq;
+    await expect(approveAgent(deps, { clientId: 'agent_NOPENOPENOPENOPENOPENO' })).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
+    await expect(approveAgent(deps, { clientId: docUrl, scope: 'system/Patient.rs' })).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+    expect(await stack.ctx.storage.agentDecisions.get('agent_NOPENOPENOPENOPENOPENO')).toBeUndefined();
+    expect(await stack.ctx.storage.agentDecisions.get(docUrl)).toBeUndefined();
+    expect((await searchEvents(stack.ctx.storage.sql, { limit: 1 }))[0]?.seq).toBe(head);
   });
 });

@@ -265,7 +265,7 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
             ['kept', 'Kept app', '["authorization_code"]', '["https://app.example/cb"]', 'openid', '[]', 'client_secret_basic', 'e'.repeat(64),
               null, null, 'admin', T0, T0 + 1, 1, 1, 300, 3600],
           );
-          expect(await runMigrations(driver)).toEqual([10]);
+          expect(await runMigrations(driver, migrations.filter((m) => m.id <= 10))).toEqual([10]);
         } finally {
           await driver.close();
         }
@@ -896,6 +896,25 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
       await storage.clients.remove(client.clientId);
       await storage.clients.upsert(client);
       expect(await storage.clientPolicies.get(client.clientId)).toStrictEqual({ dpopBoundAccessTokens: false, requirePushedAuthorizationRequests: false });
+    });
+  });
+
+  describe('AgentDecisionStore (migration 011)', () => {
+    it('keeps one decision per agent: a new one replaces the last, a refusal keeps no scope, delete withdraws it', async () => {
+      const id = 'https://agent.example/contract.json';
+      expect(await storage.agentDecisions.get(id)).toBeUndefined();
+      await storage.agentDecisions.put({ clientId: id, decision: 'approved', scope: 'offline_access', reason: 'pilot', decidedBy: 'admin:a', decidedAt: T0 });
+      expect(await storage.agentDecisions.get(id)).toEqual({ clientId: id, decision: 'approved', scope: 'offline_access', reason: 'pilot', decidedBy: 'admin:a', decidedAt: T0 });
+      await storage.agentDecisions.put({ clientId: id, decision: 'refused', scope: 'offline_access', reason: null, decidedBy: 'admin:b', decidedAt: T0 + 5 });
+      expect(await storage.agentDecisions.get(id)).toEqual({ clientId: id, decision: 'refused', scope: null, reason: null, decidedBy: 'admin:b', decidedAt: T0 + 5 });
+      expect((await storage.agentDecisions.list()).filter((d) => d.clientId === id)).toHaveLength(1);
+      expect(await storage.agentDecisions.delete(id)).toBe(true);
+      expect(await storage.agentDecisions.delete(id)).toBe(false);
+      expect(await storage.agentDecisions.get(id)).toBeUndefined();
+    });
+
+    it('refuses a decision other than approved or refused (CHECK)', async () => {
+      await expect(storage.sql.run("INSERT INTO agent_decisions (client_id, decision, decided_by, decided_at) VALUES ('x', 'maybe', 'a', 1)")).rejects.toThrow();
     });
   });
 

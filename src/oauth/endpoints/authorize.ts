@@ -33,7 +33,7 @@ export function registerAuthorizationEndpoint(app: FastifyInstance, ctx: AppCont
         if ((await clientSecurityPolicy(ctx, client)).requirePushedAuthorizationRequests) {
           throw new RedirectableError(invalidRequest('pushed authorization request required'), redirectUri, params.state ?? null);
         }
-        request = checkAuthorizationParams(ctx, client, redirectUri, params);
+        request = await checkAuthorizationParams(ctx, client, redirectUri, params);
         try {
           await bindRequestToDpopKey(ctx, request);
           request = await attachLaunchContext(ctx, request, params);

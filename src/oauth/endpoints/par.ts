@@ -102,7 +102,7 @@ async function validatePushedRequest(ctx: AppContext, client: ClientRecord, para
   const own = authorizationParams(client, params);
   try {
     const { redirectUri } = await checkClientAndRedirect(ctx, own);
-    const request = checkAuthorizationParams(ctx, client, redirectUri, own);
+    const request = await checkAuthorizationParams(ctx, client, redirectUri, own);
     return await attachLaunchContext(ctx, request, own);
   } catch (err) {
     if (err instanceof UntrustedRedirectError) throw invalidRequest(err.description);

@@ -5,7 +5,7 @@ import { OAuthError, unauthorizedClient } from '../../errors/oauth-error.js';
 import { formParams, requestMeta } from '../../http/request-info.js';
 import { enforceTokenEndpointRateLimit } from '../../http/request-rate-limits.js';
 import { authenticateClient } from '../client-auth/index.js';
-import { agentPolicy } from '../agent-policy.js';
+import { loadAgentPolicy } from '../clients.js';
 import { presentedClientId } from '../client-auth/throttle.js';
 import { requireParams } from '../checks/duplicate-params.js';
 import * as authorizationCode from '../grants/authorization-code.js';
@@ -40,7 +40,7 @@ export function registerTokenEndpoint(app: FastifyInstance, ctx: AppContext): vo
       const client = await authenticateClient(ctx, { authorization: req.headers.authorization, params, endpoint, ...meta });
       if (!client.grantTypes.includes(grantType as GrantType)) throw unauthorizedClient(`this client may not use ${grantType}`);
       // An AI agent that needs an administrator's approval it does not have gets no token either.
-      const refusal = agentPolicy(ctx.config, client)?.refusal;
+      const refusal = (await loadAgentPolicy(ctx, client))?.refusal;
       if (refusal) throw unauthorizedClient(refusal.description);
       // RFC 9449 §5: a valid DPoP proof binds the tokens; §5.2: some clients must send one.
       const proof = await dpopProofAt(ctx, req, endpoint);

@@ -3,7 +3,7 @@ import { issueAccessToken } from '../tokens/access-token.js';
 import { issueIdToken } from '../tokens/id-token.js';
 import { issueRefreshToken, type RefreshGrantData } from '../tokens/refresh-token.js';
 import { formatScope } from '../checks/scope.js';
-import { agentPolicy } from '../agent-policy.js';
+import { loadAgentPolicy } from '../clients.js';
 import type { AppContext } from '../../context/app-context.js';
 import type { ClientRecord, LaunchContext, UserRecord } from '../../storage/types.js';
 import { launchResponseFields } from '../../smart/launch-context.js';
@@ -67,7 +67,7 @@ export async function issueUserTokens(ctx: AppContext, input: UserTokenInput): P
   // Break-glass (45 CFR 164.312(a)(2)(ii)): short-lived, never refreshed, marked with its purpose of use.
   const emergency = launch?.purposeOfUse !== undefined;
   // A self-registered AI agent: the shortest token lifetime, refresh tokens only when approved.
-  const policy = agentPolicy(ctx.config, input.client);
+  const policy = await loadAgentPolicy(ctx, input.client);
   const at = await issueAccessToken(ctx, {
     clientId: input.client.clientId,
     subject: input.data.userId,

@@ -12,6 +12,7 @@ import { migration007GrantLastUsed } from './007-grant-last-used.js';
 import { migration008BreakGlassDelivery } from './008-break-glass-delivery.js';
 import { migration009RateLimitCounts } from './009-rate-limit-counts.js';
 import { migration010DynamicClients } from './010-dynamic-clients.js';
+import { migration011AgentDecisions } from './011-agent-decisions.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -33,6 +34,7 @@ export const migrations: readonly Migration[] = [
   migration008BreakGlassDelivery,
   migration009RateLimitCounts,
   migration010DynamicClients,
+  migration011AgentDecisions,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (
