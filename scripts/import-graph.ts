@@ -33,7 +33,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['context'],
   ['oauth', 'smart'],
   ['interaction', 'gateway', 'audit-api', 'admin', 'breakglass', 'demo', 'fhir-demo'],
-  ['agents'],
+  ['agents', 'admin/console', 'admin/api'],
   ['server'],
   ['compliance'],
   ['cli'],

@@ -23,11 +23,10 @@
 //
 // Every admin read records an audit.read event before the answer is sent; if the ledger cannot
 // record it, the read fails with 503 (ctx.audit fails closed) and nothing is disclosed.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { OAuthError } from '../errors/oauth-error.js';
-import { ResourceAuthenticator } from '../oauth/resource-server/authenticator.js';
+import { requireServiceClient } from '../oauth/resource-server/service-client.js';
 import { sendError } from '../http/error-reply.js';
-import { NO_CREDENTIALS, ResourceAccessError } from '../oauth/resource-server/errors.js';
 import type { AppContext } from '../context/app-context.js';
 import type { AuditEventInput } from '../audit/events.js';
 import { NoteSigner } from '../audit/note.js';
@@ -43,75 +42,21 @@ export function auditAudience(issuer: string): string {
   return `${issuer}/audit`;
 }
 
-interface AuditReader {
-  clientId: string;
-  jti: string;
-}
-
-const readers = new WeakMap<FastifyRequest, AuditReader>();
-
 function badRequest(description: string): OAuthError {
   return new OAuthError('invalid_request', description, undefined, 400);
 }
 
-/** The preHandler of the admin routes: admits audit readers only. */
+/** The preHandler of the reader routes: admits audit readers only (src/oauth/resource-server/service-client.ts). */
 function requireAuditReader(ctx: AppContext) {
-  const audience = auditAudience(ctx.config.issuer);
-  const authenticator = new ResourceAuthenticator(ctx, { audience: { audience } });
-  const deny = (reply: FastifyReply, err: ResourceAccessError) => {
-    // The one serializer: the JSON error and its challenge (RFC 6750 §3, this API's realm and
-    // scope). Sent before the hook resolves, which stops the route (Fastify hooks: reply from an
-    // async hook).
-    void sendError(reply, err, { format: 'json', resource: { realm: audience, scope: AUDIT_READ_SCOPE } });
-  };
-  /** This API's words for a refused token: whether it is inactive or not for this API, nothing more. */
-  const describe = (err: ResourceAccessError): ResourceAccessError => {
-    if (NO_CREDENTIALS.includes(err.reason)) {
-      return new ResourceAccessError('invalid_token', 'a bearer access token with the audit.read scope is required', err.reason);
-    }
-    if (err.scheme === 'DPoP' || err.error !== 'invalid_token') return err;
-    return new ResourceAccessError('invalid_token', err.reason === 'ERR_TOKEN_AUDIENCE'
-      ? `the access token is not for the audit API (its audience must be ${audience})`
-      : 'the access token is not active', err.reason);
-  };
-
-  return async function auditReader(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    let claims;
-    try {
-      ({ token: claims } = await authenticator.authenticate({
-        method: req.method, headers: req.headers, ...(req.raw.headersDistinct ? { headersDistinct: req.raw.headersDistinct } : {}),
-        publicUrl: () => `${ctx.config.issuer}${req.url.split('?')[0]}`,
-      }));
-    } catch (err) {
-      // A status that cannot be read (503) goes to the application's error handler, with Retry-After.
-      if (err instanceof ResourceAccessError && err.status < 500) {
-        deny(reply, describe(err));
-        return;
-      }
-      throw err;
-    }
-    if (!(await ctx.storage.clients.get(claims.clientId))) {
-      deny(reply, new ResourceAccessError('invalid_token', 'the client of this access token is no longer registered', 'ERR_CLIENT_UNREGISTERED'));
-      return;
-    }
-    const clientCredentials = claims.grantId === null && claims.subject === claims.clientId;
-    if (!clientCredentials || !claims.scopes.includes(AUDIT_READ_SCOPE)) {
-      const description = clientCredentials
-        ? 'the access token lacks the audit.read scope'
-        : 'the audit API accepts only client_credentials access tokens';
-      // A refused attempt to read the audit log by an authenticated client is worth recording;
-      // the refusal stands even if the ledger cannot record it.
-      await ctx.audit
-        .record({
-          type: 'audit.read', actor: { clientId: claims.clientId }, outcome: 'denied', reason: 'insufficient_scope',
-          action: 'read', resource: req.routeOptions.url ?? '/audit', jti: claims.jti, requestId: String(req.id), sourceAddress: req.ip,
-        })
-        .catch(() => undefined);
-      deny(reply, new ResourceAccessError('insufficient_scope', description, 'ERR_INSUFFICIENT_SCOPE', { requiredScope: AUDIT_READ_SCOPE }));
-      return;
-    }
-    readers.set(req, { clientId: claims.clientId, jti: claims.jti });
-  };
+  return requireServiceClient(ctx, {
+    audience: auditAudience(ctx.config.issuer), scope: AUDIT_READ_SCOPE, apiName: 'the audit API',
+    // A refused attempt to read the audit log by an authenticated client is worth recording; the
+    // refusal stands even if the ledger cannot record it.
+    onRefused: (req, token) => ctx.audit.record({
+      type: 'audit.read', actor: { clientId: token.clientId }, outcome: 'denied', reason: 'insufficient_scope',
+      action: 'read', resource: req.routeOptions.url ?? '/audit', jti: token.jti, requestId: String(req.id), sourceAddress: req.ip,
+    }),
+  });
 }
 
 /** The query string; every parameter single-valued except those in `lists`, unknown ones refused. */
@@ -140,8 +85,7 @@ export function registerAuditRoutes(app: FastifyInstance, ctx: AppContext): void
 
   /** Records the read before the caller answers; throws 503 (temporarily_unavailable) when it cannot. */
   const recordRead = (req: FastifyRequest, event: Pick<AuditEventInput, 'action' | 'patient' | 'details'>): Promise<void> => {
-    const reader = readers.get(req);
-    if (!reader) throw new OAuthError('server_error', 'the server could not complete the request', 'audit reader missing', 500);
+    const reader = auditReader.tokenOf(req);
     return ctx.audit.record({
       type: 'audit.read', actor: { clientId: reader.clientId }, outcome: 'success', resource: req.routeOptions.url ?? '/audit',
       scopes: { used: AUDIT_READ_SCOPE }, jti: reader.jti, requestId: String(req.id), sourceAddress: req.ip, ...event,

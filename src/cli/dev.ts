@@ -7,6 +7,7 @@ import { createContext, startServer } from '../server/start.js';
 import { parseFlags } from './args.js';
 import { DEFAULT_DATA_DIR, DEV_SETTINGS_FILE } from './context.js';
 import { EXIT_OK, UsageError, type CliCommand } from './command.js';
+import { consoleCompliance } from '../compliance/console.js';
 import { untilSignal } from './lifecycle.js';
 
 export const devCommand: CliCommand = {
@@ -38,7 +39,7 @@ https://localhost:PORT until interrupted.
     // The dev stack trusts its own CA for agents' metadata documents served on loopback.
     const ctx = await createContext(config, { env: io.env, clientMetadataCa: readFileSync(caFile, 'utf8') });
     const demo = await seedDemo(ctx, dataDir, caFile);
-    const server = await startServer(ctx, { demo });
+    const server = await startServer(ctx, { demo, adminConsole: { compliance: consoleCompliance(ctx, io.env) } });
     writeFileSync(join(dataDir, DEV_SETTINGS_FILE), JSON.stringify({ port }), { mode: 0o600 });
     for (const w of ctx.warnings) io.stderr(`warning: ${w}\n`);
     if (values.json) {

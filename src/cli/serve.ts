@@ -4,6 +4,7 @@ import { createContext, startServer } from '../server/start.js';
 import { parseFlags, requireFlag } from './args.js';
 import { runStartupGate } from '../compliance/startup.js';
 import { EXIT_FAILURE, EXIT_OK, type CliCommand } from './command.js';
+import { consoleCompliance } from '../compliance/console.js';
 import { untilSignal } from './lifecycle.js';
 
 export const serveCommand: CliCommand = {
@@ -37,7 +38,7 @@ true starts anyway under a loud warning, and is itself an error finding.
       await ctx.close();
       return EXIT_FAILURE;
     }
-    const server = await startServer(ctx);
+    const server = await startServer(ctx, { adminConsole: { compliance: consoleCompliance(ctx, io.env) } });
     io.stderr(`caduceus: serving ${config.issuer} on ${server.url}\n`);
     return untilSignal(server, () => ctx.close());
   },

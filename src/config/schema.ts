@@ -1,6 +1,7 @@
 // The configuration schema: types, secure defaults and validation in one place. Unknown keys are
 // refused; every error names its path and the fix. Every weakening lives under `unsafe.*`.
 import { z } from 'zod';
+import { isIP } from 'node:net';
 import { redirectUriProblem } from '../oauth/checks/redirect-uri.js';
 import { ScopeSyntaxError, parseSmartScope } from '../smart/scopes.js';
 import { gatewayConfigIssues, gatewayConfigSchema, RESERVED_PREFIX_SEGMENTS } from './gateway.js';
@@ -88,6 +89,15 @@ export const clientSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'public clients (auth method none) cannot use client_credentials' });
   }
 });
+
+/** "10.1.2.3", "::1", "10.0.0.0/8" or "fd00::/8". */
+function isAddressOrCidr(text: string): boolean {
+  const [address, bits, extra] = text.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 export const resourceSchema = z.strictObject({
   uri: absoluteUrl,
@@ -311,6 +321,24 @@ export const configSchema = z.strictObject({
     metadata_fetch_timeout_ms: 3000, dynamic_registration: { enabled: false }, access_token_ttl: 300, require_approval: false, approved: [],
     mcp: { enabled: false, path: '/mcp', fhir_route: '/fhir' },
   }),
+  /**
+   * The admin console (/admin) and admin API (/admin/api), src/admin/console/ and src/admin/api/.
+   * Administrators only, second factor at every sign-in (45 CFR 164.308(a)(3)-(4), 164.312(d)).
+   */
+  admin_console: z.strictObject({
+    enabled: z.boolean().default(true),
+    /** Console sessions end after this long unused (45 CFR 164.312(a)(2)(iii)); shorter than users'. */
+    idle_timeout: seconds(900),
+    /** and this long after sign-in, whatever the use. */
+    absolute_timeout: seconds(28_800),
+    /** Sensitive actions ask for the second factor again when the last check is older than this (seconds). */
+    step_up_max_age: z.number().int().min(30).max(3600).default(300),
+    /** Addresses or CIDR blocks (IPv4 or IPv6) the console and API accept; empty: any address. */
+    ip_allowlist: z.array(z.string().refine(isAddressOrCidr, { message: 'must be an IP address or a CIDR block such as 10.0.0.0/8 or fd00::/8' })).default([]),
+    /** Lifetime of the one-time link by which a new user sets their password (seconds). */
+    password_link_ttl: z.number().int().min(300).max(7 * 86_400).default(86_400),
+  }).refine((a) => a.idle_timeout <= a.absolute_timeout, { path: ['idle_timeout'], message: 'must not exceed admin_console.absolute_timeout' })
+    .default({ enabled: true, idle_timeout: 900, absolute_timeout: 28_800, step_up_max_age: 300, ip_allowlist: [], password_link_ttl: 86_400 }),
   unsafe: z.strictObject({
     /** Serve plain HTTP (loopback only). */
     allow_plain_http: z.boolean().default(false),

@@ -32,7 +32,11 @@ export type DigestPurpose =
   /** Keys of the shared request rate-limit counts (src/http/request-rate-limits.ts): addresses and client ids. */
   | 'rate-limit'
   /** RFC 7592 registration access tokens of self-registered agents (src/oauth/registration/). */
-  | 'registration-token';
+  | 'registration-token'
+  /** Admin console session cookies (src/admin/console/session.ts), apart from end users' sessions. */
+  | 'admin-session'
+  /** One-time password-set links of users added in the admin console (src/admin/users.ts). */
+  | 'password-link';
 
 const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'refresh-token',
@@ -47,6 +51,8 @@ const DIGEST_PURPOSES: ReadonlySet<string> = new Set<DigestPurpose>([
   'breakglass-webhook',
   'rate-limit',
   'registration-token',
+  'admin-session',
+  'password-link',
 ]);
 
 // RFC 5869 §3.1: the salt is optional; the input key is already uniformly random, so a fixed,

@@ -30,6 +30,7 @@ import { registerOps } from '../ops/http.js';
 import { registerDemoRoutes } from '../demo/routes.js';
 import { createDemoSessionStore } from '../demo/session.js';
 import type { WalkthroughClient } from '../demo/registry.js';
+import { registerAdminConsole, type AdminConsoleOptions } from '../admin/console/index.js';
 
 /** Form bodies larger than this are refused (413): no OAuth request needs more. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -38,10 +39,12 @@ export interface AppOptions {
   https?: object | null;
   /** The /demo walkthrough's client: only the development stack has one (src/server/dev-stack.ts). */
   demo?: WalkthroughClient;
+  /** What the admin console needs from the compliance layer (src/compliance/console.ts). */
+  adminConsole?: AdminConsoleOptions;
 }
 
 export async function buildApp(ctx: AppContext, appOptions: FastifyServerOptions & AppOptions = {}): Promise<FastifyInstance> {
-  const { demo, ...options } = appOptions;
+  const { demo, adminConsole, ...options } = appOptions;
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -107,6 +110,8 @@ export async function buildApp(ctx: AppContext, appOptions: FastifyServerOptions
   // The issuer's root: discovery links, the account page, and the walkthrough when there is one.
   registerHomePage(app, ctx, { demo: demo !== undefined });
   registerAuditRoutes(app, ctx);
+  // The admin console and admin API (administrators with a second factor; service clients).
+  await registerAdminConsole(app, ctx, adminConsole);
   // The /demo walkthrough: dev stack only; its sessions are held by this application.
   if (demo) registerDemoRoutes(app, ctx, { client: demo, sessions: createDemoSessionStore() });
   // PHI gateway routes (deny by default; each route is its own encapsulated plugin).

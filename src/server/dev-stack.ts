@@ -12,6 +12,9 @@ import type { CaduceusConfig } from '../config/schema.js';
 import { LAUNCH_API_SCOPE } from '../smart/launch-endpoint.js';
 import { addClient } from '../admin/clients.js';
 import { addUser } from '../admin/users.js';
+import { ADMIN_API_SCOPE, adminApiAudience } from '../admin/api/index.js';
+import { enrollTotp, newTotpSecret } from '../interaction/mfa/factors.js';
+import { base32Decode, totp } from '../interaction/mfa/totp.js';
 import type { AppContext } from '../context/app-context.js';
 import { WALKTHROUGH_CALLBACK_PATH, type WalkthroughClient } from '../demo/registry.js';
 
@@ -52,6 +55,13 @@ export interface DemoCredentials {
   /** An EHR client allowed to create SMART launch contexts (POST /smart/launch). */
   ehr_client_id?: string;
   ehr_client_secret?: string;
+  /** The demo administrator of the admin console (/admin): password plus a code of this TOTP secret (RFC 6238, SHA-1, 6 digits, 30 s). */
+  admin_username?: string;
+  admin_password?: string;
+  admin_totp_secret?: string;
+  /** A client_credentials client of the admin API (/admin/api, scope caduceus:admin). */
+  admin_client_id?: string;
+  admin_client_secret?: string;
 }
 
 export const DEMO_REDIRECT_URI = 'https://app.example.test/cb';
@@ -83,6 +93,8 @@ export async function devConfig(options: DevStackOptions): Promise<{ config: Cad
       { uri: `${issuer}/fhir`, name: 'Demo FHIR server', scopes: DEMO_RESOURCE_SCOPES },
       // The FHIR MCP server in front of the same gateway route (src/agents/mcp/): its own audience.
       { uri: `${issuer}${MCP_PATH}`, name: 'Demo FHIR MCP server', scopes: DEMO_RESOURCE_SCOPES },
+      // The admin API (src/admin/api/): service clients with the caduceus:admin scope.
+      { uri: adminApiAudience(issuer), name: 'Caduceus admin API', scopes: [ADMIN_API_SCOPE] },
     ],
     audit: { witness_file: join(dataDir, 'checkpoints.witness') },
     // An agent under development may serve its client ID metadata document from this machine.
@@ -121,6 +133,10 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
         // A data folder from before the /demo page: add its client and keep the other credentials.
         credentials = { ...credentials, ...(await addWalkthroughClient(deps, issuer, randomBytes(3).toString('hex'))) };
       }
+      if (!saved.admin_client_id || !(await ctx.storage.clients.get(saved.admin_client_id))) {
+        // A data folder from before the admin console: add its administrator and API client.
+        credentials = { ...credentials, ...(await addAdminDemo(ctx, deps, randomBytes(3).toString('hex'))) };
+      }
       if (!saved.ehr_client_id || !(await ctx.storage.clients.get(saved.ehr_client_id))) {
         // A data folder from before SMART launch: add the practitioner and the EHR client.
         credentials = { ...credentials, ...(await addLaunchDemo(deps, resource, randomBytes(3).toString('hex'))) };
@@ -151,6 +167,7 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
     issuer, ca_file: caFile, client_id: app.client.clientId, client_secret: app.secret!, redirect_uri: DEMO_REDIRECT_URI,
     scope: DEMO_SCOPE, username, password, resource, cc_client_id: backend.client.clientId, cc_client_secret: backend.secret!,
     cc_scope: DEMO_CC_SCOPE, ...mcp, ...(await addWalkthroughClient(deps, issuer, suffix)), ...(await addLaunchDemo(deps, resource, suffix)),
+    ...(await addAdminDemo(ctx, deps, suffix)),
   };
   writeFileSync(file, JSON.stringify(credentials, null, 2), { mode: 0o600 });
   chmodSync(file, 0o600);
@@ -172,6 +189,24 @@ async function addLaunchDemo(deps: Parameters<typeof addClient>[0], resource: st
     scope: LAUNCH_API_SCOPE, resources: [resource], token_endpoint_auth_method: 'client_secret_basic',
   }, [resource]);
   return { practitioner_username: practitioner.username, practitioner_password: password, ehr_client_id: ehr.client.clientId, ehr_client_secret: ehr.secret! };
+}
+
+/**
+ * The admin console's demo administrator, with an authenticator app already enrolled (its secret is
+ * in the credentials file: any TOTP app or `oathtool --totp -b SECRET` gives the codes), and an
+ * admin API client. Development stack only.
+ */
+async function addAdminDemo(ctx: AppContext, deps: Parameters<typeof addClient>[0], suffix: string): Promise<Pick<DemoCredentials, 'admin_username' | 'admin_password' | 'admin_totp_secret' | 'admin_client_id' | 'admin_client_secret'>> {
+  const password = randomToken(18);
+  const admin = await addUser(deps, { username: `demo.admin.${suffix}`, password, role: 'administrator' });
+  const secret = newTotpSecret();
+  await enrollTotp(ctx, admin, secret, totp(base32Decode(secret), ctx.now()), { requestId: 'dev-stack', sourceAddress: '127.0.0.1' });
+  const audience = adminApiAudience(ctx.config.issuer);
+  const api = await addClient(deps, {
+    client_id: `demo-admin-api-${suffix}`, name: 'Demo admin API client', grant_types: ['client_credentials'], redirect_uris: [],
+    scope: ADMIN_API_SCOPE, resources: [audience], token_endpoint_auth_method: 'client_secret_basic',
+  }, ctx.config.resources.map((r) => r.uri));
+  return { admin_username: admin.username, admin_password: password, admin_totp_secret: secret, admin_client_id: api.client.clientId, admin_client_secret: api.secret! };
 }
 
 /** The confidential client the /demo page (src/demo/) uses in process; development stack only. */

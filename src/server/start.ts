@@ -40,6 +40,7 @@ import { scheduleRedelivery } from '../breakglass/notify.js';
 import { createRequestLimiters, scheduleRateLimitSync } from '../http/request-rate-limits.js';
 import { purgePolicyOf } from '../storage/purge.js';
 import { initialAccessTokenDigestOf } from '../oauth/registration/credentials.js';
+import type { AdminConsoleOptions } from '../admin/console/index.js';
 
 export interface ContextOptions {
   env?: NodeJS.ProcessEnv;
@@ -194,7 +195,7 @@ export interface RunningServer {
 }
 
 /** Listens with TLS (Mozilla intermediate); plain HTTP only behind unsafe switches, loopback only. */
-export async function startServer(ctx: AppContext, options: { demo?: DemoCredentials } = {}): Promise<RunningServer> {
+export async function startServer(ctx: AppContext, options: { demo?: DemoCredentials; adminConsole?: AdminConsoleOptions } = {}): Promise<RunningServer> {
   const { config } = ctx;
   let https: object | null = null;
   if (config.tls) {
@@ -212,7 +213,7 @@ export async function startServer(ctx: AppContext, options: { demo?: DemoCredent
   const trustProxy = config.listen.trusted_proxies.length ? config.listen.trusted_proxies : false;
   // The dev stack's seeded demo credentials bring the /demo walkthrough (src/demo/).
   const demo = options.demo ? walkthroughClientOf(options.demo) : undefined;
-  const app = await buildApp(ctx, { ...(https ? { https } : {}), trustProxy, ...(demo ? { demo } : {}) });
+  const app = await buildApp(ctx, { ...(https ? { https } : {}), trustProxy, ...(demo ? { demo } : {}), ...(options.adminConsole ? { adminConsole: options.adminConsole } : {}) });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   let admin: AdminListener | undefined;
   try {

@@ -23,6 +23,7 @@ import { createUserStore } from './repositories/users.js';
 import { createLaunchContextStore } from './repositories/launch-contexts.js';
 import { createBreakGlassStore } from './repositories/break-glass.js';
 import { createAgentDecisionStore } from './repositories/agent-decisions.js';
+import { createAdminSessionStore, createPasswordSetLinkStore } from './repositories/admin-sessions.js';
 import { openSqlDriver, type SqlDriver, type SqlDriverOptions } from './sql.js';
 import type { Storage } from './types.js';
 
@@ -75,6 +76,8 @@ export function createStorage(driver: SqlDriver): Storage {
     launchContexts: createLaunchContextStore(driver),
     breakGlass: createBreakGlassStore(driver),
     agentDecisions: createAgentDecisionStore(driver),
+    adminSessions: createAdminSessionStore(driver),
+    passwordSetLinks: createPasswordSetLinkStore(driver),
     sql: driver,
     close: () => driver.close(),
   };

@@ -48,6 +48,11 @@ export interface ClientRecord {
   registrationTokenDigest?: string | null;
   /** Migration 010, dynamic clients only: the RFC 7591 §2 descriptive metadata the agent registered. Absent when none. */
   registrationMetadata?: ClientRegistrationMetadata | null;
+  /**
+   * Migration 012: an administrator disabled the client; it is refused everywhere and kept for the
+   * record. Absent when enabled; set only by ClientStore.setDisabled (upsert leaves it alone).
+   */
+  disabled?: boolean;
 }
 
 /** RFC 7591 §2 metadata that describes a self-registered client; shown, never trusted for a decision. */
@@ -65,6 +70,8 @@ export interface ClientStore {
   list(): Promise<ClientRecord[]>;
   /** Removes the client; resolves false when it did not exist. */
   remove(clientId: string): Promise<boolean>;
+  /** Disables or enables the client (migration 012); resolves false when it does not exist. */
+  setDisabled(clientId: string, disabled: boolean): Promise<boolean>;
 }
 
 /** What a person may do (45 CFR 164.308(a)(4) access authorization); see src/identity/role-policy.ts. */
@@ -105,6 +112,8 @@ export interface UserStore {
   setPatientPanel(id: string, patients: readonly string[]): Promise<boolean>;
   /** Grants or withdraws the break-glass permission; resolves false when the id is unknown. */
   setBreakGlass(id: string, allowed: boolean): Promise<boolean>;
+  /** Replaces the argon2id password hash; resolves false when the id is unknown. */
+  setPasswordHash(id: string, passwordHash: string): Promise<boolean>;
 }
 
 export interface SigningKeyRecord {
@@ -553,6 +562,8 @@ export interface MfaFactorStore {
   advanceCounter(id: string, counter: number, now: number): Promise<boolean>;
   /** Sets the counter and lastUsedAt (WebAuthn; the library checks the counter). False when unknown. */
   recordUse(id: string, counter: number, now: number): Promise<boolean>;
+  /** Removes one factor of this user (the user removing it from their account page); false when the user has no such factor. */
+  remove(userId: string, id: string): Promise<boolean>;
   /** Removes every factor of the user; resolves how many. */
   removeByUser(userId: string): Promise<number>;
 }
@@ -626,6 +637,50 @@ export interface AgentDecisionStore {
   delete(clientId: string): Promise<boolean>;
 }
 
+/** An administrator's console session (migration 012); never an end user's session. */
+export interface AdminSessionRecord {
+  /** Keyed digest of the session cookie. */
+  digest: string;
+  userId: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** When the administrator last passed the second factor (sign-in or step-up). */
+  stepUpAt: number;
+  /** Where the session was started, for the administrator's own view; not a binding. */
+  sourceAddress: string;
+}
+
+export interface AdminSessionStore {
+  create(record: AdminSessionRecord): Promise<void>;
+  get(digest: string): Promise<AdminSessionRecord | undefined>;
+  touch(digest: string, now: number): Promise<void>;
+  /** Records a passed second-factor check now (also a use of the session). */
+  stepUp(digest: string, now: number): Promise<void>;
+  remove(digest: string): Promise<void>;
+  /** Ends every console session of the user (role change, disable); resolves how many. */
+  removeByUser(userId: string): Promise<number>;
+}
+
+/** A one-time link by which a user sets their own password (migration 012). */
+export interface PasswordSetLinkRecord {
+  /** Keyed digest of the link's token. */
+  digest: string;
+  userId: string;
+  /** The administrator who created it (an actor id). */
+  createdBy: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface PasswordSetLinkStore {
+  create(record: PasswordSetLinkRecord): Promise<void>;
+  /** The unexpired link, left in place (to show the form). */
+  peek(digest: string, now: number): Promise<PasswordSetLinkRecord | undefined>;
+  /** The unexpired link, removed: of two concurrent takes only one gets it. */
+  take(digest: string, now: number): Promise<PasswordSetLinkRecord | undefined>;
+  removeByUser(userId: string): Promise<number>;
+}
+
 export interface Storage {
   clients: ClientStore;
   users: UserStore;
@@ -649,6 +704,8 @@ export interface Storage {
   launchContexts: LaunchContextStore;
   breakGlass: BreakGlassStore;
   agentDecisions: AgentDecisionStore;
+  adminSessions: AdminSessionStore;
+  passwordSetLinks: PasswordSetLinkStore;
   /** The underlying driver, for the audit ledger and health checks. */
   readonly sql: import('./sql.js').SqlDriver;
   close(): Promise<void>;

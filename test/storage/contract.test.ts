@@ -269,7 +269,8 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
         } finally {
           await driver.close();
         }
-        const migrated = await openStorage(blank.url, { migrate: false });
+        // The later migrations too, so that the stores read every column they know.
+        const migrated = await openStorage(blank.url);
         try {
           expect(await migrated.clients.get('kept')).toEqual({
             clientId: 'kept', name: 'Kept app', grantTypes: ['authorization_code'], redirectUris: ['https://app.example/cb'], scope: 'openid',
@@ -915,6 +916,43 @@ describe.each(adapters)('the $name storage adapter', (adapter) => {
 
     it('refuses a decision other than approved or refused (CHECK)', async () => {
       await expect(storage.sql.run("INSERT INTO agent_decisions (client_id, decision, decided_by, decided_at) VALUES ('x', 'maybe', 'a', 1)")).rejects.toThrow();
+    });
+  });
+
+  describe('AdminSessionStore and PasswordSetLinkStore (migration 012)', () => {
+    it('keeps a console session by digest: touch, step-up, remove, remove by user', async () => {
+      const s = { digest: 'a'.repeat(64), userId: 'u-admin', createdAt: T0, lastSeenAt: T0, stepUpAt: T0, sourceAddress: '127.0.0.1' };
+      await storage.adminSessions.create(s);
+      await storage.adminSessions.create({ ...s, digest: 'b'.repeat(64) });
+      await storage.adminSessions.touch(s.digest, T0 + 10);
+      expect(await storage.adminSessions.get(s.digest)).toEqual({ ...s, lastSeenAt: T0 + 10 });
+      await storage.adminSessions.stepUp(s.digest, T0 + 20);
+      expect(await storage.adminSessions.get(s.digest)).toMatchObject({ lastSeenAt: T0 + 20, stepUpAt: T0 + 20 });
+      await storage.adminSessions.remove(s.digest);
+      expect(await storage.adminSessions.get(s.digest)).toBeUndefined();
+      expect(await storage.adminSessions.removeByUser('u-admin')).toBe(1);
+    });
+
+    it('gives a password link once, and not after it expired', async () => {
+      const link = { digest: 'c'.repeat(64), userId: 'u-new', createdBy: 'u-admin', createdAt: T0, expiresAt: T0 + 1000 };
+      await storage.passwordSetLinks.create(link);
+      expect(await storage.passwordSetLinks.peek(link.digest, T0 + 1)).toEqual(link);
+      expect(await storage.passwordSetLinks.peek(link.digest, T0 + 1000)).toBeUndefined();
+      const [a, b] = await Promise.all([storage.passwordSetLinks.take(link.digest, T0 + 1), storage.passwordSetLinks.take(link.digest, T0 + 1)]);
+      expect([a, b].filter(Boolean)).toEqual([link]);
+      await storage.passwordSetLinks.create({ ...link, digest: 'd'.repeat(64) });
+      expect(await storage.passwordSetLinks.removeByUser('u-new')).toBe(1);
+    });
+
+    it('disables a client without an upsert enabling it again', async () => {
+      const client = makeClient({ clientId: 'to-disable' });
+      await storage.clients.upsert(client);
+      expect(await storage.clients.setDisabled('to-disable', true)).toBe(true);
+      await storage.clients.upsert({ ...client, name: 'Renamed' });
+      expect(await storage.clients.get('to-disable')).toMatchObject({ name: 'Renamed', disabled: true });
+      await storage.clients.setDisabled('to-disable', false);
+      expect((await storage.clients.get('to-disable'))?.disabled).toBeUndefined();
+      expect(await storage.clients.setDisabled('nobody', true)).toBe(false);
     });
   });
 

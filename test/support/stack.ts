@@ -10,6 +10,7 @@ import { devConfig, seedDemo, type DemoCredentials } from '../../src/server/dev-
 import { startDemoFhirServer } from '../../src/fhir-demo/index.js';
 import type { TestAdapter } from '../storage/databases.js';
 import { createContext, startServer, type ContextOptions } from '../../src/server/start.js';
+import { consoleCompliance } from '../../src/compliance/console.js';
 import type { AppContext } from '../../src/context/app-context.js';
 import type { CaduceusConfig } from '../../src/config/schema.js';
 
@@ -45,7 +46,7 @@ export async function startTestStack(opts: { adapter?: TestAdapter; storage?: st
   // Request log lines are not printed during tests (test/ops/logging.test.ts captures them itself).
   const ctx = await createContext(config, { env: {}, log: () => undefined, clientMetadataCa: readFileSync(caFile, 'utf8'), ...opts.context });
   const demo = await seedDemo(ctx, dataDir, caFile);
-  const server = await startServer(ctx, { demo });
+  const server = await startServer(ctx, { demo, adminConsole: { compliance: consoleCompliance(ctx, {}) } });
   return {
     ctx, demo, issuer: config.issuer, dataDir, ca: readFileSync(caFile, 'utf8'),
     async close() {

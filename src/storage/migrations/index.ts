@@ -13,6 +13,7 @@ import { migration008BreakGlassDelivery } from './008-break-glass-delivery.js';
 import { migration009RateLimitCounts } from './009-rate-limit-counts.js';
 import { migration010DynamicClients } from './010-dynamic-clients.js';
 import { migration011AgentDecisions } from './011-agent-decisions.js';
+import { migration012AdminConsole } from './012-admin-console.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -35,6 +36,7 @@ export const migrations: readonly Migration[] = [
   migration009RateLimitCounts,
   migration010DynamicClients,
   migration011AgentDecisions,
+  migration012AdminConsole,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (

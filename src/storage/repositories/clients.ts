@@ -4,7 +4,7 @@
 import { InternalError } from '../../errors/internal-error.js';
 import type { ClientRecord, ClientRegistrationMetadata, ClientStore, GrantType, TokenEndpointAuthMethod } from '../types.js';
 import type { SqlExecutor } from '../sql.js';
-import { fromJsonList, toJsonList } from './rows.js';
+import { fromFlag, fromJsonList, toFlag, toJsonList } from './rows.js';
 
 type ClientRow = {
   client_id: string;
@@ -22,9 +22,12 @@ type ClientRow = {
   updated_at: number;
   registration_token_digest: string | null;
   registration_metadata: string | null;
+  disabled: number | boolean;
 };
 
 const COLUMNS = 'client_id, name, grant_types, redirect_uris, scope, resources, token_endpoint_auth_method, secret_digest, jwks_uri, jwks, source, created_at, updated_at, registration_token_digest, registration_metadata';
+/** Read with the record; written only by setDisabled (an upsert keeps it). */
+const READ_COLUMNS = `${COLUMNS}, disabled`;
 
 function parseRegistrationMetadata(text: string): ClientRegistrationMetadata {
   const value: unknown = JSON.parse(text);
@@ -51,6 +54,7 @@ function toRecord(row: ClientRow): ClientRecord {
     updatedAt: row.updated_at,
     ...(row.registration_token_digest !== null ? { registrationTokenDigest: row.registration_token_digest } : {}),
     ...(row.registration_metadata !== null ? { registrationMetadata: parseRegistrationMetadata(row.registration_metadata) } : {}),
+    ...(fromFlag(row.disabled) ? { disabled: true } : {}),
   };
 }
 
@@ -75,15 +79,18 @@ export function createClientStore(sql: SqlExecutor): ClientStore {
       );
     },
     async get(clientId) {
-      const row = await sql.get<ClientRow>(`SELECT ${COLUMNS} FROM clients WHERE client_id = $1`, [clientId]);
+      const row = await sql.get<ClientRow>(`SELECT ${READ_COLUMNS} FROM clients WHERE client_id = $1`, [clientId]);
       return row && toRecord(row);
     },
     async list() {
-      const rows = await sql.all<ClientRow>(`SELECT ${COLUMNS} FROM clients ORDER BY client_id`);
+      const rows = await sql.all<ClientRow>(`SELECT ${READ_COLUMNS} FROM clients ORDER BY client_id`);
       return rows.map(toRecord);
     },
     async remove(clientId) {
       return (await sql.run('DELETE FROM clients WHERE client_id = $1', [clientId])) > 0;
+    },
+    async setDisabled(clientId, disabled) {
+      return (await sql.run('UPDATE clients SET disabled = $1 WHERE client_id = $2', [toFlag(disabled), clientId])) > 0;
     },
   };
 }

@@ -55,6 +55,9 @@ export function createMfaFactorStore(sql: SqlExecutor): MfaFactorStore {
     async recordUse(id, counter, now) {
       return (await sql.run('UPDATE mfa_factors SET counter = $1, last_used_at = $2 WHERE id = $3', [counter, now, id])) > 0;
     },
+    async remove(userId, id) {
+      return (await sql.run('DELETE FROM mfa_factors WHERE id = $1 AND user_id = $2', [id, userId])) > 0;
+    },
     async removeByUser(userId) {
       return sql.run('DELETE FROM mfa_factors WHERE user_id = $1', [userId]);
     },

@@ -71,5 +71,8 @@ export function createUserStore(sql: SqlExecutor): UserStore {
     async setBreakGlass(id, allowed) {
       return (await sql.run('UPDATE users SET break_glass = $1 WHERE id = $2', [toFlag(allowed), id])) > 0;
     },
+    async setPasswordHash(id, passwordHash) {
+      return (await sql.run('UPDATE users SET password_hash = $1 WHERE id = $2', [passwordHash, id])) > 0;
+    },
   };
 }
