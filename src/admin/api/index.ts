@@ -50,6 +50,14 @@ export async function registerAdminApi(app: FastifyInstance, ctx: AppContext, op
     await scope.register(async (guarded) => {
       guarded.addHook('preHandler', guard);
       router = new AdminApiRouter(guarded, callerOf);
+      // Every API route is declared through the router, so the OpenAPI document lists it: a route
+      // added any other way stops the server from starting.
+      const declared = router;
+      guarded.addHook('onRoute', (route) => {
+        const methods = ([] as string[]).concat(route.method);
+        const listed = declared.routes.some((r) => `${ADMIN_API_PREFIX}${r.path}` === route.url && methods.includes(r.method));
+        if (!listed && !methods.every((m) => m === 'HEAD')) throw new TypeError(`admin API route ${methods.join(',')} ${route.url} is not declared through AdminApiRouter.route`);
+      });
       registerStatusRoutes(router, ctx, options);
       for (const register of API_SECTIONS) register(router, ctx, options);
     });
