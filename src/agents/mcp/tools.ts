@@ -8,10 +8,15 @@
 //
 // A refusal of the gateway or an upstream error status is a tool execution error (isError, the
 // OperationOutcome as text) the agent can read; unknown tools are a JSON-RPC error (-32602).
+// One refusal is not a tool result: insufficient_scope (the token lacks the scope the call needs)
+// is thrown, and answered as HTTP 403 with its challenge (MCP specification 2025-11-25
+// basic/authorization "Scope Challenge Handling"), so that the client can ask for more and the
+// person decide (step-up); see scopeChallenge below.
 // Deliberately not checked here: what the token may read (the gateway decides).
 import type { FhirGatewayRoute } from '../../gateway/index.js';
 import type { VerifiedAccessToken } from '../../gateway/index.js';
 import { serializeError, type ErrorLogContext } from '../../errors/serializer.js';
+import { ResourceAccessError } from '../../oauth/resource-server/errors.js';
 import { FHIR_ID } from '../../util/fhir-id.js';
 import { hasStructuredContent, INVALID_PARAMS, McpProtocolError, type JsonRpcId } from './protocol.js';
 
@@ -157,6 +162,8 @@ function whoami(c: ToolCallContext): ToolResult {
 async function viaGateway(c: ToolCallContext, tool: ToolName, path: string, query: URLSearchParams): Promise<ToolResult> {
   const out = await c.route.run({ method: 'GET', path, query, token: c.token, requestId: c.requestId, sourceAddress: c.sourceAddress, tool });
   if (!out.ok) {
+    // The phi.denied event is written (route.run records every refusal before it returns).
+    if (out.denial.error === 'insufficient_scope') throw scopeChallenge(c.token, out.denial.requiredScope);
     // The refusal as the gateway would answer it over HTTP: a FHIR OperationOutcome, written (and an
     // unexpected failure logged) by the one serializer.
     return textError(serializeError(out.denial, { format: 'fhir', log: c.log }).body);
@@ -164,4 +171,18 @@ async function viaGateway(c: ToolCallContext, tool: ToolName, path: string, quer
   const { status, body } = out.response;
   if (status >= 400) return body === undefined ? textError(`the FHIR server answered ${status}`) : jsonResult(body, c.protocolVersion, true);
   return jsonResult(body, c.protocolVersion);
+}
+
+/**
+ * The HTTP 403 of a tool call the token's scopes do not cover (the server answers it with
+ * `WWW-Authenticate: Bearer error="insufficient_scope", scope="…", resource_metadata="…"`).
+ * MCP 2025-11-25 basic/authorization "Runtime Insufficient Scope Errors": the client re-authorizes
+ * with the challenge's scope (the official TypeScript SDK uses it in place of the scope it asked
+ * for before), and the recommended approach is to "include both existing relevant scopes and newly
+ * required scopes": the token's scopes plus the one the call needs, so a step-up does not cost the
+ * agent what the person already allowed.
+ */
+function scopeChallenge(token: VerifiedAccessToken, required: string | undefined): ResourceAccessError {
+  const scope = [...new Set([...token.scopes, ...(required ?? '').split(' ')].filter(Boolean))].join(' ');
+  return new ResourceAccessError('insufficient_scope', 'the access token does not carry a scope that allows this request', 'ERR_INSUFFICIENT_SCOPE', { requiredScope: scope });
 }
