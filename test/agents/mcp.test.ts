@@ -12,6 +12,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startTestStack, trustingDispatcher, type TestStack } from '../support/stack.js';
 import { frontChannel, relyingParty, type Rp } from '../support/flows.js';
+import { searchEvents } from '../../src/audit/search.js';
 
 interface ToolResult {
   content: { type: string; text: string }[];
@@ -145,6 +146,9 @@ describe('the FHIR MCP server', () => {
     const me = JSON.parse(result.content[0]!.text) as Record<string, unknown>;
     expect(me).toMatchObject({ client_id: docUrl, patient: 'Patient/demo-1' });
     expect(me.scopes).toEqual(expect.arrayContaining(['patient/*.rs']));
+    // Recorded as the token's own introspection, naming the tool, the agent and the patient.
+    const [event] = await searchEvents(stack.ctx.storage.sql, { type: 'token.introspected', client: docUrl, limit: 1 });
+    expect(event).toMatchObject({ action: 'whoami', outcome: 'success', patient: 'Patient/demo-1', details: { tool: 'whoami' } });
     await client.close();
   });
 
@@ -217,6 +221,8 @@ describe('the FHIR MCP server', () => {
     const foreign = await rawPost(mcpToken, { jsonrpc: '2.0', id: 1, method: 'ping' }, { origin: 'https://evil.example' });
     expect(foreign.status).toBe(403);
     expect(foreign.headers.get('www-authenticate')).toContain('resource_metadata="');
+    expect((await searchEvents(stack.ctx.storage.sql, { type: 'phi.denied', limit: 1 }))[0])
+      .toMatchObject({ resource: '/mcp', reason: 'ERR_ORIGIN_NOT_ALLOWED', outcome: 'denied', details: { route: '/mcp', status: 403 } });
     const own = await rawPost(mcpToken, { jsonrpc: '2.0', id: 1, method: 'ping' }, { origin: new URL(stack.issuer).origin });
     expect(own.status).toBe(200);
   });
@@ -227,6 +233,11 @@ describe('the FHIR MCP server', () => {
     expect(atMcp.headers.get('www-authenticate')).toContain('error="invalid_token"');
     expect(atMcp.headers.get('www-authenticate')).toContain('resource_metadata="');
     expect(((await atMcp.json()) as { error: string }).error).toBe('invalid_token');
+    expect((await searchEvents(stack.ctx.storage.sql, { type: 'phi.denied', limit: 1 }))[0])
+      .toMatchObject({ resource: '/mcp', reason: 'ERR_TOKEN_AUDIENCE', outcome: 'denied', details: { route: '/mcp', status: 401 } });
+    const bare = await rawPost(undefined, { jsonrpc: '2.0', id: 1, method: 'ping' });
+    expect(bare.status).toBe(401);
+    expect((await searchEvents(stack.ctx.storage.sql, { type: 'phi.denied', limit: 1 }))[0]).toMatchObject({ resource: '/mcp', reason: 'ERR_TOKEN_MISSING', details: { status: 401 } });
 
     const atFhir = await undiciFetch(`${stack.issuer}/fhir/Patient/demo-1`, { dispatcher, headers: { authorization: `Bearer ${mcpToken}` } });
     expect(atFhir.status).toBe(401);

@@ -14,6 +14,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context/app-context.js';
 import type { FhirGatewayRoute } from '../../gateway/index.js';
+import { gatewayEvent } from '../../gateway/audit-event.js';
 import { ResourceAuthenticator } from '../../oauth/resource-server/authenticator.js';
 import { ResourceAccessError } from '../../oauth/resource-server/errors.js';
 import { mcpResource, resourceMetadataUrl } from '../../oauth/endpoints/protected-resource-metadata.js';
@@ -71,18 +72,42 @@ function sendRefusal(env: McpEnv, reply: FastifyReply, err: unknown): FastifyRep
 }
 
 async function handle(env: McpEnv, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  let token;
   try {
     checkOrigin(env, req);
     if (req.method !== 'POST') return reply.code(405).header('allow', 'POST').send();
-    const body = Buffer.isBuffer(req.body) ? req.body : undefined;
-    const { token } = await env.authenticator.authenticate({
+    ({ token } = await env.authenticator.authenticate({
       method: req.method, headers: req.headers, ...(req.raw.headersDistinct ? { headersDistinct: req.raw.headersDistinct } : {}),
       publicUrl: () => env.resource, query: new URLSearchParams(req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : ''),
-    });
-    return await dispatch(env, req, reply, body, token);
+    }));
+  } catch (err) {
+    return refuseAtTheDoor(env, req, reply, err);
+  }
+  try {
+    return await dispatch(env, req, reply, Buffer.isBuffer(req.body) ? req.body : undefined, token);
   } catch (err) {
     return sendRefusal(env, reply, err);
   }
+}
+
+/**
+ * A request refused before any tool runs (a foreign Origin, no token or one that is not active or
+ * not for /mcp) is recorded as phi.denied like the gateway's refusals, before the answer leaves
+ * (45 CFR 164.312(b)); a ledger that cannot record it turns the answer into 503.
+ */
+async function refuseAtTheDoor(env: McpEnv, req: FastifyRequest, reply: FastifyReply, err: unknown): Promise<FastifyReply> {
+  if (err instanceof ResourceAccessError && err.status < 500) {
+    const meta = requestMeta(req);
+    try {
+      await env.ctx.audit.record(gatewayEvent(
+        { route: env.path, action: req.method.toLowerCase(), resource: env.path, requestId: meta.requestId, sourceAddress: meta.sourceAddress },
+        { accessed: false, outcome: 'denied', reason: err.reason, status: err.status },
+      ));
+    } catch (auditErr) {
+      return sendRefusal(env, reply, auditErr);
+    }
+  }
+  return sendRefusal(env, reply, err);
 }
 
 /**
@@ -137,7 +162,7 @@ async function dispatch(env: McpEnv, req: FastifyRequest, reply: FastifyReply, b
       case 'tools/call': {
         const meta = requestMeta(req);
         const result = await callTool(params.name, params.arguments, {
-          route: env.route, token, requestId: meta.requestId, sourceAddress: meta.sourceAddress, protocolVersion: version,
+          route: env.route, audit: env.ctx.audit, token, requestId: meta.requestId, sourceAddress: meta.sourceAddress, protocolVersion: version,
           log: { logger: env.ctx.ops.logger, requestId: meta.requestId, route: env.path, component: 'mcp' },
         }, id);
         return sendJson(reply, 200, resultMessage(id, result));

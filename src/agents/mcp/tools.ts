@@ -18,6 +18,7 @@ import type { VerifiedAccessToken } from '../../gateway/index.js';
 import { serializeError, type ErrorLogContext } from '../../errors/serializer.js';
 import { ResourceAccessError } from '../../oauth/resource-server/errors.js';
 import { FHIR_ID } from '../../util/fhir-id.js';
+import type { AuditSink } from '../../audit/events.js';
 import { hasStructuredContent, INVALID_PARAMS, McpProtocolError, type JsonRpcId } from './protocol.js';
 
 const RESOURCE_TYPE = /^[A-Z][A-Za-z]{0,63}$/;
@@ -74,6 +75,8 @@ export type ToolName = (typeof TOOLS)[number]['name'];
 
 export interface ToolCallContext {
   route: FhirGatewayRoute;
+  /** The ledger, for the calls that do not go through the gateway (whoami). */
+  audit: AuditSink;
   token: VerifiedAccessToken;
   requestId: string;
   sourceAddress: string;
@@ -131,7 +134,7 @@ export async function callTool(name: unknown, args: unknown, c: ToolCallContext,
   try {
     switch (name as ToolName) {
       case 'whoami':
-        return whoami(c);
+        return await whoami(c);
       case 'fhir_read': {
         const type = resourceTypeOf(a);
         if (typeof a.id !== 'string' || !FHIR_ID.test(a.id)) throw new ToolInputError('id must be a FHIR id (A-Z, a-z, 0-9, "-" and ".", at most 64)');
@@ -146,9 +149,18 @@ export async function callTool(name: unknown, args: unknown, c: ToolCallContext,
   }
 }
 
-/** What the token says; no record is read, so no phi.* event. */
-function whoami(c: ToolCallContext): ToolResult {
+/**
+ * What the token says. No record is read, so no phi.* event; the call is recorded as the token's
+ * own introspection (token.introspected, action whoami) before the answer leaves, like every tool
+ * call (45 CFR 164.312(b)).
+ */
+async function whoami(c: ToolCallContext): Promise<ToolResult> {
   const t = c.token;
+  await c.audit.record({
+    type: 'token.introspected', actor: { clientId: t.clientId, ...(t.subject !== t.clientId ? { userId: t.subject } : {}) }, outcome: 'success',
+    action: 'whoami', ...(t.patient !== undefined ? { patient: `Patient/${t.patient}` } : {}), jti: t.jti, ...(t.grantId ? { grantId: t.grantId } : {}),
+    requestId: c.requestId, sourceAddress: c.sourceAddress, details: { tool: 'whoami' },
+  });
   const body = {
     client_id: t.clientId,
     ...(t.subject !== t.clientId ? { user: t.subject } : {}),
