@@ -25,7 +25,7 @@ const absoluteUrl = z.string().refine((v) => URL.canParse(v), { message: 'must b
 /** RFC 7518 §6.2.2, §6.3.2 (private EC/OKP/RSA parts) and §6.4.1 (`k`, a symmetric key): never registered. */
 export const PRIVATE_JWK_MEMBERS: readonly string[] = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
-const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 
 const redirectUri = z.string().superRefine((v, ctx) => {
@@ -87,6 +87,10 @@ export const clientSchema = z.strictObject({
   }
   if (c.token_endpoint_auth_method === 'none' && c.grant_types.includes('client_credentials')) {
     ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'public clients (auth method none) cannot use client_credentials' });
+  }
+  // RFC 8693 §2.1 leaves client authentication to the server: an agent that acts for a person is a confidential client here.
+  if (c.token_endpoint_auth_method === 'none' && c.grant_types.includes('urn:ietf:params:oauth:grant-type:token-exchange')) {
+    ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'public clients (auth method none) cannot use token exchange; use client_secret_basic or private_key_jwt' });
   }
 });
 

@@ -32,6 +32,8 @@ export function gatewayEvent(draft: GatewayEventDraft, result: { accessed: boole
   if (draft.masked) details.masked_elements = draft.masked;
   if (draft.entry !== undefined) details.entry = draft.entry;
   if (draft.tool !== undefined) details.tool = draft.tool;
+  // RFC 8693 §4.1: an exchanged token names the agent acting for the person; every event says so.
+  if (t?.actor !== undefined) details.act = t.actor;
   // Break-glass (45 CFR 164.312(a)(2)(ii)): every use of an emergency token is flagged for review.
   if (t?.purposeOfUse !== undefined) {
     details.purpose_of_use = t.purposeOfUse;

@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../context/app-context.js';
 import { authorizationServerMetadata } from '../oauth/endpoints/metadata.js';
+import { SUPPORTED_GRANT_TYPES } from '../oauth/endpoints/token.js';
 
 /** Capabilities implemented now (SMART 2.2 §capabilities). */
 export const SMART_CAPABILITIES = [
@@ -37,7 +38,7 @@ export function smartConfiguration(ctx: AppContext): Record<string, unknown> {
     introspection_endpoint: pick('introspection_endpoint'),
     revocation_endpoint: pick('revocation_endpoint'),
     management_endpoint: `${ctx.config.issuer}/account`,
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: SUPPORTED_GRANT_TYPES,
     token_endpoint_auth_methods_supported: pick('token_endpoint_auth_methods_supported'),
     token_endpoint_auth_signing_alg_values_supported: pick('token_endpoint_auth_signing_alg_values_supported'),
     scopes_supported: smartScopesSupported(as.scopes_supported as string[]),

@@ -15,7 +15,8 @@
 // - Error messages name the table, never a value.
 
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
-export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+/** RFC 6749 grant types and RFC 8693 token exchange (src/oauth/grants/token-exchange.ts). */
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 export interface ClientRecord {
   clientId: string;

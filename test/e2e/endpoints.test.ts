@@ -27,7 +27,7 @@ describe('metadata and keys', () => {
       expect(m.issuer).toBe(stack.issuer);
       expect(m.code_challenge_methods_supported).toEqual(['S256']);
       expect(m.response_types_supported).toEqual(['code']);
-      expect(m.grant_types_supported).toEqual(['authorization_code', 'refresh_token', 'client_credentials']);
+      expect(m.grant_types_supported).toEqual(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']);
       expect(m.authorization_response_iss_parameter_supported).toBe(true);
     }
   });

@@ -53,7 +53,7 @@ test('the FHIR base serves SMART discovery as JSON with S256 only and honest cap
   expect(res.headers.get('content-type')).toMatch(/^application\/json/);
   const doc = (await res.json()) as Record<string, unknown>;
   expect(doc.code_challenge_methods_supported).toEqual(['S256']);
-  expect(doc.grant_types_supported).toEqual(['authorization_code', 'refresh_token', 'client_credentials']);
+  expect(doc.grant_types_supported).toEqual(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange']);
   expect(doc.token_endpoint).toBe(`${stack.issuer}/token`);
   expect(doc.management_endpoint).toBe(`${stack.issuer}/account`);
   expect(doc.capabilities).toContain('launch-standalone');

@@ -4,8 +4,8 @@ import { ACCESS_TOKEN_CLAIMS, assertAllowedClaims } from '../../src/oauth/tokens
 import { InternalError } from '../../src/errors/internal-error.js';
 
 describe('access token claim allow-list', () => {
-  test('holds exactly the RFC 9068 claims', () => {
-    expect([...ACCESS_TOKEN_CLAIMS]).toEqual(['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient', 'purpose_of_use']);
+  test('holds exactly the RFC 9068 claims, the SMART patient, the break-glass purpose of use and the RFC 8693 actor', () => {
+    expect([...ACCESS_TOKEN_CLAIMS]).toEqual(['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient', 'purpose_of_use', 'act']);
   });
 
   test.each(['name', 'given_name', 'family_name', 'email', 'phone_number', 'birthdate', 'address', 'mrn', 'ssn', 'gender', 'preferred_username'])(

@@ -49,6 +49,8 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, ctx: AppCont
         active: true, token_type: jkt ? 'DPoP' : 'Bearer', scope: c.scope, client_id: c.client_id, sub: c.sub, aud: c.aud,
         iss: c.iss, exp: c.exp, iat: c.iat, jti: c.jti, ...smart, ...(c.patient !== undefined ? { patient: c.patient } : {}),
         ...(c.purpose_of_use !== undefined ? { purpose_of_use: c.purpose_of_use } : {}),
+        // RFC 8693 §4.1: the acting party of an exchanged token.
+        ...(c.act !== undefined ? { act: c.act } : {}),
         ...(jkt ? { cnf: { jkt } } : {}),
       };
     }

@@ -11,6 +11,7 @@ import { requireParams } from '../checks/duplicate-params.js';
 import * as authorizationCode from '../grants/authorization-code.js';
 import * as refreshToken from '../grants/refresh-token.js';
 import * as clientCredentials from '../grants/client-credentials.js';
+import * as tokenExchange from '../grants/token-exchange.js';
 import type { GrantRequest, TokenResponse } from '../grants/types.js';
 import { clientSecurityPolicy } from '../dpop/client-policy.js';
 import { DpopError, invalidDpopProof } from '../dpop/errors.js';
@@ -22,6 +23,7 @@ const GRANTS: Record<GrantType, { handle(req: GrantRequest): Promise<TokenRespon
   authorization_code: authorizationCode,
   refresh_token: refreshToken,
   client_credentials: clientCredentials,
+  'urn:ietf:params:oauth:grant-type:token-exchange': tokenExchange,
 };
 
 export const SUPPORTED_GRANT_TYPES = Object.keys(GRANTS) as GrantType[];

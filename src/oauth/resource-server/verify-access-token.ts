@@ -43,6 +43,8 @@ export interface VerifiedAccessToken {
   cnf?: { jkt: string };
   /** Break-glass: the HL7 v3 PurposeOfUse code (ETREAT) of an emergency access; every use is flagged in the ledger. */
   purposeOfUse?: string;
+  /** RFC 8693 §4.1 `act.sub`: the client acting for the subject in an exchanged token; recorded in every ledger event. */
+  actor?: string;
 }
 
 /**
@@ -141,6 +143,9 @@ function readClaims(payload: JWTPayload): VerifiedAccessToken {
     if (typeof value !== 'string' || !JKT.test(value)) throw invalidToken('the access token claims are not valid', 'ERR_TOKEN_CLAIMS');
     jkt = value;
   }
+  const act = payload.act;
+  const actor = act !== null && typeof act === 'object' ? (act as { sub?: unknown }).sub : undefined;
+  if (act !== undefined && (typeof actor !== 'string' || !PRINTABLE.test(actor))) throw invalidToken('the access token claims are not valid', 'ERR_TOKEN_CLAIMS');
   if (typeof sub !== 'string' || !PRINTABLE.test(sub) || typeof jti !== 'string' || !PRINTABLE.test(jti)
     || typeof clientId !== 'string' || !PRINTABLE.test(clientId) || typeof exp !== 'number'
     || typeof scope !== 'string' || !SCOPE_CLAIM.test(scope)
@@ -151,7 +156,7 @@ function readClaims(payload: JWTPayload): VerifiedAccessToken {
   return {
     subject: sub, clientId, jti, grantId: grantIdOfJti(jti), scopes: splitScopeClaim(scope), expiresAt: exp,
     ...(patient !== undefined ? { patient } : {}), ...(jkt !== undefined ? { cnf: { jkt } } : {}),
-    ...(purposeOfUse !== undefined ? { purposeOfUse } : {}),
+    ...(purposeOfUse !== undefined ? { purposeOfUse } : {}), ...(typeof actor === 'string' ? { actor } : {}),
   };
 }
 

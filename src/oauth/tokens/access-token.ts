@@ -10,14 +10,16 @@ import type { AppContext } from '../../context/app-context.js';
  * RFC 9068 §2.2 claims, plus `patient`: the FHIR id (identifier only, never demographics) of the
  * patient in context for patient/ scopes (SMART App Launch 2.2 launch context).
  */
-export const ACCESS_TOKEN_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient', 'purpose_of_use'] as const;
+export const ACCESS_TOKEN_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'patient', 'purpose_of_use', 'act'] as const;
 /** RFC 7800 confirmation: `cnf.jkt`, the DPoP key a token is bound to (RFC 9449 §6.1). A key thumbprint, never PHI. */
 export const CONFIRMATION_CLAIMS = ['cnf'] as const;
 export type AccessTokenClaimName = (typeof ACCESS_TOKEN_CLAIMS)[number];
-export type AccessTokenClaims = { [K in Exclude<AccessTokenClaimName, 'patient' | 'purpose_of_use'>]: K extends 'exp' | 'iat' ? number : string } & {
+export type AccessTokenClaims = { [K in Exclude<AccessTokenClaimName, 'patient' | 'purpose_of_use' | 'act'>]: K extends 'exp' | 'iat' ? number : string } & {
   patient?: string;
   /** Break-glass: HL7 v3 PurposeOfUse code (ETREAT), a code, never free text. */
   purpose_of_use?: string;
+  /** RFC 8693 §4.1: the acting party of an exchanged token (src/oauth/grants/token-exchange.ts), a client id. */
+  act?: { sub: string };
   cnf?: { jkt: string };
 };
 
@@ -61,6 +63,8 @@ export interface IssueAccessTokenInput {
   lifetimeSeconds?: number;
   /** Break-glass purpose of use (an HL7 v3 code such as ETREAT). */
   purposeOfUse?: string;
+  /** RFC 8693 §4.1 `act`: the client acting for the subject (token exchange). */
+  actor?: string;
 }
 
 export interface IssuedAccessToken {
@@ -92,6 +96,7 @@ export async function issueAccessToken(ctx: AppContext, input: IssueAccessTokenI
     if (!/^[A-Z]{2,12}$/.test(input.purposeOfUse)) throw new InternalError('ERR_CLAIM_NOT_ALLOWED', 'purpose_of_use must be an HL7 v3 code');
     claims.purpose_of_use = input.purposeOfUse;
   }
+  if (input.actor !== undefined) claims.act = { sub: input.actor };
   if (input.dpopJkt !== undefined) claims.cnf = { jkt: input.dpopJkt };
   assertAllowedClaims(claims);
   const token = await signJwt(ctx, 'at+jwt', claims);
