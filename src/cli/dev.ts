@@ -51,12 +51,15 @@ https://localhost:PORT until interrupted.
   Walkthrough:   ${config.issuer}/demo   (a first authorized FHIR read in your browser)
   Trust this CA: ${caFile}   (e.g. NODE_EXTRA_CA_CERTS=${caFile})
   Demo client:   ${demo.client_id}  (secret and every credential of this running stack: ${join(dataDir, 'demo-credentials.json')})
+  Redirect URI:  ${demo.redirect_uri}   (the demo client's; listen there with your own app)
   Demo user:     ${demo.username}   (a patient: Patient/demo-1)
   Practitioner:  ${demo.practitioner_username ?? '-'}   (patient picker and break-glass; sets up a second step at first sign-in)
   EHR client:    ${demo.ehr_client_id ?? '-'}   (POST ${config.issuer}/smart/launch)
   Account page:  ${config.issuer}/account
   FHIR (gateway): ${config.issuer}/fhir  (demo data, synthetic)
   MCP server:    ${demo.mcp_url ?? '-'}  (MCP Streamable HTTP; tokens with resource=${demo.mcp_url ?? '-'})
+  Admin console: ${config.issuer}/admin   (${demo.admin_username ?? '-'}: password and TOTP secret in the credentials file)
+  Admin API:     ${config.issuer}/admin/api/openapi.json   (client ${demo.admin_client_id ?? '-'}, client_credentials, scope caduceus:admin)
 
 Stop with Ctrl+C.
 `);
