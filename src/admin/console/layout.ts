@@ -27,6 +27,8 @@ export interface AdminPageInput {
   section?: string;
   /** A notice at the top (role="status"), e.g. the result of the last action. */
   notice?: string;
+  /** Reloads the page after this many seconds (a job's progress, when the administrator asked for it). */
+  refreshSeconds?: number;
   body: Raw;
 }
 
@@ -39,7 +41,7 @@ export function adminPage(input: AdminPageInput): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(input.title)} · Caduceus admin</title>
-<link rel="stylesheet" href="/static/caduceus.css">
+${input.refreshSeconds === undefined ? '' : `<meta http-equiv="refresh" content="${Math.max(1, Math.floor(input.refreshSeconds))}">\n`}<link rel="stylesheet" href="/static/caduceus.css">
 <link rel="stylesheet" href="${ADMIN_STYLESHEET_PATH}">
 </head>
 <body class="admin">
@@ -88,5 +90,6 @@ body.admin .grid section{border:1px solid #c9d1da;border-radius:8px;padding:.75r
 body.admin .grid h2{margin-top:0}
 body.admin code,body.admin .mono{font-family:ui-monospace,monospace;font-size:.85rem;overflow-wrap:anywhere}
 body.admin .pager{display:flex;gap:1rem;margin:.5rem 0}
+body.admin .nowrap{white-space:nowrap;overflow-wrap:normal}
 @media print{body.admin header,body.admin .filters,body.admin .pager,body.admin form{display:none}body.admin main{box-shadow:none;margin:0;max-width:none}}
 `;

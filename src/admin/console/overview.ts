@@ -86,7 +86,7 @@ function findingsTable(findings: ConsoleFinding[] | undefined): Raw {
   const shown = findings.filter((f) => f.severity !== 'note');
   if (shown.length === 0) return html`<p><span class="badge ok">No errors or warnings.</span></p>`;
   return html`<table><thead><tr><th scope="col">Severity</th><th scope="col">Rule</th><th scope="col">Where</th><th scope="col">Finding</th><th scope="col">Fix</th></tr></thead><tbody>
-${shown.map((f) => html`<tr><td><span class="badge ${f.severity === 'error' ? 'bad' : 'warn'}">${f.severity}</span></td><td class="mono">${f.ruleId}</td><td class="mono">${f.location}</td><td>${f.message}</td><td>${f.fix}</td></tr>`)}
+${shown.map((f) => html`<tr><td><span class="badge ${f.severity === 'error' ? 'bad' : 'warn'}">${f.severity}</span></td><td class="mono nowrap">${f.ruleId}</td><td class="mono">${f.location}</td><td>${f.message}</td><td>${f.fix}</td></tr>`)}
 </tbody></table>`;
 }
 
