@@ -4,7 +4,9 @@
 // gateway's job), so it refuses to listen on anything but a loopback address.
 //
 // Supported: capabilities (GET /metadata), read, vread, instance history, type search by
-// `_id`, `patient` and `subject` (GET and POST _search) returning searchset Bundles, create,
+// `_id`, `patient` and `subject`, and for Patient also `family`, `given`, `name` (string: starts
+// with, case-insensitive), `birthdate` (a whole date) and `identifier` (token: `[system|]value`)
+// (GET and POST _search) returning searchset Bundles, create,
 // update (also as create, If-Match honoured), delete, Patient/{id}/$everything, and batch/transaction Bundles
 // (entries processed one by one; transactions are not atomic here).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -102,11 +104,38 @@ function referenceMatches(actual: string | undefined, wanted: string): boolean {
   return actual === `Patient/${id}` || actual.endsWith(`/Patient/${id}`);
 }
 
+type PatientName = { family?: unknown; given?: unknown; text?: unknown };
+
+/** FHIR string search (https://hl7.org/fhir/R4/search.html#string): starts with, case-insensitive. */
+const startsWith = (value: unknown, wanted: string) => typeof value === 'string' && value.toLowerCase().startsWith(wanted.toLowerCase());
+
+/** Patient search parameters of FHIR R4 (https://hl7.org/fhir/R4/patient.html#search) the demo needs. */
+const PATIENT_PARAMS = new Set(['family', 'given', 'name', 'birthdate', 'identifier']);
+
+function patientMatches(r: FhirResource, name: string, wanted: string): boolean {
+  const names = (Array.isArray(r.name) ? r.name : []) as PatientName[];
+  const given = (n: PatientName) => (Array.isArray(n.given) ? n.given : []) as unknown[];
+  switch (name) {
+    case 'family': return names.some((n) => startsWith(n.family, wanted));
+    case 'given': return names.some((n) => given(n).some((g) => startsWith(g, wanted)));
+    case 'name': return names.some((n) => [n.family, n.text, ...given(n)].some((part) => startsWith(part, wanted)));
+    case 'birthdate': return r.birthDate === wanted;
+    case 'identifier': {
+      const [system, value] = wanted.includes('|') ? wanted.split('|', 2) as [string, string] : [undefined, wanted];
+      const ids = (Array.isArray(r.identifier) ? r.identifier : []) as Array<{ system?: unknown; value?: unknown }>;
+      return ids.some((i) => i.value === value && (system === undefined || system === '' || i.system === system));
+    }
+    default: return false;
+  }
+}
+
 function search(store: DemoStore, type: string, params: URLSearchParams): FhirResource[] {
   let results = store.all(type);
   for (const [name, value] of params) {
     const alternatives = value.split(',');
-    if (name === '_id') results = results.filter((r) => alternatives.includes(r.id));
+    if (type === 'Patient' && PATIENT_PARAMS.has(name)) {
+      results = results.filter((r) => alternatives.some((a) => patientMatches(r, name, a)));
+    } else if (name === '_id') results = results.filter((r) => alternatives.includes(r.id));
     else if (name === 'patient' || name === 'subject') {
       results = type === 'Patient'
         ? results.filter((r) => alternatives.some((a) => referenceMatches(`Patient/${r.id}`, a)))
@@ -167,7 +196,9 @@ export async function buildDemoFhirApp(options: DemoFhirServerOptions = {}): Pro
       resource: DEMO_RESOURCE_TYPES.map((type) => ({
         type,
         interaction: ['read', 'vread', 'history-instance', 'search-type', 'create', 'update', 'delete'].map((code) => ({ code })),
-        searchParam: [{ name: '_id', type: 'token' }, ...(type === 'Patient' ? [] : [{ name: 'patient', type: 'reference' }, { name: 'subject', type: 'reference' }])],
+        searchParam: [{ name: '_id', type: 'token' }, ...(type === 'Patient'
+          ? [{ name: 'family', type: 'string' }, { name: 'given', type: 'string' }, { name: 'name', type: 'string' }, { name: 'birthdate', type: 'date' }, { name: 'identifier', type: 'token' }]
+          : [{ name: 'patient', type: 'reference' }, { name: 'subject', type: 'reference' }])],
         ...(type === 'Patient' ? { operation: [{ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' }] } : {}),
       })),
       interaction: [{ code: 'batch' }, { code: 'transaction' }],

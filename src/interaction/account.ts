@@ -1,24 +1,32 @@
 // The user's account page, the SMART `management_endpoint` (SMART App Launch 2.2 conformance,
-// src/smart/configuration.ts): every app the user has authorised, with its scopes, the patient in
-// context, when it was authorised and last used, and a Revoke button. Revoking a consent revokes
-// every grant made under it, so its refresh and access tokens stop working at once (audited as
-// consent.revoked).
+// src/smart/configuration.ts): the apps the user has authorised, one entry per app and patient
+// (src/interaction/account-access.ts), with scopes, patient, when authorised and last used, and a
+// Revoke button; emergency access marked apart. Revoking a consent revokes every grant made under
+// it, so its refresh and access tokens stop working at once (audited as consent.revoked). Every
+// form answers 303 (post/redirect/get), so a reload never repeats it.
 // Signing in here takes the same steps as at /authorize (password, then the second step or its
 // enrolment); the sign-in security page is src/interaction/mfa/account-routes.ts.
 import { isClientIdUrl } from '../oauth/client-metadata/client-id-url.js';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { formParams, requestMeta } from '../http/request-info.js';
 import { limitLoginRequest } from '../http/request-rate-limits.js';
 import type { AppContext } from '../context/app-context.js';
 import { BROWSER_COOKIE, ensureBrowserCookie, readCookie } from '../http/cookies.js';
 import { csrfToken, csrfValid } from './csrf.js';
-import { GENERIC_LOGIN_FAILURE, checkLogin } from './login.js';
+import { checkLogin, loginFailureMessage } from './login.js';
 import { registerAccountSecurityRoutes } from './mfa/account-routes.js';
 import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
 import { endPending } from './mfa/pending.js';
-import { accountPage, loginPage, type AuthorisedApp } from './pages.js';
+import { scriptPageOptions } from './mfa/routes.js';
+import { loginPage } from './pages.js';
+import { accountPage, type AccessCard } from './account-page.js';
+import { consentsToRevoke, groupAccess, type AccessEntry, type AccessPolicy } from './account-access.js';
+import { setFlash, takeFlash } from './flash.js';
+import { patientLabels } from './patient-labels.js';
 import { errorPage } from '../http/html.js';
-import type { GrantRecord } from '../storage/types.js';
+import { ownPatientId, patientReach } from '../identity/patients.js';
+import { roleOf } from '../identity/role-policy.js';
+import type { UserRecord } from '../storage/types.js';
 import { currentSession, endSession } from './session.js';
 
 const sendHtml = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/html; charset=utf-8').send(body);
@@ -37,55 +45,56 @@ export async function revokeConsent(ctx: AppContext, consentId: string, actor: {
 }
 
 /**
- * The user's consents with what their grants add: the patients in context (FHIR ids only: the
- * page never fetches demographics) and when a token was last issued under any of them.
+ * The user's authorisations as the account page shows them (src/interaction/account-access.ts),
+ * with app names and the names of the patients the user may see: their own record, their panel,
+ * and a patient of emergency access while it lasts. Those are read as the user and audited
+ * (purpose account_page); any other patient, or any failure, shows the bare FHIR id.
  */
-export async function authorisedApps(ctx: AppContext, userId: string): Promise<AuthorisedApp[]> {
+export async function accountAccess(
+  ctx: AppContext, user: UserRecord, meta: { requestId: string; sourceAddress: string },
+): Promise<{ current: AccessCard[]; ended: AccessCard[] }> {
   const [consents, grants, clients] = await Promise.all([
-    ctx.storage.consents.listByUser(userId), ctx.storage.grants.listByUser(userId), ctx.storage.clients.list(),
+    ctx.storage.consents.listByUser(user.id), ctx.storage.grants.listByUser(user.id), ctx.storage.clients.list(),
   ]);
+  const { current, ended } = groupAccess(consents, grants, accessPolicy(ctx), ctx.now());
   const names = new Map(clients.map((c) => [c.clientId, c.name]));
   // Agents: registered themselves (RFC 7591), or known by a metadata document (never stored).
   const dynamic = new Set(clients.filter((c) => c.source === 'dynamic').map((c) => c.clientId));
   const isAgent = (clientId: string) => dynamic.has(clientId) || (!names.has(clientId) && isClientIdUrl(clientId));
-  const byConsent = new Map<string, GrantRecord[]>();
-  for (const g of grants) {
-    if (g.consentId === null) continue;
-    const list = byConsent.get(g.consentId);
-    if (list) list.push(g);
-    else byConsent.set(g.consentId, [g]);
+  const visible = new Set([...patientReach(user), ...current.filter((e) => e.emergency).flatMap((e) => e.patients)]);
+  const own = roleOf(user) === 'patient' ? ownPatientId(user) : undefined;
+  const labels = new Map<string, Map<string, string>>();
+  for (const resource of new Set([...current, ...ended].map((e) => e.resource).filter((r): r is string => r !== null))) {
+    const ids = [...new Set([...current, ...ended].filter((e) => e.resource === resource).flatMap((e) => e.patients))].filter((id) => visible.has(id));
+    labels.set(resource, await patientLabels(ctx, { resource, ids, purpose: 'account_page', userId: user.id, ...meta, ...(own !== undefined ? { patient: own } : {}) }));
   }
-  return consents.map((c) => {
-    const own = byConsent.get(c.id) ?? [];
-    const used = own.map((g) => g.lastUsedAt ?? null).filter((t): t is number => t !== null);
-    return {
-      consentId: c.id,
-      appName: names.get(c.clientId) ?? c.clientId,
-      scopes: c.scopesGranted,
-      resourceName: c.resource === null ? null : ctx.resources.get(c.resource)?.name ?? c.resource,
-      // Oldest grant first, so the order does not change as new grants are made.
-      patients: [...new Set(own.map((g) => g.launchContext?.patient).filter((p): p is string => p !== undefined).reverse())],
-      authorisedAt: c.createdAt,
-      lastUsedAt: used.length ? Math.max(...used) : null,
-      revokedAt: c.revokedAt,
-      ...(isAgent(c.clientId) ? { agent: true } : {}),
-    };
+  const card = (e: AccessEntry): AccessCard => ({
+    ...e,
+    appName: names.get(e.clientId) ?? e.clientId,
+    resourceName: e.resource === null ? null : ctx.resources.get(e.resource)?.name ?? e.resource,
+    agent: isAgent(e.clientId),
+    labels: (e.resource !== null ? labels.get(e.resource) : undefined) ?? new Map(),
   });
+  return { current: current.map(card), ended: ended.map(card) };
 }
+
+const accessPolicy = (ctx: AppContext): AccessPolicy => ({ tokens: ctx.config.tokens, breakglassTtlSeconds: ctx.config.breakglass.token_ttl_seconds });
 
 export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): void {
   registerAccountSecurityRoutes(app, ctx);
 
-  async function show(req: FastifyRequest, reply: FastifyReply, notice?: string) {
+  const showLogin = (reply: FastifyReply, browser: string, status = 200, error?: string, username?: string) =>
+    sendHtml(reply, status, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser), error, username }));
+
+  // The page shows times in the browser's time zone with the page script (scriptPageOptions: `script-src 'self'`).
+  app.get('/account', scriptPageOptions, async (req, reply) => {
     const browser = ensureBrowserCookie(req, reply);
     const session = await currentSession(ctx, req, reply);
-    if (!session || !sessionMeetsPolicy(ctx, session)) {
-      return sendHtml(reply, 200, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser) }));
-    }
-    return sendHtml(reply, 200, accountPage({ csrf: csrfToken(ctx, 'account', browser), apps: await authorisedApps(ctx, session.record.userId), notice }));
-  }
-
-  app.get('/account', (req, reply) => show(req, reply));
+    if (!session || !sessionMeetsPolicy(ctx, session)) return showLogin(reply, browser);
+    const flash = await takeFlash(ctx, session);
+    const access = await accountAccess(ctx, session.user, requestMeta(req));
+    return sendHtml(reply, 200, accountPage({ csrf: csrfToken(ctx, 'account', browser), ...access, notice: flash?.notice, clinician: roleOf(session.user) === 'practitioner' }));
+  });
 
   app.post('/account/login', async (req, reply) => {
     const params = formParams(req);
@@ -93,14 +102,17 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     if (!csrfValid(ctx, 'account', browser, params.csrf)) return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified.'));
     const meta = requestMeta(req);
     const limited = await limitLoginRequest(ctx, req, reply, params.username ?? '');
-    if (limited) return sendHtml(reply, 429, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), error: limited }));
+    if (limited) return showLogin(reply, browser!, 429, limited, params.username);
     const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress, { requestId: meta.requestId });
-    if (!result.ok) {
-      return sendHtml(reply, 401, loginPage({ action: '/account/login', csrf: csrfToken(ctx, 'account', browser!), error: GENERIC_LOGIN_FAILURE }));
-    }
+    if (!result.ok) return showLogin(reply, browser!, 401, loginFailureMessage(result), params.username);
     return reply.redirect(await continueAfterPassword(ctx, req, reply, result.user, { returnTo: '/account', meta }), 303);
   });
 
+  /**
+   * Revokes one entry of the page (an app's access to a patient, or an emergency access): every
+   * active consent in it, and the ended ones of the same app that a new authorization would
+   * otherwise reuse. Then 303 back to the page, which says what was done once (flash.ts).
+   */
   app.post<{ Params: { id: string } }>('/account/consents/:id/revoke', async (req, reply) => {
     const params = formParams(req);
     if (!csrfValid(ctx, 'account', readCookie(req, BROWSER_COOKIE), params.csrf)) return sendHtml(reply, 403, errorPage('Request refused', 'The form could not be verified.'));
@@ -110,9 +122,18 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: AppContext): vo
     const consent = await ctx.storage.consents.get(req.params.id);
     // A user can revoke only their own consents; anything else looks like "not found".
     if (!consent || consent.userId !== session.record.userId) return sendHtml(reply, 404, errorPage('Not found', 'There is no such consent.'));
-    await revokeConsent(ctx, consent.id, { userId: session.record.userId, clientId: consent.clientId }, requestMeta(req));
+    const meta = requestMeta(req);
+    const grouped = groupAccess(
+      await ctx.storage.consents.listByUser(session.record.userId), await ctx.storage.grants.listByUser(session.record.userId), accessPolicy(ctx), ctx.now(),
+    );
+    const entry = [...grouped.current, ...grouped.ended].find((e) => e.consentIds.includes(consent.id) || e.id === consent.id);
+    const ids = entry ? consentsToRevoke(entry, grouped) : [consent.id];
+    for (const id of ids) await revokeConsent(ctx, id, { userId: session.record.userId, clientId: consent.clientId }, meta);
     const name = (await ctx.storage.clients.get(consent.clientId))?.name ?? consent.clientId;
-    return show(req, reply, `Access revoked for ${name}. The app can no longer use the tokens it had.`);
+    await setFlash(ctx, session, {
+      notice: entry?.emergency ? `Emergency access ended for ${name}. The app can no longer use the token it had.` : `Access revoked for ${name}. The app can no longer use the tokens it had.`,
+    });
+    return reply.redirect('/account', 303);
   });
 
   app.post('/account/logout', async (req, reply) => {

@@ -10,12 +10,16 @@ import type { ConsentRecord } from '../storage/types.js';
 import { randomToken } from '../crypto/random.js';
 import type { AppContext } from '../context/app-context.js';
 import { endSessionBeyondClientLimits } from './client-session-policy.js';
-import { checkBreakGlassRequest, narrowBreakGlassScopes, recordBreakGlass } from './break-glass.js';
+import {
+  checkBreakGlassPermission, checkBreakGlassRequest, confirmEmergencyPatient, isEmergencyConsent, narrowBreakGlassScopes, recordBreakGlass,
+} from './break-glass.js';
+import { emergencyFormValues, parseEmergencySearch, searchEmergencyPatients, type EmergencyFormValues } from './break-glass-search.js';
+import type { EmergencyFormInput } from './break-glass-form.js';
 import { tryParseSmartScope } from '../smart/scopes.js';
 import { completeAuthorization, newGrantId } from './complete.js';
 import { csrfToken, csrfValid } from './csrf.js';
 import { INTERACTION_PROBLEMS, loadInteraction, type Interaction } from '../oauth/interaction-state.js';
-import { GENERIC_LOGIN_FAILURE, checkLogin } from './login.js';
+import { checkLogin, loginFailureMessage } from './login.js';
 import { registerLogoutRoutes } from './logout.js';
 import { continueAfterPassword, sessionMeetsPolicy } from './mfa/flow.js';
 import { registerMfaRoutes } from './mfa/routes.js';
@@ -25,7 +29,8 @@ import { isClientIdUrl } from '../oauth/client-metadata/client-id-url.js';
 import { errorPage } from '../http/html.js';
 import { patientLabels } from './patient-labels.js';
 import { grantLaunchContext, patientChoice } from './patient-context.js';
-import { needsPatient } from '../identity/patients.js';
+import { registerPageScript } from './page-script.js';
+import { needsPatient, patientReach } from '../identity/patients.js';
 import { checkRoleScopes, roleOf, scopesForRole } from '../identity/role-policy.js';
 import { currentSession, type ActiveSession } from './session.js';
 
@@ -36,6 +41,7 @@ const sendHtml = (reply: FastifyReply, status: number, body: string) => reply.co
 export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext): void {
   registerMfaRoutes(app, ctx);
   registerLogoutRoutes(app, ctx);
+  registerPageScript(app);
 
   async function load(req: FastifyRequest<IdParams>, reply: FastifyReply): Promise<Interaction | undefined> {
     const found = await loadInteraction(ctx, req, req.params.id);
@@ -58,12 +64,14 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     };
   }
 
-  async function showLogin(reply: FastifyReply, interaction: Interaction, status = 200, error?: string) {
+  /** The sign-in page; after a failed attempt the username typed stays in its field. */
+  async function showLogin(reply: FastifyReply, interaction: Interaction, status = 200, error?: string, username?: string) {
     return sendHtml(reply, status, loginPage({
       action: `/interaction/${interaction.id}/login`,
       csrf: csrfToken(ctx, interaction.id, interaction.browser),
       clientName: await clientName(interaction.request.clientId),
       error,
+      username,
     }));
   }
 
@@ -118,31 +126,55 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     return false;
   }
 
-  async function showConsent(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession, plan: ConsentPlan, status = 200, error?: string) {
-    const { request } = interaction;
-    const meta = requestMeta(req);
-    // The picker's names are read as this practitioner, for this app (src/interaction/patient-labels.ts).
-    const labelReader = { userId: session.record.userId, clientId: request.clientId, requestId: meta.requestId, sourceAddress: meta.sourceAddress };
-    const csrf = csrfToken(ctx, interaction.id, interaction.browser);
-    const action = `/interaction/${interaction.id}/consent`;
-    // One read of the client: its name and, for a self-registered agent, its policy.
+  /** The client of the request (one read) and, for a self-registered AI agent, its policy. */
+  async function requestingClient(request: AuthorizationRequest) {
     const client = await ctx.storage.clients.get(request.clientId);
     const agent = await loadAgentPolicy(ctx, client ?? { clientId: request.clientId, source: isClientIdUrl(request.clientId) ? 'metadata_document' : 'unknown' });
-    return sendHtml(reply, status, consentPage({
+    return { client, agent };
+  }
+
+  /** Demographics are read as the signed-in person, for this app, and audited (src/interaction/patient-directory.ts). */
+  const readerOf = (req: FastifyRequest, interaction: Interaction, session: ActiveSession) => {
+    const meta = requestMeta(req);
+    return { userId: session.record.userId, clientId: interaction.request.clientId, requestId: meta.requestId, sourceAddress: meta.sourceAddress };
+  };
+
+  /** What the consent page shows besides the plan: an error at the top, the picker's state, the emergency form's state. */
+  interface ConsentView {
+    status?: number;
+    error?: string;
+    picker?: { selected?: string; notice?: string; error?: string };
+    emergency?: Pick<EmergencyFormInput, 'values' | 'fields' | 'results' | 'formError'>;
+  }
+
+  async function showConsent(req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession, plan: ConsentPlan, view: ConsentView = {}) {
+    const { request } = interaction;
+    const reader = readerOf(req, interaction, session);
+    const role = roleOf(session.user);
+    const csrf = csrfToken(ctx, interaction.id, interaction.browser);
+    const action = `/interaction/${interaction.id}/consent`;
+    const { client, agent } = await requestingClient(request);
+    const { choice } = plan;
+    // The settled patient is named to whoever sees the page: a patient reads their own record (with it in context).
+    const fixedLabel = choice.kind === 'fixed'
+      ? (await patientLabels(ctx, { resource: request.resource, ids: [choice.patient], purpose: 'consent_patient', ...reader, ...(role === 'patient' ? { patient: choice.patient } : {}) })).get(choice.patient)
+      : undefined;
+    return sendHtml(reply, view.status ?? 200, consentPage({
       action,
       csrf,
       clientName: client?.name ?? request.clientId,
       scopes: plan.allowed,
       removedScopes: plan.removed,
       resourceName: ctx.resources.get(request.resource)?.name ?? request.resource,
-      ...(plan.choice.kind === 'fixed' ? { patient: { id: plan.choice.patient, own: plan.choice.source === 'self' } } : {}),
-      ...(plan.choice.kind === 'pick' ? {
-        picker: {
-          patients: plan.choice.patients, labels: await patientLabels(ctx, { resource: request.resource, ids: plan.choice.patients, ...labelReader }),
-          // Emergency access is never offered to an AI agent.
-          breakGlass: plan.choice.breakGlass && !agent, ttlMinutes: Math.round(ctx.config.breakglass.token_ttl_seconds / 60),
-          breakGlassWrite: ctx.config.unsafe.breakglass_write,
-        },
+      clinician: role === 'practitioner',
+      ...(choice.kind === 'fixed' ? { patient: { id: choice.patient, own: choice.source === 'self', label: fixedLabel } } : {}),
+      ...(choice.kind === 'pick' ? {
+        // The picker's names are read as this practitioner, for this app.
+        picker: { patients: choice.patients, labels: await patientLabels(ctx, { resource: request.resource, ids: choice.patients, ...reader }), ...view.picker },
+      } : {}),
+      // Emergency access is never offered to an AI agent.
+      ...(choice.kind === 'pick' && choice.breakGlass && !agent ? {
+        emergency: { ttlMinutes: Math.round(ctx.config.breakglass.token_ttl_seconds / 60), write: ctx.config.unsafe.breakglass_write, ...view.emergency },
       } : {}),
       ...(agent ? {
         agent: {
@@ -150,8 +182,53 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
           minutes: Math.max(1, Math.round(agent.accessTokenTtl / 60)), renewable: agent.refreshTokens && plan.allowed.includes('offline_access'),
         },
       } : {}),
-      error,
+      error: view.error,
     }));
+  }
+
+  /**
+   * The emergency form shown again with what was typed, its field errors, and the results of its
+   * search criteria (searched again, so read and audited again) so the chosen patient stays chosen.
+   */
+  async function emergencyAgain(
+    req: FastifyRequest, interaction: Interaction, session: ActiveSession, values: EmergencyFormValues, fields: NonNullable<ConsentView['emergency']>['fields'] = {},
+  ): Promise<NonNullable<ConsentView['emergency']>> {
+    const parsed = parseEmergencySearch(values);
+    if (!parsed.ok) return { values, fields };
+    const found = await searchEmergencyPatients(ctx, {
+      resource: interaction.request.resource, reader: readerOf(req, interaction, session), criteria: parsed.criteria, panel: patientReach(session.user),
+    });
+    return { values, fields, ...(found.ok ? { results: { patients: found.patients, more: found.more } } : {}) };
+  }
+
+  /**
+   * The emergency form's "Find patient": by family name and date of birth, or MRN, as the
+   * practitioner (src/interaction/break-glass-search.ts). Only an account that may use emergency
+   * access may search: the search itself discloses who is a patient here.
+   */
+  async function searchForEmergency(
+    req: FastifyRequest, reply: FastifyReply, interaction: Interaction, session: ActiveSession, plan: ConsentPlan, values: EmergencyFormValues,
+  ) {
+    const permitted = checkBreakGlassPermission(session.user, session.record.amr);
+    if (!permitted.ok) return showConsent(req, reply, interaction, session, plan, { status: permitted.status, error: permitted.message });
+    const parsed = parseEmergencySearch(values);
+    if (!parsed.ok) return showConsent(req, reply, interaction, session, plan, { status: 400, emergency: { values, fields: parsed.fields } });
+    const found = await searchEmergencyPatients(ctx, {
+      resource: interaction.request.resource, reader: readerOf(req, interaction, session), criteria: parsed.criteria, panel: patientReach(session.user),
+    });
+    if (!found.ok) {
+      const formError = found.problem === 'unavailable'
+        ? 'The patient records could not be searched just now. Try again in a moment.'
+        : 'Emergency access is not available for this data source: its patients cannot be looked up.';
+      return showConsent(req, reply, interaction, session, plan, { status: found.problem === 'unavailable' ? 503 : 400, emergency: { values, formError } });
+    }
+    if (found.patients.length === 0) {
+      const find = parsed.criteria.by === 'mrn'
+        ? 'No patient has this MRN. Check it, or search by family name and date of birth.'
+        : 'No patient matches this family name and date of birth. Check the spelling and the date, or search by MRN.';
+      return showConsent(req, reply, interaction, session, plan, { emergency: { values, fields: { find } } });
+    }
+    return showConsent(req, reply, interaction, session, plan, { emergency: { values, results: { patients: found.patients, more: found.more } } });
   }
 
   /** Decides the next step for an interaction with a signed-in user. */
@@ -163,7 +240,9 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     const prior = await ctx.storage.consents.findActive(session.record.userId, request.clientId, request.resource);
     // A prior consent is reused only for the same or narrower scopes, never with prompt=consent,
     // and never when a practitioner has to choose the patient.
-    const reusable = prior && plan.choice.kind !== 'pick' && !request.prompt.includes('consent') && plan.allowed.every((s) => prior.scopesGranted.includes(s));
+    const reusable = prior && plan.choice.kind !== 'pick' && !request.prompt.includes('consent') && plan.allowed.every((s) => prior.scopesGranted.includes(s))
+      // Emergency access is for one emergency: its consent is never reused.
+      && !(roleOf(session.user) === 'practitioner' && await isEmergencyConsent(ctx, session.record.userId, prior.id));
     if (reusable) {
       const meta = requestMeta(req);
       const patient = plan.choice.kind === 'fixed' ? plan.choice.patient : undefined;
@@ -206,9 +285,9 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     const meta = requestMeta(req);
     const { clientId } = interaction.request;
     const limited = await limitLoginRequest(ctx, req, reply, params.username ?? '', { clientId });
-    if (limited) return showLogin(reply, interaction, 429, limited);
+    if (limited) return showLogin(reply, interaction, 429, limited, params.username);
     const result = await checkLogin(ctx, params.username ?? '', params.password ?? '', meta.sourceAddress, { requestId: meta.requestId, clientId });
-    if (!result.ok) return showLogin(reply, interaction, 401, GENERIC_LOGIN_FAILURE);
+    if (!result.ok) return showLogin(reply, interaction, 401, loginFailureMessage(result), params.username);
     const next = await continueAfterPassword(ctx, req, reply, result.user, { returnTo: `/interaction/${interaction.id}`, clientId, meta });
     return reply.redirect(next, 303);
   });
@@ -233,15 +312,36 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     const { requested } = plan;
     const decision = body.get('decision');
     const meta = requestMeta(req);
-    if (decision === 'breakglass') {
-      if (plan.choice.kind !== 'pick') return sendHtml(reply, 400, errorPage('Request refused', 'Emergency access is not offered for this request.'));
+    if (decision === 'breakglass' || decision === 'breakglass_search') {
+      if (plan.choice.kind !== 'pick' || (await requestingClient(request)).agent) {
+        return sendHtml(reply, 400, errorPage('Request refused', 'Emergency access is not offered for this request.'));
+      }
+      const values = emergencyFormValues(body);
+      if (decision === 'breakglass_search') return searchForEmergency(req, reply, interaction, session, plan, values);
       const check = checkBreakGlassRequest(session.user, session.record.amr, body.get('bg_patient'), body.get('bg_reason'));
-      if (!check.ok) return showConsent(req, reply, interaction, session, plan, check.status, check.message);
+      if (!check.ok && check.status === 403) return showConsent(req, reply, interaction, session, plan, { status: 403, error: check.message });
+      if (!check.ok) return showConsent(req, reply, interaction, session, plan, { status: 400, emergency: await emergencyAgain(req, interaction, session, values, check.fields) });
       // Minimum necessary: the emergency patient only, read-only unless unsafe.breakglass_write.
       const granted = narrowBreakGlassScopes(plan.allowed, ctx.config.unsafe.breakglass_write);
       // Nothing clinical left to grant (an app that asked only to write): no emergency access to record or announce.
       if (!granted.some((s) => tryParseSmartScope(s)?.kind === 'resource')) {
-        return showConsent(req, reply, interaction, session, plan, 400, 'Emergency access is read-only, and this app asked for no access to read patient data.');
+        return showConsent(req, reply, interaction, session, plan, {
+          status: 400, emergency: { ...await emergencyAgain(req, interaction, session, values), formError: 'Emergency access is read-only, and this app asked for no access to read patient data.' },
+        });
+      }
+      // The patient must exist (read as the practitioner, audited) and be off their panel: a panel patient goes to the picker.
+      const confirmed = await confirmEmergencyPatient(ctx, { user: session.user, resource: request.resource, reader: readerOf(req, interaction, session), patient: check.patient });
+      if (!confirmed.ok && confirmed.onPanel) {
+        return showConsent(req, reply, interaction, session, plan, {
+          status: 409, picker: { selected: check.patient, notice: 'This patient is on your patient list, so they are chosen here: allow access as usual. Emergency access is not needed.' },
+          emergency: await emergencyAgain(req, interaction, session, values, { patient: confirmed.message }),
+        });
+      }
+      if (!confirmed.ok) {
+        return showConsent(req, reply, interaction, session, plan, {
+          status: confirmed.status,
+          emergency: confirmed.status === 503 ? { values, formError: confirmed.message } : await emergencyAgain(req, interaction, session, values, { patient: confirmed.message }),
+        });
       }
       const denied = requested.filter((s) => !granted.includes(s));
       const consent = newConsent(session, request, granted, denied, meta, true);
@@ -270,7 +370,9 @@ export function registerInteractionRoutes(app: FastifyInstance, ctx: AppContext)
     if (granted.length && plan.choice.kind === 'pick' && needsPatient(granted)) {
       // The picker: only a patient of the practitioner's panel (anything else is refused, not guessed).
       const picked = body.getAll('patient');
-      if (picked.length !== 1 || !plan.choice.patients.includes(picked[0]!)) return showConsent(req, reply, interaction, session, plan, 400, 'Choose one patient from the list.');
+      if (picked.length !== 1 || !plan.choice.patients.includes(picked[0]!)) {
+        return showConsent(req, reply, interaction, session, plan, { status: 400, picker: { error: 'Choose one patient from the list.' } });
+      }
       patient = picked[0];
     }
     const consent = newConsent(session, request, granted, denied, meta, decision === 'allow' && granted.length > 0);

@@ -70,7 +70,8 @@ test('a person walks through /demo on a phone: authorise, claims, gateway calls,
   // Step 4: the ledger entries of this flow.
   const types = await page.locator('#ledger tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-event')));
   expect(types).toEqual(expect.arrayContaining(['token.issued', 'phi.accessed', 'phi.denied']));
-  expect(types.filter((t) => t === 'phi.accessed')).toHaveLength(2);
+  // Two reads through the gateway, and the consent page's read of the patient's own name (it shows it).
+  expect(types.filter((t) => t === 'phi.accessed')).toHaveLength(3);
   const denied = page.locator('#ledger tr[data-event="phi.denied"]');
   await expect(denied.textContent()).resolves.toContain('Patient/demo-2');
   const ledgerText = (await page.locator('#ledger').textContent()) ?? '';

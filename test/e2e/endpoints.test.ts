@@ -320,7 +320,10 @@ describe('consent review', () => {
     expect(account.body).toContain(`/account/consents/${newest.id}/revoke`);
     expect(newest.clientAddress).toBe('127.0.0.1');
     expect(newest.textVersion).toBe('2026-11-01');
-    const res = await browser.request(`${stack.issuer}/account/consents/${newest.id}/revoke`, { form: { csrf: hiddenCsrf(account) } });
+    // Redirect after POST: the result shows at the account page, so a reload does not repeat it.
+    const posted = await browser.request(`${stack.issuer}/account/consents/${newest.id}/revoke`, { form: { csrf: hiddenCsrf(account) } });
+    expect(posted.status).toBe(303);
+    const res = await browser.request(new URL(posted.location!, stack.issuer).href);
     expect(res.status).toBe(200);
     expect(res.body).toContain('Access revoked');
     expect((await introspect(rp, flow.tokens.access_token)).json).toEqual({ active: false });

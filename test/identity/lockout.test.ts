@@ -6,7 +6,7 @@ import { searchEvents } from '../../src/audit/search.js';
 import { invalidClient } from '../../src/errors/oauth-error.js';
 import { ClientAuthError } from '../../src/oauth/client-auth/index.js';
 import { clientAuthLocked, presentedClientId, throttleClientAuthentication } from '../../src/oauth/client-auth/throttle.js';
-import { GENERIC_LOGIN_FAILURE } from '../../src/interaction/login.js';
+import { GENERIC_LOGIN_FAILURE, pauseMessage } from '../../src/interaction/login.js';
 import { Browser, formAction, hiddenCsrf, type Step } from '../support/browserless.js';
 import { authorizationUrl, post, relyingParty, type Rp } from '../support/flows.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
@@ -39,23 +39,24 @@ async function lockouts(userId: string) {
 }
 
 describe('account lockout', () => {
-  test('five failures lock the account for 60 s; each later lockout doubles; the message never changes', async () => {
+  test('five failures lock the account for 60 s; each later lockout doubles; the page says sign-in is paused and for how long', async () => {
     const user = await createUser(stack, 'lock.me', 'patient');
     const browser = new Browser(rp.dispatcher);
     const page = await loginPage(browser);
     for (let i = 0; i < 5; i++) {
       const r = await attempt(browser, page, 'lock.me', `wrong-${i}-password`);
       expect(r.status).toBe(401);
-      expect(errorText(r)).toBe(GENERIC_LOGIN_FAILURE);
+      // The failure that starts the lockout already says so.
+      expect(errorText(r)).toBe(i < 4 ? GENERIC_LOGIN_FAILURE : pauseMessage({ scope: 'username', seconds: 60 }));
     }
     expect(await lockouts(user.id)).toEqual([{ lockout: 1, seconds: 60, failures: 5 }]);
 
-    // Locked: the right password fails with the same message, now and 59 s later.
-    for (const wait of [0, 59 * SECOND]) {
+    // Locked: the right password is refused too, with the time left, now and 59 s later.
+    for (const [wait, left] of [[0, 60], [59 * SECOND, 1]] as const) {
       clock += wait;
       const r = await attempt(browser, page, 'lock.me', PASSWORD);
       expect(r.status).toBe(401);
-      expect(errorText(r)).toBe(GENERIC_LOGIN_FAILURE);
+      expect(errorText(r)).toBe(pauseMessage({ scope: 'username', seconds: left }));
     }
     const refused = await searchEvents(stack.ctx.storage.sql, { type: 'login.failed', actor: user.id, limit: 100 });
     expect(refused.filter((e) => e.reason === 'locked')).toHaveLength(2);
@@ -82,12 +83,12 @@ describe('account lockout', () => {
     expect((await lockouts(user.id)).at(-1)).toEqual({ lockout: 1, seconds: 60, failures: 5 });
   });
 
-  test('an unknown username locks the same way, with the same message', async () => {
+  test('an unknown username locks the same way, with the same messages as an account', async () => {
     const browser = new Browser(rp.dispatcher);
     const page = await loginPage(browser);
     const bodies: Array<string | undefined> = [];
     for (let i = 0; i < 6; i++) bodies.push(errorText(await attempt(browser, page, 'no.such.person', `guess-${i}-password`)));
-    expect(new Set(bodies)).toEqual(new Set([GENERIC_LOGIN_FAILURE]));
+    expect(bodies).toEqual([...Array(4).fill(GENERIC_LOGIN_FAILURE), pauseMessage({ scope: 'username', seconds: 60 }), pauseMessage({ scope: 'username', seconds: 60 })]);
     const locked = await searchEvents(stack.ctx.storage.sql, { type: 'login.locked', limit: 1000 });
     expect(locked.some((e) => e.actor.userId === undefined && e.action === 'account')).toBe(true);
   });

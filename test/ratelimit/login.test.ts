@@ -68,8 +68,8 @@ describe('per account (rate_limits.login.per_account = 3)', () => {
       expect(errorText(r)).toBe(RATE_LIMITED_LOGIN);
       expect(r.body).toContain('type="password"');
     }
-    // Same page for both apart from the form's CSRF token.
-    const strip = (s: Step) => s.body.replace(/name="csrf" value="[^"]+"/, '');
+    // Same page for both apart from the form's CSRF token and the username kept in its field.
+    const strip = (s: Step) => s.body.replace(/name="csrf" value="[^"]+"/, '').replace(/(name="username"[^>]*value=")[^"]*"/, '$1"');
     expect(strip(refused[0]!)).toBe(strip(refused[1]!));
 
     // Another name from the same address is not affected; "RL.KNOWN" is the same account.

@@ -1,12 +1,12 @@
-// Keyed digests for the MFA secrets that are stored by digest only: recovery codes and the
-// pending-login cookie. MasterKey.digestKey() has a closed list of purposes (src/crypto), so these
+// Keyed digests for the MFA secrets that are stored by digest only: recovery codes, the
+// pending-login cookie, and the session cookie as the key of its one-time messages (flash.ts). MasterKey.digestKey() has a closed list of purposes (src/crypto), so these
 // keys are derived from its 'session' key with HKDF-SHA-256 (RFC 5869) under their own info
 // labels: independent of the session-cookie key and of each other.
 import { hkdfSync } from 'node:crypto';
 import { keyedDigest } from '../../crypto/digest.js';
 import type { MasterKey } from '../../crypto/master-key.js';
 
-export type MfaDigestPurpose = 'recovery-code' | 'pending-login';
+export type MfaDigestPurpose = 'recovery-code' | 'pending-login' | 'flash';
 
 const derived = new WeakMap<MasterKey, Map<MfaDigestPurpose, Buffer>>();
 

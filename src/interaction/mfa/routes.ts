@@ -11,7 +11,7 @@ import type { AppContext } from '../../context/app-context.js';
 import type { UserRecord } from '../../storage/types.js';
 import { csrfToken, csrfValid } from '../csrf.js';
 import { WEBAUTHN_SCRIPT_PATH } from '../../http/html.js';
-import { loginRefused, accountLocked, recordLoginFailure } from '../login.js';
+import { loginRefused, accountLocked, pauseMessage, recordLoginFailure, signInPause } from '../login.js';
 import { errorPage } from '../../http/html.js';
 import { enrollTotp, formatSecretForHumans, issueRecoveryCodes, newTotpSecret, otpauthUri, qrCodeDataUrl, useRecoveryCode, verifyTotpCode, type FactorCheck } from './factors.js';
 import { completeLogin } from './flow.js';
@@ -23,6 +23,12 @@ import { enrollPasskey, passkeyAuthenticationOptions, passkeyRegistrationOptions
 export const SECOND_FACTOR_FAILURE = 'That was not accepted. Check the code, or try another way below.';
 export const SIGN_IN_EXPIRED = 'This sign-in has expired or was already completed. Start again from the application.';
 const LOCKED_OUT = 'The account cannot sign in right now. Try again later.';
+
+/** The refusal page of a paused sign-in: that it is paused and for how long (src/interaction/login.ts). */
+async function pausedPage(ctx: AppContext, username: string, address: string): Promise<string> {
+  const pause = await signInPause(ctx, username, address);
+  return errorPage('Sign-in paused', pause ? pauseMessage(pause) : LOCKED_OUT);
+}
 
 export const sendHtml = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/html; charset=utf-8').send(body);
 
@@ -114,7 +120,7 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext): void {
       const reason = (await accountLocked(ctx, user.username)) ? 'locked' : 'throttled';
       await recordLoginFailure(ctx, { username: user.username, userId: user.id, clientId, action, reason, meta, counted: false });
       await endPending(ctx, req, reply);
-      return sendHtml(reply, 401, errorPage('Sign-in refused', LOCKED_OUT));
+      return sendHtml(reply, 401, await pausedPage(ctx, user.username, meta.sourceAddress));
     }
     let check: FactorCheck;
     if (factor === 'otp') {
@@ -131,7 +137,7 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext): void {
       const { locked } = await recordLoginFailure(ctx, { username: user.username, userId: user.id, clientId, action, reason: check.reason, meta, counted: true });
       if (locked) {
         await endPending(ctx, req, reply);
-        return sendHtml(reply, 401, errorPage('Sign-in refused', LOCKED_OUT));
+        return sendHtml(reply, 401, await pausedPage(ctx, user.username, meta.sourceAddress));
       }
       return showSecondFactor(reply, pending, user, 401, SECOND_FACTOR_FAILURE);
     }
@@ -176,7 +182,7 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext): void {
     await endPending(ctx, req, reply);
     const codes = await issueRecoveryCodes(ctx, user, meta);
     await completeLogin(ctx, reply, user, factor === 'hwk' ? ['pwd', 'hwk'] : ['pwd', 'otp'], factor, { clientId: pending.state.clientId, meta });
-    return sendHtml(reply, 200, recoveryCodesPage({ codes, continueHref: pending.state.returnTo }));
+    return sendHtml(reply, 200, recoveryCodesPage({ codes, continueHref: pending.state.returnTo, createdAt: ctx.now() }));
   }
 
   app.post('/login/mfa/enroll/totp', scriptPageOptions, (req, reply) => enrolStep(req, reply, 'otp'));
