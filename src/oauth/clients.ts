@@ -8,14 +8,18 @@ import type { ClientRecord } from '../storage/types.js';
 import { agentPolicy, DEFAULT_AGENT_SCOPE, isAgentSource, type AgentPolicy } from './agent-policy.js';
 import { isClientIdUrl } from './client-metadata/client-id-url.js';
 import type { MetadataClient } from './client-metadata/resolver.js';
+import { agentResources } from './endpoints/protected-resource-metadata.js';
 
 /**
- * The client with this id, or undefined when there is none. With `redirectUri`, a metadata
+ * The client with this id, or undefined when there is none or it is disabled. With `redirectUri`, a metadata
  * document must list it exactly (§4.2); a document that cannot be fetched or is invalid throws
  * invalid_client (ClientMetadataError), and nothing of it is kept.
  */
 export async function findClient(ctx: AppContext, clientId: string, request: { redirectUri?: string } = {}): Promise<ClientRecord | undefined> {
   const stored = await ctx.storage.clients.get(clientId);
+  // A client an administrator disabled (ClientStore.setDisabled) is refused like an unknown one at
+  // every endpoint that looks clients up here: /authorize, /par, /token, introspection, revocation.
+  if (stored?.disabled) return undefined;
   if (stored || !ctx.clientMetadata.enabled || !isClientIdUrl(clientId)) return stored;
   const m = await ctx.clientMetadata.resolve(clientId, request);
   // private_key_jwt with a jwks_uri: the keys come through the same hardened fetch.
@@ -41,7 +45,8 @@ function metadataClientRecord(ctx: AppContext, m: MetadataClient, jwks: string |
     grantTypes: m.grantTypes.includes('authorization_code') ? m.grantTypes : ['authorization_code', ...m.grantTypes],
     redirectUris: m.redirectUris,
     scope,
-    resources: ctx.config.resources.map((r) => r.uri),
+    // What this server protects (the gateway's routes and /mcp), never its own APIs (/audit, /admin/api).
+    resources: agentResources(ctx.config),
     tokenEndpointAuthMethod: m.tokenEndpointAuthMethod,
     secretDigest: null,
     // Keys come through the hardened fetch only (resolver.publicKeys), never a plain jwks_uri fetch.

@@ -25,7 +25,7 @@ import { launchChromium } from '../support/chromium.js';
 import { startTestStack, trustingDispatcher, type TestStack } from '../support/stack.js';
 import { runCli } from '../cli/harness.js';
 import {
-  AgentProvider, CallbackServer, MetadataDocuments, codeFrom, eventsSince, ledgerHead, personAllows, personContext, rawMcp,
+  AgentProvider, CallbackServer, MetadataDocuments, codeFrom, eventsSince, toolEventsSince, ledgerHead, personAllows, personContext, rawMcp,
   recordingFetch, sdkClient, type Exchange,
 } from './mcp-oauth-harness.js';
 
@@ -143,7 +143,7 @@ describe('an MCP SDK agent with a Client ID Metadata Document, and a person in C
     expect(JSON.stringify(other)).not.toContain('demo-2"'); // no record of the other patient
 
     // 5. The ledger: one event per tool call, naming the tool, the agent, the user and the patient.
-    const phi = await eventsSince(stack, since, ['phi.accessed', 'phi.denied']);
+    const phi = await toolEventsSince(stack, since);
     expect(phi.map((e) => [e.type, e.outcome, e.patient, e.actor_client, e.actor_user, e.event.resource, e.event.details?.tool, e.event.details?.route])).toEqual([
       ['phi.accessed', 'success', 'Patient/demo-1', docUrl, userId, 'Patient/demo-1', 'fhir_read', '/fhir'],
       ['phi.denied', 'denied', 'Patient/demo-2', docUrl, userId, 'Patient/demo-2', 'fhir_read', '/fhir'],
@@ -185,7 +185,7 @@ describe('an MCP SDK agent with a Client ID Metadata Document, and a person in C
       `Bearer realm="${mcpUrl}", error="insufficient_scope", error_description="${INSUFFICIENT}", scope="patient/Patient.rs patient/Observation.s", resource_metadata="${metadataUrl}"`,
     );
     expect(wire.json).toEqual({ error: 'insufficient_scope', error_description: INSUFFICIENT });
-    const denied = await eventsSince(stack, since, ['phi.accessed', 'phi.denied']);
+    const denied = await toolEventsSince(stack, since);
     expect(denied.map((e) => [e.type, e.outcome, e.actor_client, e.event.reason, e.event.details?.tool])).toEqual([
       ['phi.denied', 'denied', docUrl, 'ERR_INSUFFICIENT_SCOPE', 'fhir_search'],
     ]);
@@ -222,7 +222,7 @@ describe('an MCP SDK agent with a Client ID Metadata Document, and a person in C
     expect(bundle.entry?.length).toBeGreaterThan(0);
     for (const e of bundle.entry!) expect([e.resource.resourceType, e.resource.subject?.reference]).toEqual(['Observation', 'Patient/demo-1']);
     expect((await client.callTool({ name: 'fhir_read', arguments: { resourceType: 'Patient', id: 'demo-1' } }) as ToolResult).isError).toBeFalsy();
-    const allowed = await eventsSince(stack, since2, ['phi.accessed', 'phi.denied']);
+    const allowed = await toolEventsSince(stack, since2);
     expect(allowed.map((e) => [e.type, e.actor_client, e.patient, e.event.details?.tool])).toEqual([
       ['phi.accessed', docUrl, 'Patient/demo-1', 'fhir_search'], ['phi.accessed', docUrl, 'Patient/demo-1', 'fhir_read'],
     ]);

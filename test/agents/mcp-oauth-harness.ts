@@ -292,6 +292,14 @@ export async function eventsSince(stack: TestStack, since: number, types?: strin
   return rows.filter((r) => !types || types.includes(r.type)).map((r) => ({ ...r, seq: Number(r.seq), event: JSON.parse(r.event_json) as Record<string, any> }));
 }
 
+/**
+ * The phi.* events of MCP tool calls since `since` (details.tool set): not the consent page's own
+ * read of the patient's name, nor /mcp's refusals at the door (a bare 401 before discovery).
+ */
+export async function toolEventsSince(stack: TestStack, since: number): Promise<(LedgerRow & { event: Record<string, any> })[]> {
+  return (await eventsSince(stack, since, ['phi.accessed', 'phi.denied'])).filter((e) => e.event.details?.tool !== undefined);
+}
+
 export async function ledgerHead(stack: TestStack): Promise<number> {
   const row = await stack.ctx.storage.sql.get<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM audit_events', []);
   return Number(row?.seq ?? 0);

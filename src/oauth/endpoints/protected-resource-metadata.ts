@@ -44,6 +44,11 @@ export function protectedResources(config: Pick<CaduceusConfig, 'gateway' | 'res
   return out;
 }
 
+/** The resources a self-registered agent may ask tokens for: those this server protects, by audience. */
+export function agentResources(config: Pick<CaduceusConfig, 'gateway' | 'resources' | 'issuer' | 'agents'>): string[] {
+  return protectedResources(config).map((r) => r.resource);
+}
+
 /** RFC 9728 §3.1: where the metadata of `resource` is published (the well-known path inserted before the resource's path). */
 export function resourceMetadataUrl(resource: string): string {
   const u = new URL(resource);

@@ -40,6 +40,7 @@ import type { ClientRecord } from '../../storage/types.js';
 import { DEFAULT_AGENT_SCOPE, narrowAgentScopes } from '../agent-policy.js';
 import { issueRegistrationAccessToken, verifyInitialAccessToken, verifyRegistrationAccessToken } from '../registration/credentials.js';
 import { RegistrationError, validateRegistrationRequest, type RegistrationRequest } from '../registration/validate-request.js';
+import { agentResources } from './protected-resource-metadata.js';
 
 /** A registration needs a few kB (redirect URIs, at most ten public keys); anything larger is refused (413). */
 export const REGISTRATION_BODY_LIMIT_BYTES = 32 * 1024;
@@ -126,8 +127,9 @@ export function registerRegistrationEndpoint(app: FastifyInstance, ctx: AppConte
     const presented = presentedBearer(req, realm, 'a registration access token is required');
     const client = AGENT_CLIENT_ID.test(clientId) ? await ctx.storage.clients.get(clientId) : undefined;
     const digest = client?.source === 'dynamic' ? client.registrationTokenDigest : undefined;
-    // Compared also for an unknown client, so timing does not tell which client ids exist.
-    if (!verifyRegistrationAccessToken(ctx.masterKey, presented, digest) || !client) {
+    // Compared also for an unknown client, so timing does not tell which client ids exist. A client
+    // an administrator disabled is answered like an unknown one: it is kept for the record.
+    if (!verifyRegistrationAccessToken(ctx.masterKey, presented, digest) || !client || client.disabled) {
       throw bearerInvalid(realm, 'the registration access token is not valid for this client');
     }
     return { client, token: presented };
@@ -171,8 +173,9 @@ export function registerRegistrationEndpoint(app: FastifyInstance, ctx: AppConte
         grantTypes: request.grantTypes,
         redirectUris: request.redirectUris,
         scope: allowed.join(' '),
-        // RFC 8707: every resource server of this issuer; what the agent may do there is the policy's.
-        resources: ctx.config.resources.map((r) => r.uri),
+        // RFC 8707: what the agent may do there is the policy's.
+        // What this server protects (the gateway's routes and /mcp), never its own APIs (/audit, /admin/api).
+        resources: agentResources(ctx.config),
         tokenEndpointAuthMethod: request.tokenEndpointAuthMethod,
         secretDigest: null,
         jwksUri: request.jwksUri,

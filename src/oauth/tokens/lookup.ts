@@ -38,6 +38,9 @@ export async function accessTokenStatus(ctx: AppContext, claims: { jti: string; 
   if (active && grantId) {
     grant = await ctx.storage.grants.get(grantId);
     active = grant !== undefined && grant.revokedAt === null;
+  } else if (active) {
+    // A client_credentials token has no grant to revoke: it ends when its client is disabled.
+    active = (await ctx.storage.clients.get(claims.clientId))?.disabled !== true;
   }
   const record: AccessTokenRecord = { jti: claims.jti, grantId: grantId ?? '', clientId: claims.clientId, expiresAt: claims.expiresAt * 1000, revokedAt: revoked?.revokedAt ?? null };
   return { active, record, ...(grant ? { grant } : {}) };
