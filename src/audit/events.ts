@@ -32,6 +32,11 @@ export type AuditEventType =
   | 'key.rotated'
   | 'key.created'
   | 'audit.read'
+  /**
+   * A verification of the whole ledger (45 CFR 164.312(c)(1) integrity): outcome success when intact,
+   * error with the fault's code otherwise. Its own type so the latest one is one indexed lookup.
+   */
+  | 'audit.verified'
   /** An EHR created a SMART launch context (src/smart/launch-endpoint.ts). */
   | 'launch.created'
   /** Emergency access granted (45 CFR 164.312(a)(2)(ii)); its uses are flagged on phi.* events. */

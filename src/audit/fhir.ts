@@ -117,6 +117,7 @@ const CATEGORY: Record<AuditEventType, Category> = {
   'key.created': 'config',
   'user.changed': 'user-config',
   'audit.read': 'audit-read',
+  'audit.verified': 'audit-read',
   'launch.created': 'authz',
   'breakglass.granted': 'alert',
   'breakglass.notify_failed': 'alert',

@@ -31,6 +31,7 @@ export const AUDIT_EVENT_TYPES = {
   'key.rotated': true,
   'key.created': true,
   'audit.read': true,
+  'audit.verified': true,
   'launch.created': true,
   'breakglass.granted': true,
   'breakglass.notify_failed': true,

@@ -70,6 +70,11 @@ export interface VerifyOptions {
    * They catch a cut tail even when the stored checkpoints were cut with it.
    */
   witness?: readonly string[];
+  /**
+   * verifyLedger only: called, and awaited, after each page of events with how many of the events
+   * this run covers have been checked. Whatever it does, the verdict is the same.
+   */
+  onProgress?: (progress: { checked: number; total: number }) => void | Promise<void>;
 }
 
 interface CheckpointEntry {
@@ -242,6 +247,7 @@ const PAGE = 2000;
  * and the tree size second. Both only grow, and a checkpoint is stored after its events, so
  * every checkpoint of at most that first size is covered by events below the second, unless
  * events were removed. Later checkpoints and events are left to the next verification.
+ * Between pages it reports progress (options.onProgress) and yields to the event loop.
  */
 export async function verifyLedger(ex: SqlExecutor, options: VerifyOptions = {}): Promise<LedgerVerdict> {
   const checkpointBound = (await readLargestCheckpointSize(ex)) ?? -1;
@@ -276,6 +282,10 @@ export async function verifyLedger(ex: SqlExecutor, options: VerifyOptions = {})
       if (atCheckpoint) return atCheckpoint;
     }
     from = end;
+    await options.onProgress?.({ checked: end, total: treeBound });
+    // A server verifying its own ledger keeps answering requests: give the event loop a turn
+    // between pages (a synchronous driver such as SQLite's never would otherwise).
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   const size = run.frontier.size;
   if (treeBound > size) return fault(size, 'missing_event', `events from seq ${size} to ${treeBound - 1} are missing: the tail was cut`);

@@ -115,6 +115,12 @@ export interface UserStore {
   setBreakGlass(id: string, allowed: boolean): Promise<boolean>;
   /** Replaces the argon2id password hash; resolves false when the id is unknown. */
   setPasswordHash(id: string, passwordHash: string): Promise<boolean>;
+  /**
+   * One page of accounts by username (LIMIT/OFFSET; the accounts table is small), optionally only
+   * those whose username contains `usernameContains` in any letter case (`%` and `_` match
+   * themselves).
+   */
+  search(filter: { usernameContains?: string; limit: number; offset: number }): Promise<UserRecord[]>;
 }
 
 export interface SigningKeyRecord {
@@ -228,6 +234,25 @@ export interface GrantStore {
   revokeByClient(clientId: string, now: number, reason: string): Promise<string[]>;
   /** The user's grants, newest first (active and revoked), each with lastUsedAt. */
   listByUser(userId: string): Promise<GrantRecord[]>;
+  /**
+   * One page of grants matching every filter given (at least one), newest first (created_at, then
+   * grant_id, descending), each with lastUsedAt; `before` continues after the last grant of the
+   * previous page (keyset paging).
+   */
+  search(filter: GrantSearch): Promise<GrantRecord[]>;
+}
+
+/** What GrantStore.search filters on; each given filter must hold. */
+export interface GrantSearch {
+  userId?: string;
+  clientId?: string;
+  /**
+   * A FHIR Patient id: grants whose launch context names this patient, and grants of accounts
+   * linked to Patient/<id> (fhirUser), whose own record their scopes reach.
+   */
+  patient?: string;
+  before?: { createdAt: number; grantId: string };
+  limit: number;
 }
 
 /** An EHR launch context (SMART App Launch 2.2 EHR launch), waiting to be redeemed by one authorization request. */

@@ -9,6 +9,7 @@ import { registerAdminApi } from '../api/index.js';
 import { addressAllowed, addressAllowList, sendPage } from './guard.js';
 import { ADMIN_STYLESHEET, ADMIN_STYLESHEET_PATH, adminPage } from './layout.js';
 import { registerOverview } from './overview.js';
+import { registerPasswordLinkPage } from './password-link.js';
 import { CONSOLE_SECTIONS } from './sections.js';
 import type { AdminConsoleOptions } from './services.js';
 import { registerSignIn } from './sign-in.js';
@@ -23,6 +24,7 @@ export async function registerAdminConsole(app: FastifyInstance, ctx: AppContext
     reply.header('cache-control', 'public, max-age=3600').type('text/css; charset=utf-8');
     return ADMIN_STYLESHEET;
   });
+  registerPasswordLinkPage(app, ctx); // users set their password outside /admin: the allow-list never blocks them
   await app.register(async (scope) => {
     scope.addHook('onRequest', async (req, reply) => {
       if (addressAllowed(allowList, req.ip)) return;

@@ -92,4 +92,6 @@ body.admin code,body.admin .mono{font-family:ui-monospace,monospace;font-size:.8
 body.admin .pager{display:flex;gap:1rem;margin:.5rem 0}
 body.admin .nowrap{white-space:nowrap;overflow-wrap:normal}
 @media print{body.admin header,body.admin .filters,body.admin .pager,body.admin form{display:none}body.admin main{box-shadow:none;margin:0;max-width:none}}
+body.admin form.compact .actions{margin-top:.5rem}body.admin form.compact .actions button{flex:0 0 auto}
+body.admin .filters .filter{display:flex;flex-direction:column}body.admin .table-wrap{overflow-x:auto}body.admin td.reason{max-width:24rem}body.admin .evidence pre{white-space:pre-wrap;overflow-wrap:anywhere}body.admin .evidence .ok{color:#116329;font-weight:600}body.admin .evidence .bad,body.admin .evidence .sev-error{color:#a40e26;font-weight:600}body.admin .evidence .sev-warning{color:#8a5300;font-weight:600}body.admin .evidence .safeguard,body.admin .evidence .meta{color:#4a5868;font-size:.9rem}@media print{body.admin .downloads{display:none}}
 `;

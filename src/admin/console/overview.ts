@@ -14,7 +14,7 @@ import { adminPage } from './layout.js';
 import type { AdminConsoleOptions, ConsoleFinding } from './services.js';
 import { formatTime, userLabels } from './view.js';
 
-/** The action of the audit.read event a ledger verification writes (src/admin/console/audit.ts). */
+/** The action of the audit.verified event a ledger verification writes (src/admin/console/jobs.ts). */
 export const LEDGER_VERIFY_ACTION = 'verify_ledger';
 
 export const SECURITY_EVENT_TYPES: readonly AuditEventType[] = [
@@ -66,8 +66,7 @@ ${eventsTable(security, labels)}`,
 }
 
 async function lastVerification(ctx: AppContext): Promise<AuditEvent | undefined> {
-  const reads = await searchEvents(ctx.storage.sql, { type: 'audit.read', limit: 200 });
-  return reads.find((e) => e.action === LEDGER_VERIFY_ACTION);
+  return (await searchEvents(ctx.storage.sql, { type: 'audit.verified', limit: 1 }))[0];
 }
 
 /** Users whose lockout (login.locked in the last day) is still running. */

@@ -14,6 +14,7 @@ import { migration009RateLimitCounts } from './009-rate-limit-counts.js';
 import { migration010DynamicClients } from './010-dynamic-clients.js';
 import { migration011AgentDecisions } from './011-agent-decisions.js';
 import { migration012AdminConsole } from './012-admin-console.js';
+import { migration013AdminSearchIndexes } from './013-admin-search-indexes.js';
 
 export interface Migration {
   /** Positive, unique, never reused; the order of application. */
@@ -37,6 +38,7 @@ export const migrations: readonly Migration[] = [
   migration010DynamicClients,
   migration011AgentDecisions,
   migration012AdminConsole,
+  migration013AdminSearchIndexes,
 ];
 
 const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (

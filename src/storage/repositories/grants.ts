@@ -32,6 +32,14 @@ function parseLaunchContext(text: string | null): LaunchContext | null {
   return value as LaunchContext;
 }
 
+type UsedGrantRow = GrantRow & { code_used_at: number | null; refreshed_at: number | null; purged_used_at: number | null };
+
+/** The record with lastUsedAt: the latest of its code's redemption, its newest refresh token and what the purge kept. */
+function withLastUse(row: UsedGrantRow): GrantRecord {
+  const used = [row.code_used_at, row.refreshed_at, row.purged_used_at].filter((t): t is number => t !== null).map(Number);
+  return { ...toRecord(row), lastUsedAt: used.length ? Math.max(...used) : null };
+}
+
 function toRecord(row: GrantRow): GrantRecord {
   return {
     grantId: row.grant_id,
@@ -104,14 +112,33 @@ export function createGrantStore(sql: SqlDriver): GrantStore {
       return revokeAllWhere('client_id', clientId, now, reason);
     },
     async listByUser(userId) {
-      const rows = await sql.all<GrantRow & { code_used_at: number | null; refreshed_at: number | null; purged_used_at: number | null }>(
+      const rows = await sql.all<UsedGrantRow>(
         `SELECT ${COLUMNS}, ${LAST_USED} FROM grants WHERE user_id = $1 ORDER BY created_at DESC, grant_id`,
         [userId],
       );
-      return rows.map((row) => {
-        const used = [row.code_used_at, row.refreshed_at, row.purged_used_at].filter((t): t is number => t !== null).map(Number);
-        return { ...toRecord(row), lastUsedAt: used.length ? Math.max(...used) : null };
-      });
+      return rows.map(withLastUse);
+    },
+    async search(filter) {
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      const param = (value: string | number) => `$${params.push(value)}`;
+      // Indexes: grants_user (migration 5), grants_client_created, grants_launch_patient and users_fhir_user (migration 13).
+      if (filter.userId !== undefined) where.push(`user_id = ${param(filter.userId)}`);
+      if (filter.clientId !== undefined) where.push(`client_id = ${param(filter.clientId)}`);
+      if (filter.patient !== undefined) {
+        const launchPatient = sql.dialect === 'postgres' ? "(launch_context::jsonb ->> 'patient')" : "json_extract(launch_context, '$.patient')";
+        where.push(`(${launchPatient} = ${param(filter.patient)} OR user_id IN (SELECT id FROM users WHERE fhir_user = ${param(`Patient/${filter.patient}`)}))`);
+      }
+      if (where.length === 0) throw new InternalError('ERR_STORAGE', 'storage: grants: a search needs a user, client or patient filter');
+      if (filter.before) {
+        const at = param(filter.before.createdAt);
+        where.push(`(created_at < ${at} OR (created_at = ${at} AND grant_id < ${param(filter.before.grantId)}))`);
+      }
+      const rows = await sql.all<UsedGrantRow>(
+        `SELECT ${COLUMNS}, ${LAST_USED} FROM grants WHERE ${where.join(' AND ')} ORDER BY created_at DESC, grant_id DESC LIMIT ${param(filter.limit)}`,
+        params,
+      );
+      return rows.map(withLastUse);
     },
   };
 }

@@ -74,5 +74,16 @@ export function createUserStore(sql: SqlExecutor): UserStore {
     async setPasswordHash(id, passwordHash) {
       return (await sql.run('UPDATE users SET password_hash = $1 WHERE id = $2', [passwordHash, id])) > 0;
     },
+    async search({ usernameContains, limit, offset }) {
+      const text = usernameContains?.toLowerCase() ?? '';
+      // LIKE is case-insensitive on SQLite and case-sensitive on PostgreSQL: LOWER on both sides makes them agree.
+      const rows = text === ''
+        ? await sql.all<UserRow>(`SELECT ${COLUMNS} FROM users ORDER BY username LIMIT $1 OFFSET $2`, [limit, offset])
+        : await sql.all<UserRow>(
+          `SELECT ${COLUMNS} FROM users WHERE LOWER(username) LIKE $1 ESCAPE '\\' ORDER BY username LIMIT $2 OFFSET $3`,
+          [`%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`, limit, offset],
+        );
+      return rows.map(toRecord);
+    },
   };
 }
