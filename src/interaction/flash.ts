@@ -16,6 +16,8 @@ export interface Flash {
   notice?: string;
   /** New recovery codes, in clear: the only copy. */
   recoveryCodes?: string[];
+  /** Where the recovery codes page continues to (a path of this server: the pending authorization or /account). */
+  continueHref?: string;
 }
 
 const digestOf = (ctx: AppContext, session: ActiveSession) => mfaDigest(ctx.masterKey, 'flash', session.cookie);

@@ -64,7 +64,11 @@ export interface DemoCredentials {
   admin_client_secret?: string;
 }
 
-export const DEMO_REDIRECT_URI = 'https://app.example.test/cb';
+/**
+ * The demo client's first redirect URI: a loopback address a local app can listen on (RFC 8252
+ * §7.3: any port of 127.0.0.1 is accepted), so the redirect lands in the developer's own program.
+ */
+export const DEMO_REDIRECT_URI = 'http://127.0.0.1:8765/callback';
 export const DEMO_SCOPE = 'openid offline_access patient/Patient.rs patient/Observation.rs';
 export const DEMO_CC_SCOPE = 'system/Patient.rs system/Observation.rs';
 /** What the demo app may ask for beyond DEMO_SCOPE: SMART launch context and fhirUser. */
@@ -133,6 +137,10 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
         // A data folder from before the /demo page: add its client and keep the other credentials.
         credentials = { ...credentials, ...(await addWalkthroughClient(deps, issuer, randomBytes(3).toString('hex'))) };
       }
+      if (saved.redirect_uri !== DEMO_REDIRECT_URI && (await ctx.storage.clients.get(saved.client_id))?.redirectUris.includes(DEMO_REDIRECT_URI)) {
+        // A data folder from before the loopback redirect URI came first: the demo client has it already.
+        credentials = { ...credentials, redirect_uri: DEMO_REDIRECT_URI };
+      }
       if (!saved.admin_client_id || !(await ctx.storage.clients.get(saved.admin_client_id))) {
         // A data folder from before the admin console: add its administrator and API client.
         credentials = { ...credentials, ...(await addAdminDemo(ctx, deps, randomBytes(3).toString('hex'))) };
@@ -153,7 +161,7 @@ export async function seedDemo(ctx: AppContext, dataDir: string, caFile: string)
   const appResources = ctx.config.resources.map((r) => r.uri).filter((uri) => uri === resource || uri === mcpUrl);
   const app = await addClient(deps, {
     client_id: `demo-app-${suffix}`, name: 'Demo Patient App', grant_types: ['authorization_code', 'refresh_token'],
-    redirect_uris: [DEMO_REDIRECT_URI, 'http://127.0.0.1:8765/callback'], scope: `${DEMO_SCOPE} ${DEMO_APP_EXTRA_SCOPE}`, resources: appResources,
+    redirect_uris: [DEMO_REDIRECT_URI, 'https://app.example.test/cb'], scope: `${DEMO_SCOPE} ${DEMO_APP_EXTRA_SCOPE}`, resources: appResources,
     token_endpoint_auth_method: 'client_secret_basic',
   }, appResources);
   const backend = await addClient(deps, {

@@ -42,7 +42,7 @@ async function phone() {
   page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
   page.on('pageerror', (e) => cspViolations.push(`page error: ${e.message}`));
   // The client's callback is not part of Caduceus: answer it here.
-  await page.route('https://app.example.test/**', (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'client callback' }));
+  await page.route(`${stack.demo.redirect_uri}**`, (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: 'client callback' }));
   return { context, page, cspViolations };
 }
 
@@ -114,7 +114,7 @@ test('every page passes axe (WCAG 2.1 AA) on a phone, without a CSP violation', 
   await check(page, 'break-glass-results');
   await page.getByRole('radio', { name: /Patient demo-1/ }).check();
   await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(/app\.example\.test/);
+  await page.waitForURL((u) => u.href.startsWith(stack.demo.redirect_uri));
 
   await page.goto(`${stack.issuer}/account`);
   await page.getByRole('heading', { name: 'Your connected apps' }).waitFor();
@@ -153,7 +153,7 @@ test('every page passes axe (WCAG 2.1 AA) on a phone, without a CSP violation', 
   await patient.page.getByRole('button', { name: 'Allow' }).waitFor();
   await check(patient.page, 'consent');
   await patient.page.getByRole('button', { name: 'Allow' }).click();
-  await patient.page.waitForURL(/app\.example\.test/);
+  await patient.page.waitForURL((u) => u.href.startsWith(stack.demo.redirect_uri));
   await patient.page.goto(`${stack.issuer}/account`);
   await check(patient.page, 'account-patient');
 

@@ -42,7 +42,7 @@ test('a practitioner finds a patient by name and date of birth, corrects the rea
   const cspViolations: string[] = [];
   page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
   let callback: URL | undefined;
-  await page.route('https://app.example.test/**', async (route) => {
+  await page.route(`${stack.demo.redirect_uri}**`, async (route) => {
     callback = new URL(route.request().url());
     await route.fulfill({ status: 200, contentType: 'text/plain', body: 'client callback' });
   });

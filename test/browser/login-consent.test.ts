@@ -29,7 +29,7 @@ test('a person signs in and allows access in Chromium, and the client receives a
   const cspViolations: string[] = [];
   page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
   let callback: URL | undefined;
-  await page.route('https://app.example.test/**', async (route) => {
+  await page.route(`${stack.demo.redirect_uri}**`, async (route) => {
     callback = new URL(route.request().url());
     await route.fulfill({ status: 200, contentType: 'text/plain', body: 'client callback' });
   });
@@ -46,7 +46,7 @@ test('a person signs in and allows access in Chromium, and the client receives a
   expect(await boxes.count()).toBe(stack.demo.scope.split(' ').length);
   await page.screenshot({ path: join(SCREENSHOTS, 'consent-phone.png'), fullPage: true });
   await page.getByRole('button', { name: 'Allow' }).click();
-  await page.waitForURL(/app\.example\.test/);
+  await page.waitForURL((u) => u.href.startsWith(stack.demo.redirect_uri));
 
   expect(callback).toBeDefined();
   expect(callback!.searchParams.get('state')).toBe(state);

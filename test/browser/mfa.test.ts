@@ -61,13 +61,13 @@ async function phone(): Promise<{ context: BrowserContext; page: Page; cspViolat
 async function clientRedirect(page: Page, action: () => Promise<void>): Promise<URL> {
   let routed!: (url: URL) => void;
   const callback = new Promise<URL>((resolve) => { routed = resolve; });
-  await page.route('https://app.example.test/**', async (route) => {
+  await page.route(`${stack.demo.redirect_uri}**`, async (route) => {
     routed(new URL(route.request().url()));
     await route.fulfill({ status: 200, contentType: 'text/plain', body: 'client callback' });
   });
   await action();
   const url = await callback;
-  await expect.poll(() => page.url().startsWith('https://app.example.test/'), { timeout: 10_000 }).toBe(true);
+  await expect.poll(() => page.url().startsWith(stack.demo.redirect_uri), { timeout: 10_000 }).toBe(true);
   await page.waitForLoadState();
   await page.unrouteAll();
   expect(url.searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{43}$/);

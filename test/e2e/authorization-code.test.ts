@@ -68,7 +68,9 @@ describe.each(adapters)('authorization code flow on $name', (adapter) => {
   test('a code presented with another redirect_uri is refused with invalid_grant', async () => {
     const fc = await frontChannel(rp);
     const code = new URL(fc.final.location!).searchParams.get('code')!;
-    const res = await post(rp, rp.as.token_endpoint!, { grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1:8765/callback', code_verifier: fc.verifier });
+    // The demo client's other registered redirect URI: registered, but not the one the code was issued for.
+    const other = (await stack.ctx.storage.clients.get(stack.demo.client_id))!.redirectUris.find((u) => u !== stack.demo.redirect_uri)!;
+    const res = await post(rp, rp.as.token_endpoint!, { grant_type: 'authorization_code', code, redirect_uri: other, code_verifier: fc.verifier });
     expect(res.status).toBe(400);
     expect(res.json.error).toBe('invalid_grant');
   });

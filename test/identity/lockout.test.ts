@@ -98,7 +98,7 @@ describe('account lockout', () => {
     const enrol = new Browser(rp.dispatcher);
     const first = await signInWithPassword(rp, enrol, 'dr.guesser');
     const secret = manualSecret(first.after);
-    expect((await enrol.request(actionOf(first.after, '/login/mfa/enroll/totp'), { form: { csrf: hiddenCsrf(first.after), code: codeFor(secret, clock) } })).status).toBe(200);
+    expect((await enrol.follow(actionOf(first.after, '/login/mfa/enroll/totp'), new URL(stack.issuer).origin, { form: { csrf: hiddenCsrf(first.after), code: codeFor(secret, clock) } })).status).toBe(200);
 
     clock += 30 * SECOND;
     const browser = new Browser(rp.dispatcher);

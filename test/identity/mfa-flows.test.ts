@@ -37,7 +37,7 @@ async function enrolWithTotp(username: string, o: { scope?: string } = {}) {
   const { req, after } = await signInWithPassword(rp, browser, username, o);
   expect(after.url).toBe(`${origin}/login/mfa/enroll`);
   const secret = manualSecret(after);
-  const codes = await browser.request(actionOf(after, '/login/mfa/enroll/totp'), { form: { csrf: hiddenCsrf(after), code: codeFor(secret, clock) } });
+  const codes = await browser.follow(actionOf(after, '/login/mfa/enroll/totp'), new URL(stack.issuer).origin, { form: { csrf: hiddenCsrf(after), code: codeFor(secret, clock) } });
   expect(codes.status).toBe(200);
   const recovery = recoveryCodes(codes);
   const href = /<a class="button primary" href="([^"]+)"/.exec(codes.body)![1]!;

@@ -196,7 +196,7 @@ describe('emergency access on the account page', () => {
     const origin = new URL(stack.issuer).origin;
     const login = await browser.request(`${stack.issuer}/account`);
     const enrol = await browser.follow(formAction(login), origin, { form: { csrf: hiddenCsrf(login), username: 'dr.account', password: PASSWORD } });
-    const codes = await browser.request(`${origin}/login/mfa/enroll/totp`, { form: { csrf: hiddenCsrf(enrol), code: codeFor(manualSecret(enrol), clock) } });
+    const codes = await browser.follow(`${origin}/login/mfa/enroll/totp`, new URL(stack.issuer).origin, { form: { csrf: hiddenCsrf(enrol), code: codeFor(manualSecret(enrol), clock) } });
     expect(codes.status).toBe(200);
     // An emergency grant for demo-3 and an ordinary one for demo-1, as the consent page records them.
     const consent = (id: string): ConsentRecord => ({

@@ -118,7 +118,7 @@ describe('factors on the security page', () => {
     const login = await browser.request(url('/account'));
     const enrol = await browser.follow(url('/account/login'), new URL(stack.issuer).origin, { form: { csrf: hiddenCsrf(login), username: 'dr.keep', password: PASSWORD } });
     const secret = manualSecret(enrol);
-    expect((await browser.request(url('/login/mfa/enroll/totp'), { form: { csrf: hiddenCsrf(enrol), code: codeFor(secret, clock) } })).status).toBe(200);
+    expect((await browser.follow(url('/login/mfa/enroll/totp'), new URL(stack.issuer).origin, { form: { csrf: hiddenCsrf(enrol), code: codeFor(secret, clock) } })).status).toBe(200);
     const [factor] = await stack.ctx.storage.mfaFactors.listByUser(doctor.id);
     const confirm = await browser.request(url(`/account/security/factors/${factor!.id}/remove`));
     expect(confirm.body).toContain('cannot be removed while it is the only one. Add another one first.');

@@ -6,6 +6,7 @@ import { decodeJwt } from 'jose';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { frontChannel, post, relyingParty, type Rp } from '../support/flows.js';
 import { addClient } from '../../src/admin/clients.js';
+import { DEMO_REDIRECT_URI } from '../../src/server/dev-stack.js';
 import { drive, parAuthorizationUrl, push } from './flows.js';
 import { dpopKey, proof } from '../dpop/proofs.js';
 
@@ -240,7 +241,7 @@ describe('flags of static clients in the configuration file', () => {
       configure: (c) => {
         c.clients.push({
           client_id: 'static-fapi-app', name: 'Static FAPI app', grant_types: ['authorization_code', 'refresh_token'],
-          redirect_uris: ['https://app.example.test/cb'], scope: 'openid', resources: [`${c.issuer}/fhir`], token_endpoint_auth_method: 'none',
+          redirect_uris: [DEMO_REDIRECT_URI], scope: 'openid', resources: [`${c.issuer}/fhir`], token_endpoint_auth_method: 'none',
           dpop_bound_access_tokens: true, require_pushed_authorization_requests: true,
         });
       },
@@ -255,7 +256,7 @@ describe('flags of static clients in the configuration file', () => {
   });
 
   test('dpop_bound_access_tokens refuses a token request without a proof', async () => {
-    const res = await post(grp, grp.as.token_endpoint!, { grant_type: 'authorization_code', code: 'x', redirect_uri: 'https://app.example.test/cb', client_id: 'static-fapi-app' }, null);
+    const res = await post(grp, grp.as.token_endpoint!, { grant_type: 'authorization_code', code: 'x', redirect_uri: DEMO_REDIRECT_URI, client_id: 'static-fapi-app' }, null);
     expect(res.status).toBe(400);
     expect(res.json).toEqual({ error: 'invalid_dpop_proof', error_description: 'a DPoP proof is required for this client' });
   });

@@ -15,10 +15,15 @@ import { loginRefused, accountLocked, pauseMessage, recordLoginFailure, signInPa
 import { errorPage } from '../../http/html.js';
 import { enrollTotp, formatSecretForHumans, issueRecoveryCodes, newTotpSecret, otpauthUri, qrCodeDataUrl, useRecoveryCode, verifyTotpCode, type FactorCheck } from './factors.js';
 import { completeLogin } from './flow.js';
+import { setFlash, takeFlash } from '../flash.js';
+import { currentSession } from '../session.js';
 import { enrolPage, recoveryCodesPage, secondFactorPage } from './pages.js';
 import { endPending, loadPending, savePending, type Pending } from './pending.js';
 import { WEBAUTHN_SCRIPT } from './script.js';
 import { enrollPasskey, passkeyAuthenticationOptions, passkeyRegistrationOptions, verifyPasskey } from './webauthn.js';
+
+/** Where the recovery codes made at sign-in are shown, once (post/redirect/get). */
+export const RECOVERY_CODES_PATH = '/login/mfa/recovery-codes';
 
 export const SECOND_FACTOR_FAILURE = 'That was not accepted. Check the code, or try another way below.';
 export const SIGN_IN_EXPIRED = 'This sign-in has expired or was already completed. Start again from the application.';
@@ -181,9 +186,20 @@ export function registerMfaRoutes(app: FastifyInstance, ctx: AppContext): void {
     }
     await endPending(ctx, req, reply);
     const codes = await issueRecoveryCodes(ctx, user, meta);
-    await completeLogin(ctx, reply, user, factor === 'hwk' ? ['pwd', 'hwk'] : ['pwd', 'otp'], factor, { clientId: pending.state.clientId, meta });
-    return sendHtml(reply, 200, recoveryCodesPage({ codes, continueHref: pending.state.returnTo, createdAt: ctx.now() }));
+    const session = await completeLogin(ctx, reply, user, factor === 'hwk' ? ['pwd', 'hwk'] : ['pwd', 'otp'], factor, { clientId: pending.state.clientId, meta });
+    // Post/redirect/get: the codes are shown once, from the new session, at a page a reload cannot resubmit.
+    await setFlash(ctx, session, { recoveryCodes: codes, continueHref: pending.state.returnTo });
+    return reply.redirect(RECOVERY_CODES_PATH, 303);
   }
+
+  /** The one showing of the recovery codes made at sign-in; a reload finds them gone. */
+  app.get(RECOVERY_CODES_PATH, scriptPageOptions, async (req, reply) => {
+    const session = await currentSession(ctx, req, reply);
+    const flash = session && (await takeFlash(ctx, session));
+    const continueHref = flash?.continueHref !== undefined && /^\/(?!\/)/.test(flash.continueHref) ? flash.continueHref : '/account';
+    if (!flash?.recoveryCodes?.length) return reply.redirect(session ? continueHref : '/account', 303);
+    return sendHtml(reply, 200, recoveryCodesPage({ codes: flash.recoveryCodes, continueHref, createdAt: ctx.now() }));
+  });
 
   app.post('/login/mfa/enroll/totp', scriptPageOptions, (req, reply) => enrolStep(req, reply, 'otp'));
   app.post('/login/mfa/enroll/passkey', scriptPageOptions, (req, reply) => enrolStep(req, reply, 'hwk'));
