@@ -27,7 +27,7 @@ import { NoteSigner } from '../audit/note.js';
 import { verifyInclusionProof, type InclusionProof } from '../audit/proof-verify.js';
 import { inclusionProof, latestCheckpoint } from '../audit/proofs.js';
 import {
-  disclosureEntry, disclosuresCsv, disclosuresHtml, disclosuresJson, filterNames, FilterError, parseFilters, parseInstant, type DisclosureReport,
+  disclosureEntry, disclosuresCsv, disclosuresHtml, disclosuresJson, filterNames, FilterError, parseFilters, parseInstant, type DisclosureReport, type FilterText,
 } from '../audit/report.js';
 import { searchEvents, type EventFilters } from '../audit/search.js';
 import { checkpointSeed, ledgerOrigin } from '../audit/sink.js';
@@ -74,19 +74,11 @@ export function recordLedgerRead(
 
 // ---- reading filters -------------------------------------------------------------------------------
 
-/** Search filters as text, as a form or a query string gives them; empty values mean "not set". */
-export interface SearchText {
-  patient?: string;
-  /** A username, or an actor id as the ledger records it (a user id, client:ID, cli:NAME). */
-  actor?: string;
-  client?: string;
-  type?: readonly string[];
-  outcome?: string;
-  since?: string;
-  until?: string;
-  before_seq?: string;
-  limit?: string;
-}
+/**
+ * Search filters as text, as a form or a query string gives them (src/audit/report.ts FilterText);
+ * empty values mean "not set", and `actor` may be a username as well as a ledger actor id.
+ */
+export type SearchText = FilterText;
 
 const PATIENT_REFERENCE = new RegExp(`^Patient/${FHIR_ID_SOURCE}$`);
 

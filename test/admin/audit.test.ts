@@ -14,7 +14,7 @@ import { AdminJobs } from '../../src/admin/console/jobs.js';
 import { adminPage } from '../../src/admin/console/layout.js';
 import { html } from '../../src/http/html.js';
 import { LEDGER_VERIFY_ACTION } from '../../src/admin/console/overview.js';
-import { adminApi, adminApiToken, consoleClient, signInAsAdmin, totpCode, type ConsoleClient } from '../support/admin.js';
+import { adminApi, adminApiToken, consoleClient, signInAsAdmin, totpCode, type ConsoleClient, signInAsAdminInChromium } from '../support/admin.js';
 import { axeViolations } from '../support/axe.js';
 import { launchChromium, SCREENSHOTS } from '../support/chromium.js';
 import { startTestStack, trustingDispatcher, type TestStack } from '../support/stack.js';
@@ -351,12 +351,7 @@ describe('in Chromium', () => {
     const page = await context.newPage();
     const csp: string[] = [];
     page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) csp.push(m.text()); });
-    await page.goto(`${stack.issuer}/admin/login`);
-    await page.getByLabel('Username').fill(stack.demo.admin_username!);
-    await page.getByLabel('Password').fill(stack.demo.admin_password!);
-    await page.getByLabel(/code/i).fill(totpCode(stack.demo.admin_totp_secret!, clock));
-    await page.getByRole('button', { name: /sign in/i }).click();
-    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await signInAsAdminInChromium(stack, page, clock);
 
     await page.getByRole('link', { name: 'Audit', exact: true }).click();
     await page.getByRole('heading', { name: 'Search the ledger' }).waitFor();

@@ -10,7 +10,7 @@ import type { AuditEvent } from '../../src/audit/events.js';
 import { reviewEmergencyAccess } from '../../src/admin/breakglass.js';
 import { openAccessText, sealAccessText } from '../../src/breakglass/sealed-text.js';
 import type { BreakGlassAccessRecord } from '../../src/storage/types.js';
-import { adminApi, adminApiToken, signInAsAdmin, totpCode, type ConsoleClient } from '../support/admin.js';
+import { adminApi, adminApiToken, signInAsAdmin, totpCode, type ConsoleClient, signInAsAdminInChromium } from '../support/admin.js';
 import { axeViolations } from '../support/axe.js';
 import { launchChromium, SCREENSHOTS } from '../support/chromium.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
@@ -210,12 +210,7 @@ describe('in Chromium', () => {
     const page = await context.newPage();
     const csp: string[] = [];
     page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) csp.push(m.text()); });
-    await page.goto(`${stack.issuer}/admin/login`);
-    await page.getByLabel('Username').fill(stack.demo.admin_username!);
-    await page.getByLabel('Password').fill(stack.demo.admin_password!);
-    await page.getByLabel(/code/i).fill(totpCode(stack.demo.admin_totp_secret!, clock));
-    await page.getByRole('button', { name: /sign in/i }).click();
-    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await signInAsAdminInChromium(stack, page, clock);
 
     await page.getByRole('link', { name: 'Emergency access', exact: true }).click();
     await page.getByRole('heading', { name: 'Emergency access' }).waitFor();

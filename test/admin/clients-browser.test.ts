@@ -10,7 +10,7 @@ import { searchEvents } from '../../src/audit/search.js';
 import { DEMO_CC_SCOPE, DEMO_REDIRECT_URI } from '../../src/server/dev-stack.js';
 import { SCREENSHOTS, launchChromium } from '../support/chromium.js';
 import { axeViolations } from '../support/axe.js';
-import { totpCode } from '../support/admin.js';
+import { totpCode, signInAsAdminInChromium } from '../support/admin.js';
 import { post, relyingParty } from '../support/flows.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 
@@ -38,14 +38,7 @@ afterAll(async () => {
 
 async function signIn(context: BrowserContext): Promise<Page> {
   clock += 31_000;
-  const page = await context.newPage();
-  await page.goto(`${stack.issuer}/admin/login`);
-  await page.getByLabel('Username').fill(stack.demo.admin_username!);
-  await page.getByLabel('Password').fill(stack.demo.admin_password!);
-  await page.getByLabel('Code from your authenticator app, or a recovery code').fill(totpCode(stack.demo.admin_totp_secret!, clock));
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Overview' }).waitFor();
-  return page;
+  return signInAsAdminInChromium(stack, context, clock);
 }
 
 const scanned: string[] = [];

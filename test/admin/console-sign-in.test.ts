@@ -113,6 +113,26 @@ describe('admin console sign-in', () => {
   });
 });
 
+describe('step-up for what grants access', () => {
+  it.each([
+    ['adding a client (it could be an admin API client)', '/admin/new-client', { client_id: 'stale-app', name: 'Stale', grant_types: 'client_credentials', token_endpoint_auth_method: 'client_secret_basic', scope: 'caduceus:admin' }],
+    ['adding a user (it could be an administrator)', '/admin/new-user', { username: 'stale.admin', role: 'administrator' }],
+    ['allowing emergency access', 'BREAKGLASS', { allowed: 'on' }],
+  ])('asks for the second factor again before %s, and changes nothing without it', async (_name, path, fields) => {
+    clock += 31_000;
+    const client = await signInAsAdmin(stack);
+    await client.get('/admin');
+    clock += (stack.ctx.config.admin_console.step_up_max_age + 1) * 1000;
+    const target = path === 'BREAKGLASS' ? `/admin/users/${encodeURIComponent(stack.demo.username)}/break-glass` : path;
+    const res = await client.post(target, fields as Record<string, string>);
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('Confirm it is you');
+    expect(await stack.ctx.storage.clients.get('stale-app')).toBeUndefined();
+    expect(await stack.ctx.storage.users.getByUsername('stale.admin')).toBeUndefined();
+    expect((await stack.ctx.storage.users.getByUsername(stack.demo.username))?.breakGlass ?? false).toBe(false);
+  });
+});
+
 describe('the IP allow-list and the return path', () => {
   it('matches addresses and CIDR blocks, IPv4-mapped IPv6 included', () => {
     const list = addressAllowList(['10.0.0.0/8', '192.0.2.7', 'fd00::/8']);

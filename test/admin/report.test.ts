@@ -10,7 +10,7 @@ import { searchEvents } from '../../src/audit/search.js';
 import type { AuditEvent } from '../../src/audit/events.js';
 import { evidenceBody, EVIDENCE_REPORT_ACTION } from '../../src/admin/console/report.js';
 import { buildApp } from '../../src/server/app.js';
-import { adminApi, adminApiToken, signInAsAdmin, totpCode, type ConsoleClient } from '../support/admin.js';
+import { adminApi, adminApiToken, signInAsAdmin, totpCode, type ConsoleClient, signInAsAdminInChromium } from '../support/admin.js';
 import { axeViolations } from '../support/axe.js';
 import { launchChromium, SCREENSHOTS } from '../support/chromium.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
@@ -154,12 +154,7 @@ describe('in Chromium', () => {
     const page = await context.newPage();
     const csp: string[] = [];
     page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) csp.push(m.text()); });
-    await page.goto(`${stack.issuer}/admin/login`);
-    await page.getByLabel('Username').fill(stack.demo.admin_username!);
-    await page.getByLabel('Password').fill(stack.demo.admin_password!);
-    await page.getByLabel(/code/i).fill(totpCode(stack.demo.admin_totp_secret!, clock));
-    await page.getByRole('button', { name: /sign in/i }).click();
-    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await signInAsAdminInChromium(stack, page, clock);
 
     await page.getByRole('link', { name: 'Evidence report' }).click();
     await page.getByRole('heading', { name: 'Evidence report' }).waitFor();

@@ -25,7 +25,7 @@ beforeAll(async () => {
   const deps = { storage: stack.ctx.storage, masterKey: stack.ctx.masterKey, audit: stack.ctx.audit, now: stack.ctx.now, actor: 'test' };
   const added = await addClient(deps, {
     client_id: 'chart-agent', name: 'Chart agent service', grant_types: [TOKEN_EXCHANGE], redirect_uris: [],
-    scope: 'patient/Patient.rs patient/Observation.rs patient/Condition.rs', resources: [stack.demo.resource], token_endpoint_auth_method: 'client_secret_basic',
+    scope: 'patient/Patient.rs patient/Observation.rs patient/Condition.rs', resources: [stack.demo.resource, `${stack.issuer}/mcp`], token_endpoint_auth_method: 'client_secret_basic',
   }, stack.ctx.config.resources.map((r) => r.uri));
   agent = { id: 'chart-agent', secret: added.secret! };
   personToken = (await codeFlow(rp)).tokens.access_token;
@@ -76,9 +76,12 @@ describe('token exchange (RFC 8693)', () => {
     ['an actor token', { actor_token: 'x', actor_token_type: ACCESS_TOKEN_TYPE }, 400, 'invalid_request'],
     ['an audience parameter', { audience: 'https://elsewhere.example' }, 400, 'invalid_request'],
     ['a resource the agent may not use', { resource: `${'https://127.0.0.1:1'}/other` }, 400, 'invalid_target'],
+    ['a resource the agent may use but the person did not authorise', { resource: 'MCP' }, 400, 'invalid_target'],
     ['a subject token that is not one of ours', { subject_token: 'eyJhbGciOiJFUzI1NiJ9.e30.sig' }, 400, 'invalid_grant'],
   ])('refuses %s', async (_name, extra, status, error) => {
-    const res = await exchange({ subject_token: personToken, ...extra });
+    const form: Record<string, string> = { ...extra };
+    if (form.resource === 'MCP') form.resource = `${stack.issuer}/mcp`;
+    const res = await exchange({ subject_token: personToken, ...form });
     expect([res.status, res.json.error]).toEqual([status, error]);
   });
 
@@ -104,5 +107,19 @@ describe('token exchange (RFC 8693)', () => {
     expect((await introspect(rp, exchanged, agent)).json.active).toBe(false);
     const again = await exchange({ subject_token: flow.tokens.access_token });
     expect([again.status, again.json.error]).toEqual([400, 'invalid_grant']);
+  });
+
+  it('ends when the agent client is disabled, though the person\'s grant stays', async () => {
+    const flow = await codeFlow(rp);
+    const exchanged = (await exchange({ subject_token: flow.tokens.access_token, resource: stack.demo.resource })).json.access_token as string;
+    await stack.ctx.storage.clients.setDisabled('chart-agent', true);
+    try {
+      expect((await introspect(rp, flow.tokens.access_token)).json.active).toBe(true);
+      const read = await request(`${stack.issuer}/fhir/Observation?patient=demo-1`, { dispatcher: rp.dispatcher, headers: { authorization: `Bearer ${exchanged}` } });
+      await read.body.dump();
+      expect(read.statusCode).toBe(401);
+    } finally {
+      await stack.ctx.storage.clients.setDisabled('chart-agent', false);
+    }
   });
 });

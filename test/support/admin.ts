@@ -2,6 +2,7 @@
 // administrator (password + a TOTP code of its enrolled secret), GET pages and POST forms with the
 // page's CSRF token, and get admin API tokens with client_credentials.
 import { request, type Dispatcher } from 'undici';
+import type { BrowserContext, Page } from 'playwright-core';
 import { base32Decode, totp, TOTP_STEP_SECONDS } from '../../src/interaction/mfa/totp.js';
 import { adminApiAudience, ADMIN_API_SCOPE } from '../../src/admin/api/index.js';
 import { trustingDispatcher, type TestStack } from './stack.js';
@@ -93,4 +94,21 @@ export async function adminApi(stack: TestStack, method: string, path: string, t
   });
   const text = await res.body.text();
   return { status: res.statusCode, json: text ? JSON.parse(text) as Record<string, unknown> : {}, headers: res.headers };
+}
+
+/**
+ * Signs the demo administrator in through the console's form in a Chromium context, with a TOTP
+ * code of the step at `now` plus one (the caller moves its clock 30 s or more between sign-ins),
+ * on the given page or a new page of the given context; resolves the page, showing the overview.
+ */
+export async function signInAsAdminInChromium(stack: TestStack, on: BrowserContext | Page, now: number): Promise<Page> {
+  // A page the caller already listens to (for CSP reports), or a new page of the context.
+  const page = 'goto' in on ? on : await on.newPage();
+  await page.goto(`${stack.issuer}/admin/login`);
+  await page.getByLabel('Username').fill(stack.demo.admin_username!);
+  await page.getByLabel('Password').fill(stack.demo.admin_password!);
+  await page.getByLabel('Code from your authenticator app, or a recovery code').fill(totpCode(stack.demo.admin_totp_secret!, now));
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  return page;
 }

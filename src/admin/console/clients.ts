@@ -111,7 +111,7 @@ ${clients.map((c) => html`<tr><td class="mono"><a href="${clientPath(c.clientId)
     }
     if (added.secret === undefined) return reply.code(303).header('location', `${clientPath(added.client.clientId)}?done=created`).send();
     return sendSecret(reply, admin, added.client, added.secret, 'added');
-  });
+  }, { stepUp: true });
 
   consoleGet(app, ctx, '/admin/clients/:clientId', async (req, reply, admin) => {
     const clientId = paramOf(req);
@@ -169,7 +169,7 @@ ${eventsTable(events, labels)}
     }
     if (!updated) return notFound(reply, admin);
     return reply.code(303).header('location', `${clientPath(clientId)}?done=${updated.changes.length ? 'updated' : 'unchanged'}`).send();
-  });
+  }, { stepUp: true });
 
   for (const [path, disabled] of [['disable', true], ['enable', false]] as const) {
     consolePost(app, ctx, `/admin/clients/:clientId/${path}`, async (req, reply, admin) => {

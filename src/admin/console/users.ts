@@ -120,7 +120,7 @@ ${users.map((u) => html`<tr><td><a href="${userPath(u.username)}">${u.username}<
       const field = /^(username|role|fhir_user|patient_panel|patients)\b/.exec(problem)?.[1] ?? 'username';
       return sendPage(reply, 400, newUserPage(admin, input, { [field === 'patients' ? 'patient_panel' : field]: problem }));
     }
-  });
+  }, { stepUp: true });
 
   consoleGet(app, ctx, '/admin/users/:username', async (req, reply, admin) => {
     const user = await ctx.storage.users.getByUsername((req.params as { username: string }).username);
@@ -159,7 +159,7 @@ ${users.map((u) => html`<tr><td><a href="${userPath(u.username)}">${u.username}<
     const allowed = form.allowed === 'on';
     await setUserBreakGlass(deps, user.username, allowed);
     return allowed ? 'break_glass_on' : 'break_glass_off';
-  }, { errorSlot: 'break_glass' });
+  }, { stepUp: true, errorSlot: 'break_glass' });
 
   action('unlock', async (deps, user) => {
     await unlockUser(deps, user.username, lockoutOf(ctx));

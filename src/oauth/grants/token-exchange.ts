@@ -13,7 +13,7 @@
 // - a subject token that is not a person's (client_credentials), is sender-constrained (DPoP: the
 //   presenter is not its holder), is an emergency (break-glass) token, or was itself exchanged;
 // - a scope the subject token does not cover (never wider), or that the client or the resource
-//   does not allow.
+//   does not allow; a resource other than the subject token's audience (invalid_target).
 // The new token: the subject token's grant (so revoking the person's authorization revokes it too),
 // its patient context, no refresh token, and a lifetime of at most agents.access_token_ttl and never
 // beyond the subject token's own expiry.
@@ -43,12 +43,14 @@ export async function handle(req: GrantRequest): Promise<TokenResponse & { issue
   if (params.requested_token_type !== undefined && params.requested_token_type !== ACCESS_TOKEN_TYPE) throw invalidRequest(`requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
   if (params.actor_token !== undefined || params.actor_token_type !== undefined) throw invalidRequest('actor_token is not supported: the authenticated client is the actor');
   if (params.audience !== undefined) throw invalidRequest('audience is not supported: name the resource with the resource parameter (RFC 8707)');
-  const resource = resolveResource(client, params.resource);
 
   const now = ctx.now();
   let subject;
+  let subjectAudience: unknown;
   try {
-    ({ claims: subject } = await verifyAccessToken(ctx, params.subject_token, { acceptAnyAudience: true }, { now }));
+    let payload;
+    ({ claims: subject, payload } = await verifyAccessToken(ctx, params.subject_token, { acceptAnyAudience: true }, { now }));
+    subjectAudience = payload.aud;
   } catch (err) {
     if (err instanceof ResourceAccessError && err.status < 500) throw invalidGrant('the subject token is not an active access token of this server');
     throw err;
@@ -58,6 +60,11 @@ export async function handle(req: GrantRequest): Promise<TokenResponse & { issue
   if (subject.cnf) throw invalidGrant('a sender-constrained (DPoP) subject token cannot be exchanged');
   if (subject.purposeOfUse !== undefined) throw invalidGrant('an emergency access token cannot be exchanged');
   if (subject.actor !== undefined) throw invalidGrant('a token that was itself exchanged cannot be exchanged again');
+  // Never another resource than the person authorised (RFC 8707): the new audience is the subject
+  // token's (the default), and one the acting client may ask for.
+  const audiences = (Array.isArray(subjectAudience) ? subjectAudience : [subjectAudience]).filter((a): a is string => typeof a === 'string');
+  const resource = resolveResource(client, params.resource ?? audiences[0]);
+  if (!audiences.includes(resource)) throw new OAuthError('invalid_target', 'the resource must be the one the subject token was issued for');
 
   // Never wider than the subject token: each scope asked for must be covered by one it carries.
   const carried = subject.scopes.filter((s) => !NOT_EXCHANGED.has(s));

@@ -38,6 +38,8 @@ export async function accessTokenStatus(ctx: AppContext, claims: { jti: string; 
   if (active && grantId) {
     grant = await ctx.storage.grants.get(grantId);
     active = grant !== undefined && grant.revokedAt === null;
+    // A token exchanged by another client (RFC 8693) sits on the person's grant: it ends when its own client is disabled.
+    if (active && grant!.clientId !== claims.clientId) active = (await ctx.storage.clients.get(claims.clientId))?.disabled !== true;
   } else if (active) {
     // A client_credentials token has no grant to revoke: it ends when its client is disabled.
     active = (await ctx.storage.clients.get(claims.clientId))?.disabled !== true;
