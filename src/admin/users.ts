@@ -355,9 +355,16 @@ export async function setPasswordWithLink(deps: Omit<AdminDeps, 'actor'>, token:
   const user = link && await deps.storage.users.getById(link.userId);
   if (!link || !user || user.disabled) return { ok: false, reason: 'link_unusable' };
   await deps.storage.users.setPasswordHash(user.id, await hashPassword(password));
+  // A new password ends what the old one opened (a link is also how a compromised account is
+  // recovered): sign-in and console sessions, and every grant with its tokens.
+  const now = deps.now();
+  const [sessions, consoleSessions, grants] = await Promise.all([
+    deps.storage.sessions.removeByUser(user.id), deps.storage.adminSessions.removeByUser(user.id), deps.storage.grants.revokeByUser(user.id, now, 'password_set'),
+  ]);
   await deps.audit.record({
     type: 'user.changed', actor: { userId: user.id }, outcome: 'success', action: 'password_set', resource: user.id,
-    changes: [{ field: 'password', before: REDACTED, after: REDACTED }], details: { link_created_by: link.createdBy },
+    changes: [{ field: 'password', before: REDACTED, after: REDACTED }],
+    details: { link_created_by: link.createdBy, sessions_ended: sessions + consoleSessions, grants_revoked: grants.length },
   });
   return { ok: true, user };
 }

@@ -414,6 +414,8 @@ export interface SessionStore {
   touch(digest: string, now: number): Promise<void>;
   /** Idempotent. */
   remove(digest: string): Promise<void>;
+  /** Ends every session of the user (a new password); resolves how many. */
+  removeByUser(userId: string): Promise<number>;
 }
 
 export interface InteractionRecord {

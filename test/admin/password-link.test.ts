@@ -72,6 +72,21 @@ describe('setting a password through a one-time link', () => {
     expect(await checkLogin(stack.ctx, 'new.user', NEW_PASSWORD, '192.0.2.10')).toMatchObject({ ok: true });
   });
 
+  it('ends the account\'s sessions and revokes its grants with their tokens when a password is set', async () => {
+    const { user, link } = await newLink(stack, 'reset.user');
+    await stack.ctx.storage.sessions.create({ digest: 'f'.repeat(64), userId: user.id, createdAt: clock, lastSeenAt: clock, authTime: clock, amr: ['pwd'] });
+    await stack.ctx.storage.grants.create({
+      grantId: 'g_reset_user', clientId: stack.demo.client_id, userId: user.id, consentId: null, createdAt: clock, revokedAt: null, revokedReason: null,
+    });
+    const b = browser(stack);
+    const form = await b.get(`/password/set?token=${link.token}`);
+    expect((await b.post('/password/set', { csrf: form.csrf!, token: link.token, password: NEW_PASSWORD, confirmation: NEW_PASSWORD })).status).toBe(303);
+    expect(await stack.ctx.storage.sessions.get('f'.repeat(64))).toBeUndefined();
+    expect(await stack.ctx.storage.grants.get('g_reset_user')).toMatchObject({ revokedReason: 'password_set' });
+    const [event] = await searchEvents(stack.ctx.storage.sql, { type: 'user.changed', actor: user.id, limit: 1 });
+    expect(event).toMatchObject({ action: 'password_set', details: { sessions_ended: 1, grants_revoked: 1 } });
+  });
+
   it('refuses a short or mistyped password next to its field without spending the link', async () => {
     const { link } = await newLink(stack, 'typo.user');
     const b = browser(stack);

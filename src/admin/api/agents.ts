@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { AppContext } from '../../context/app-context.js';
 import { approveAgent, listAgents, refuseAgent, withdrawAgentDecision, type AgentSummary } from '../agents.js';
-import { apiDeps, apiInputError } from './clients.js';
+import { apiDeps, apiInputError } from './router.js';
 import type { AdminApiRouter } from './router.js';
 
 const TAG = 'agents';

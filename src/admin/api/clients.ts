@@ -5,31 +5,21 @@
 import { z } from 'zod';
 import type { AppContext } from '../../context/app-context.js';
 import type { AuditEvent } from '../../audit/events.js';
-import { ConfigError } from '../../config/schema.js';
 import { OAuthError } from '../../errors/oauth-error.js';
 import { isInternalError } from '../../errors/internal-error.js';
 import {
-  addClient, configProblems, describeClient, readClientActivity, rotateClientSecret, searchClients, setClientDisabled, updateClient,
-  type AdminDeps, type NewClientInput,
+  addClient, describeClient, readClientActivity, rotateClientSecret, searchClients, setClientDisabled, updateClient,
+  type NewClientInput,
 } from '../clients.js';
-import type { AdminApiRouter, ApiCaller } from './router.js';
+import { apiDeps, apiInputError, type AdminApiRouter } from './router.js';
 
 const TAG = 'clients';
 const MAX_PAGE = 200;
 
-export function apiDeps(ctx: AppContext, caller: ApiCaller): AdminDeps {
-  return { storage: ctx.storage, masterKey: ctx.masterKey, audit: ctx.audit, now: ctx.now, actor: caller.actor };
-}
-
-/** A service's refusal as the API answers it: 400 invalid_request with the field and the problem. */
-export function apiInputError(err: unknown): unknown {
-  if (err instanceof ConfigError) {
-    const [first] = configProblems(err);
-    return new OAuthError('invalid_request', first?.path ? `${first.path}: ${first.message}` : first?.message ?? 'invalid input', undefined, 400);
-  }
+/** apiInputError, and a client_id already taken as invalid_request naming the field. */
+function clientInputError(err: unknown): unknown {
   if (isInternalError(err, 'ERR_CONFLICT')) return new OAuthError('invalid_request', 'client_id: a client with this client_id already exists', undefined, 400);
-  if (isInternalError(err, 'ERR_NOT_FOUND')) return new OAuthError('not_found', err.message, undefined, 404);
-  return err;
+  return apiInputError(err);
 }
 
 export const noSuchClient = () => new OAuthError('not_found', 'no client has this client_id', undefined, 404);
@@ -95,7 +85,7 @@ export function registerClientRoutes(router: AdminApiRouter, ctx: AppContext): v
       try {
         added = await addClient(apiDeps(ctx, caller), body as NewClientInput, knownResources());
       } catch (err) {
-        throw apiInputError(err);
+        throw clientInputError(err);
       }
       reply.code(201).header('pragma', 'no-cache');
       return { ...describeClient(added.client, added.policy), ...(added.secret !== undefined ? { client_secret: added.secret } : {}) };
@@ -122,7 +112,7 @@ export function registerClientRoutes(router: AdminApiRouter, ctx: AppContext): v
       try {
         updated = await updateClient(apiDeps(ctx, caller), params.clientId!, body, knownResources());
       } catch (err) {
-        throw apiInputError(err);
+        throw clientInputError(err);
       }
       if (!updated) throw noSuchClient();
       return { ...describeClient(updated.client, updated.policy), changed: updated.changes.length > 0 };
@@ -152,7 +142,7 @@ export function registerClientRoutes(router: AdminApiRouter, ctx: AppContext): v
       try {
         rotated = await rotateClientSecret(apiDeps(ctx, caller), params.clientId!);
       } catch (err) {
-        throw apiInputError(err);
+        throw clientInputError(err);
       }
       if (!rotated) throw noSuchClient();
       reply.header('pragma', 'no-cache');

@@ -7,7 +7,7 @@ import { OAuthError } from '../../errors/oauth-error.js';
 import type { AdminConsoleOptions } from '../console/services.js';
 import { describeGrant, GRANT_PAGE_SIZE, revokeGrant, searchGrants } from '../grants.js';
 import type { AdminApiRouter } from './router.js';
-import { apiDeps, refusalsAsInvalidRequest } from './users.js';
+import { apiDeps, refusalsAsInvalidRequest } from './router.js';
 
 export function registerGrantRoutes(router: AdminApiRouter, ctx: AppContext, _options: AdminConsoleOptions): void {
   router.route({

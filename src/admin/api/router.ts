@@ -4,6 +4,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { OAuthError } from '../../errors/oauth-error.js';
+import { isInternalError } from '../../errors/internal-error.js';
+import type { AuditEventInput } from '../../audit/events.js';
+import { ConfigError } from '../../config/schema.js';
+import type { AppContext } from '../../context/app-context.js';
+import { configProblems, type AdminDeps } from '../clients.js';
 
 /** Who called: the API client, as the ledger names it. */
 export interface ApiCaller {
@@ -39,6 +44,42 @@ export interface ApiRouteDefinition<Body extends z.ZodType | undefined = undefin
 type AnyRoute = ApiRouteDefinition<z.ZodType | undefined, z.ZodType | undefined>;
 
 export const ADMIN_API_PREFIX = '/admin/api';
+
+/** The src/admin services' dependencies for one API call: the client as actor, its token's jti and details.api on every event. */
+export function apiDeps(ctx: AppContext, caller: ApiCaller): AdminDeps {
+  return {
+    storage: ctx.storage, masterKey: ctx.masterKey, now: () => ctx.now(), actor: caller.actor,
+    audit: {
+      record: (event: AuditEventInput) => ctx.audit.record({
+        jti: caller.jti, requestId: caller.meta.requestId, sourceAddress: caller.meta.sourceAddress, ...event, details: { ...event.details, api: 'admin' },
+      }),
+    },
+  };
+}
+
+/**
+ * A service's refusal as the API answers it: a ConfigError is 400 invalid_request naming the field
+ * and the problem (the CLI's "--" before a field name dropped), ERR_NOT_FOUND is 404; anything else
+ * is left to the one serializer.
+ */
+export function apiInputError(err: unknown): unknown {
+  if (err instanceof ConfigError) {
+    const [first] = configProblems(err);
+    const description = first?.path ? `${first.path}: ${first.message}` : (first?.message ?? 'invalid input').replace(/^--/, '');
+    return new OAuthError('invalid_request', description, undefined, 400);
+  }
+  if (isInternalError(err, 'ERR_NOT_FOUND')) return new OAuthError('not_found', err.message, undefined, 404);
+  return err;
+}
+
+/** Runs a service call, answering its refusal as apiInputError says. */
+export async function refusalsAsInvalidRequest<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw apiInputError(err);
+  }
+}
 
 /** invalid_request naming the field and the problem (never the value). */
 export function invalidInput(error: z.ZodError): OAuthError {

@@ -3,40 +3,15 @@
 // (`client:<client_id>`) and details.api. A new account's password link is in the response that
 // made it, once (Cache-Control: no-store), and never again.
 import { z } from 'zod';
-import type { AuditEventInput } from '../../audit/events.js';
-import { ConfigError } from '../../config/schema.js';
 import type { AppContext } from '../../context/app-context.js';
 import { OAuthError } from '../../errors/oauth-error.js';
-import type { AdminDeps } from '../clients.js';
 import { lockoutOf } from '../console/users.js';
 import type { AdminConsoleOptions } from '../console/services.js';
 import {
   addUserWithPasswordLink, describeUser, passwordLinkUrl, resetUserMfa, searchUsers, sendPasswordLink, setUserBreakGlass, setUserDisabled,
   setUserPatientPanel, setUserRole, unlockUser, type PasswordLink,
 } from '../users.js';
-import type { AdminApiRouter, ApiCaller } from './router.js';
-
-/** The services' dependencies for one API call: the client as actor, its token's jti and details.api on every event. */
-export function apiDeps(ctx: AppContext, caller: ApiCaller): AdminDeps {
-  return {
-    storage: ctx.storage, masterKey: ctx.masterKey, now: () => ctx.now(), actor: caller.actor,
-    audit: {
-      record: (event: AuditEventInput) => ctx.audit.record({
-        jti: caller.jti, requestId: caller.meta.requestId, sourceAddress: caller.meta.sourceAddress, ...event, details: { ...event.details, api: 'admin' },
-      }),
-    },
-  };
-}
-
-/** Runs a service call; its refusal (ConfigError) becomes 400 invalid_request naming the field. */
-export async function refusalsAsInvalidRequest<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    if (err instanceof ConfigError) throw new OAuthError('invalid_request', (err.problems[0] ?? 'invalid input').replace(/^--/, ''), undefined, 400);
-    throw err;
-  }
-}
+import { apiDeps, refusalsAsInvalidRequest, type AdminApiRouter } from './router.js';
 
 const noSuchUser = () => new OAuthError('not_found', 'no account has this username');
 

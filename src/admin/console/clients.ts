@@ -15,9 +15,9 @@ import { html, raw, type Raw } from '../../http/html.js';
 import type { ClientPolicyRecord, ClientRecord } from '../../storage/types.js';
 import {
   addClient, configProblems, readClientActivity, rotateClientSecret, searchClients, setClientDisabled, updateClient,
-  type AdminDeps, type ClientChange, type NewClientInput,
+  type ClientChange, type NewClientInput,
 } from '../clients.js';
-import { consoleGet, consolePost, formList, formOf, sendPage, type ConsoleRequest } from './guard.js';
+import { consoleDeps, consoleGet, consolePost, formList, formOf, sendPage, type ConsoleRequest } from './guard.js';
 import { adminPage, csrfField } from './layout.js';
 import { eventsTable } from './overview.js';
 import { formatTime, userLabels } from './view.js';
@@ -38,10 +38,6 @@ const DONE: Record<string, string> = {
   already_enabled: 'The client was already enabled.',
 };
 
-/** The services' dependencies with the signed-in administrator as the ledger's actor. */
-export function consoleDeps(ctx: AppContext, admin: ConsoleRequest): AdminDeps {
-  return { storage: ctx.storage, masterKey: ctx.masterKey, audit: ctx.audit, now: ctx.now, actor: admin.actor };
-}
 
 /** Problems of a form keyed by field name ('' for the whole form). */
 type FieldErrors = Map<string, string[]>;

@@ -10,7 +10,8 @@ import { grantQueryGiven, revokeGrant, searchGrants, type GrantPage, type GrantQ
 import { consoleGet, consolePost, formOf, sendPage, type ConsoleRequest } from './guard.js';
 import { adminPage, csrfField } from './layout.js';
 import type { AdminConsoleOptions } from './services.js';
-import { consoleDeps, fieldError, invalidAttrs, problemOf } from './users.js';
+import { fieldError, invalidAttrs, problemOf } from './users.js';
+import { consoleDeps } from './guard.js';
 import { formatTime } from './view.js';
 
 const DONE: Record<string, string> = {

@@ -8,6 +8,8 @@
 import { BlockList, isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context/app-context.js';
+import type { AuditEventInput } from '../../audit/events.js';
+import type { AdminDeps } from '../clients.js';
 import { csrfToken, csrfValid } from '../../interaction/csrf.js';
 import { recordLoginFailure } from '../../interaction/login.js';
 import { useRecoveryCode, verifyTotpCode } from '../../interaction/mfa/factors.js';
@@ -22,6 +24,21 @@ export interface ConsoleRequest {
   /** The ledger actor id of the administrator (their user id), for src/admin services' `actor`. */
   actor: string;
   meta: { requestId: string; sourceAddress: string };
+}
+
+/**
+ * The src/admin services' dependencies for one console action: the administrator as actor, and the
+ * request id, address and details.console on every ledger event it writes.
+ */
+export function consoleDeps(ctx: AppContext, admin: ConsoleRequest): AdminDeps {
+  return {
+    storage: ctx.storage, masterKey: ctx.masterKey, now: () => ctx.now(), actor: admin.actor,
+    audit: {
+      record: (event: AuditEventInput) => ctx.audit.record({
+        requestId: admin.meta.requestId, sourceAddress: admin.meta.sourceAddress, ...event, details: { ...event.details, console: 'admin' },
+      }),
+    },
+  };
 }
 
 export type ConsoleHandler = (req: FastifyRequest, reply: FastifyReply, admin: ConsoleRequest) => Promise<unknown>;

@@ -7,7 +7,6 @@
 // second factors, making a password link, disabling and enabling ask for the second factor again
 // when the last check is older than admin_console.step_up_max_age (45 CFR 164.312(d)).
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { AuditEventInput } from '../../audit/events.js';
 import { ConfigError } from '../../config/schema.js';
 import type { AppContext } from '../../context/app-context.js';
 import { html, raw, type Raw } from '../../http/html.js';
@@ -19,25 +18,11 @@ import {
   addUserWithPasswordLink, passwordLinkUrl, resetUserMfa, searchUsers, sendPasswordLink, setUserBreakGlass, setUserDisabled,
   setUserPatientPanel, setUserRole, unlockUser, type LockoutControl, type PasswordLink,
 } from '../users.js';
-import { consoleGet, consolePost, formOf, sendPage, type ConsoleRequest } from './guard.js';
+import { consoleDeps, consoleGet, consolePost, formOf, sendPage, type ConsoleRequest } from './guard.js';
 import { adminPage, csrfField } from './layout.js';
 import type { AdminConsoleOptions } from './services.js';
 import { formatTime } from './view.js';
 
-/**
- * The services' dependencies for one console request: the administrator as actor, and every
- * ledger event carrying the request id, the address and details.console.
- */
-export function consoleDeps(ctx: AppContext, admin: ConsoleRequest): AdminDeps {
-  return {
-    storage: ctx.storage, masterKey: ctx.masterKey, now: () => ctx.now(), actor: admin.actor,
-    audit: {
-      record: (event: AuditEventInput) => ctx.audit.record({
-        requestId: admin.meta.requestId, sourceAddress: admin.meta.sourceAddress, ...event, details: { ...event.details, console: 'admin' },
-      }),
-    },
-  };
-}
 
 /** The sign-in lockout of src/interaction/login.ts for the unlock action. */
 export function lockoutOf(ctx: AppContext): LockoutControl {

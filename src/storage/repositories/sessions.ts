@@ -50,5 +50,8 @@ export function createSessionStore(sql: SqlExecutor): SessionStore {
     async remove(digest) {
       await sql.run('DELETE FROM sessions WHERE digest = $1', [digest]);
     },
+    async removeByUser(userId) {
+      return sql.run('DELETE FROM sessions WHERE user_id = $1', [userId]);
+    },
   };
 }
